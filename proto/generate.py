@@ -1,0 +1,39 @@
+"""Regenerate the Python code for proto/shoal/v1/*.proto.
+
+Run from anywhere: `python proto/generate.py`. The generated modules are
+committed; tests/unit/test_proto_fresh.py fails when they are stale. The
+generator is grpcio-tools, pinned in pyproject.toml's dev extra, so that every
+machine writes the same bytes.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import sys
+
+from grpc_tools import protoc
+
+PROTO_ROOT = pathlib.Path(__file__).resolve().parent
+PACKAGE_DIR = PROTO_ROOT / "shoal" / "v1"
+
+
+def generate(out_dir: pathlib.Path) -> None:
+    """Write *_pb2.py, *_pb2.pyi and *_pb2_grpc.py for every .proto into out_dir."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    include = pathlib.Path(protoc.__file__).parent / "_proto"
+    sources = sorted(str(p.relative_to(PROTO_ROOT)) for p in PACKAGE_DIR.glob("*.proto"))
+    args = [
+        "protoc",
+        f"-I{PROTO_ROOT}",
+        f"-I{include}",
+        f"--python_out={out_dir}",
+        f"--pyi_out={out_dir}",
+        f"--grpc_python_out={out_dir}",
+        *sources,
+    ]
+    if protoc.main(args) != 0:
+        raise SystemExit("protoc failed")
+
+
+if __name__ == "__main__":
+    generate(pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else PROTO_ROOT)

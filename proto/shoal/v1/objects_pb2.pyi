@@ -1,0 +1,80 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from shoal.v1 import types_pb2 as _types_pb2
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Node(_message.Message):
+    __slots__ = ("id", "meta", "name", "spec", "description", "status")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    META_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    meta: _types_pb2.Meta
+    name: str
+    spec: _types_pb2.NodeSpec
+    description: _types_pb2.NodeDescription
+    status: _types_pb2.NodeStatus
+    def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[_types_pb2.Meta, _Mapping]] = ..., name: _Optional[str] = ..., spec: _Optional[_Union[_types_pb2.NodeSpec, _Mapping]] = ..., description: _Optional[_Union[_types_pb2.NodeDescription, _Mapping]] = ..., status: _Optional[_Union[_types_pb2.NodeStatus, _Mapping]] = ...) -> None: ...
+
+class Service(_message.Message):
+    __slots__ = ("id", "meta", "spec", "previous_spec", "spec_version", "update_status", "create_request_id")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    META_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_SPEC_FIELD_NUMBER: _ClassVar[int]
+    SPEC_VERSION_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_STATUS_FIELD_NUMBER: _ClassVar[int]
+    CREATE_REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    meta: _types_pb2.Meta
+    spec: _types_pb2.ServiceSpec
+    previous_spec: _types_pb2.ServiceSpec
+    spec_version: int
+    update_status: _types_pb2.UpdateStatus
+    create_request_id: str
+    def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[_types_pb2.Meta, _Mapping]] = ..., spec: _Optional[_Union[_types_pb2.ServiceSpec, _Mapping]] = ..., previous_spec: _Optional[_Union[_types_pb2.ServiceSpec, _Mapping]] = ..., spec_version: _Optional[int] = ..., update_status: _Optional[_Union[_types_pb2.UpdateStatus, _Mapping]] = ..., create_request_id: _Optional[str] = ...) -> None: ...
+
+class Task(_message.Message):
+    __slots__ = ("id", "meta", "service_id", "service_name", "slot", "node_id", "spec", "spec_version", "desired_state", "status", "start_after")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    META_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_NAME_FIELD_NUMBER: _ClassVar[int]
+    SLOT_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    SPEC_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DESIRED_STATE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    START_AFTER_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    meta: _types_pb2.Meta
+    service_id: str
+    service_name: str
+    slot: int
+    node_id: str
+    spec: _types_pb2.TaskSpec
+    spec_version: int
+    desired_state: _types_pb2.TaskState
+    status: _types_pb2.TaskStatus
+    start_after: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[_types_pb2.Meta, _Mapping]] = ..., service_id: _Optional[str] = ..., service_name: _Optional[str] = ..., slot: _Optional[int] = ..., node_id: _Optional[str] = ..., spec: _Optional[_Union[_types_pb2.TaskSpec, _Mapping]] = ..., spec_version: _Optional[int] = ..., desired_state: _Optional[_Union[_types_pb2.TaskState, str]] = ..., status: _Optional[_Union[_types_pb2.TaskStatus, _Mapping]] = ..., start_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Cluster(_message.Message):
+    __slots__ = ("id", "meta", "task_history_limit")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    META_FIELD_NUMBER: _ClassVar[int]
+    TASK_HISTORY_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    meta: _types_pb2.Meta
+    task_history_limit: int
+    def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[_types_pb2.Meta, _Mapping]] = ..., task_history_limit: _Optional[int] = ...) -> None: ...

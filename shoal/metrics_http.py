@@ -1,0 +1,45 @@
+"""The HTTP endpoint every daemon serves: GET /metrics in Prometheus's text format.
+
+It runs on the daemon's own event loop (aiohttp), so collectors that read the
+controller's cache at scrape time need no locks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import prometheus_client
+from aiohttp import web
+
+
+async def _metrics(_: web.Request) -> web.Response:
+    body = prometheus_client.generate_latest(prometheus_client.REGISTRY)
+    return web.Response(body=body, headers={"Content-Type": prometheus_client.CONTENT_TYPE_LATEST})
+
+
+def split_hostport(addr: str) -> tuple[str, int]:
+    """("127.0.0.1", 9420) from "127.0.0.1:9420"; IPv6 hosts may be bracketed."""
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"invalid address {addr!r} (use HOST:PORT)")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+@contextlib.asynccontextmanager
+async def serve(addr: str, *, extra_routes: list[web.RouteDef] | None = None) -> AsyncIterator[str]:
+    """Serve /metrics (and `extra_routes`) on `addr` while the context is open; yields the bound address."""
+    app = web.Application()
+    app.router.add_get("/metrics", _metrics)
+    app.router.add_routes(extra_routes or [])
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    host, port = split_hostport(addr)
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    try:
+        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
+        bound = sockets[0].getsockname() if sockets else (host, port)
+        yield f"{bound[0]}:{bound[1]}"
+    finally:
+        await runner.cleanup()
