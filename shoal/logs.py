@@ -48,9 +48,7 @@ def setup(level: str = "info", *, stream: object = None) -> None:
     """Configure the root logger for a daemon: time, level, logger, context fields, message."""
     handler = logging.StreamHandler(stream or sys.stderr)  # type: ignore[arg-type]
     handler.addFilter(_ContextFilter())
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s %(name)s%(shoal_fields)s: %(message)s")
-    )
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s%(shoal_fields)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

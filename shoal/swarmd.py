@@ -1,23 +1,35 @@
 """`swarmd`: the daemons' command. `swarmd controller`, `swarmd agent`, `swarmd lab`.
 
 Each subcommand lives beside the code it runs (shoal.controller.main,
-shoal.agent.main, shoal.lab); this group only puts them under one name.
+shoal.agent.main, shoal.lab) and is imported only when it is invoked, so a
+controller process never loads (or exports metrics of) the agent, and back.
 """
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
-from shoal.agent import main as agent_main
-from shoal.controller import main as controller_main
-from shoal import lab
+_COMMANDS = {
+    "controller": ("shoal.controller.main", "command"),
+    "agent": ("shoal.agent.main", "command"),
+    "lab": ("shoal.lab", "group"),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in _COMMANDS:
+            return None
+        module, attr = _COMMANDS[cmd_name]
+        command: click.Command = getattr(importlib.import_module(module), attr)
+        return command
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Shoal's daemons: run a controller, an agent, or a local lab cluster."""
-
-
-main.add_command(controller_main.command, "controller")
-main.add_command(agent_main.command, "agent")
-main.add_command(lab.group, "lab")

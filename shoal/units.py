@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from google.protobuf import duration_pb2
+from google.protobuf import duration_pb2, timestamp_pb2
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)")
 _SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -81,3 +81,15 @@ def parse_cpus(text: str) -> int:
     if cpus < 0:
         raise ValueError(f"invalid CPU count {text!r}: must not be negative")
     return round(cpus * 1e9)
+
+
+def to_timestamp(seconds: float) -> timestamp_pb2.Timestamp:
+    """A protobuf Timestamp of a wall-clock time in seconds."""
+    ts = timestamp_pb2.Timestamp()
+    ts.FromNanoseconds(int(seconds * 1e9))
+    return ts
+
+
+def from_timestamp(ts: timestamp_pb2.Timestamp) -> float:
+    """Wall-clock seconds of a protobuf Timestamp (0 when unset)."""
+    return ts.ToNanoseconds() / 1e9

@@ -1,0 +1,102 @@
+"""A node's assignment set, and the stream that keeps an agent's copy of it current.
+
+A task belongs to a node's set from the moment it is ASSIGNED there until it
+is deleted from the store (the reaper deletes finished tasks; that is what
+makes the agent remove the container). The first message of a stream is the
+whole set (COMPLETE); after that, changes are coalesced per task (latest
+wins) and flushed after a short quiet gap or when many are pending
+(INCREMENTAL). Status-only changes are not sent back: the agent made them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable
+
+from shoal import states
+from shoal.controller.settings import DispatcherSettings
+from shoal.v1 import dispatcher_pb2, objects_pb2
+
+UPDATE = dispatcher_pb2.AssignmentChange.UPDATE
+REMOVE = dispatcher_pb2.AssignmentChange.REMOVE
+
+
+def in_set(task: objects_pb2.Task | None, node_id: str) -> bool:
+    """True if the task is part of `node_id`'s assignment set."""
+    return task is not None and task.node_id == node_id and states.ASSIGNED <= task.status.state < states.ORPHANED
+
+
+def agent_visible_change(old: objects_pb2.Task, new: objects_pb2.Task) -> bool:
+    """True if the agent must hear of this change (anything but its own status reports)."""
+    return (
+        old.desired_state != new.desired_state
+        or old.spec_version != new.spec_version
+        or old.node_id != new.node_id
+        or old.status.state < states.ASSIGNED <= new.status.state
+    )
+
+
+class AssignmentStream:
+    """One agent's open Assignments stream."""
+
+    def __init__(self, node_id: str, settings: DispatcherSettings) -> None:
+        self.node_id = node_id
+        self._settings = settings
+        self._pending: dict[str, dispatcher_pb2.AssignmentChange] = {}
+        self._wake = asyncio.Event()
+        self._closed: BaseException | None = None
+        self._seq = 0
+
+    def change(self, old: objects_pb2.Task | None, new: objects_pb2.Task | None) -> None:
+        """Queue what a task change means for this node (nothing, UPDATE or REMOVE)."""
+        was, now = in_set(old, self.node_id), in_set(new, self.node_id)
+        if now and (not was or agent_visible_change(old, new)):  # type: ignore[arg-type]
+            self._pending[new.id] = dispatcher_pb2.AssignmentChange(action=UPDATE, task=new)  # type: ignore[union-attr]
+        elif was and not now:
+            self._pending[old.id] = dispatcher_pb2.AssignmentChange(action=REMOVE, task=old)  # type: ignore[union-attr]
+        else:
+            return
+        self._wake.set()
+
+    def close(self, exc: BaseException) -> None:
+        """End the stream with `exc` (session replaced, node removed, leadership lost)."""
+        self._closed = exc
+        self._wake.set()
+
+    async def messages(self, initial: Iterable[objects_pb2.Task]) -> AsyncIterator[dispatcher_pb2.AssignmentsMessage]:
+        """The COMPLETE message, then INCREMENTAL ones as changes arrive."""
+        self._seq += 1
+        changes = [dispatcher_pb2.AssignmentChange(action=UPDATE, task=t) for t in initial if in_set(t, self.node_id)]
+        yield dispatcher_pb2.AssignmentsMessage(
+            type=dispatcher_pb2.AssignmentsMessage.COMPLETE, applies_to=0, results_in=self._seq, changes=changes
+        )
+        while True:
+            await self._wake.wait()
+            if self._closed is not None:
+                raise self._closed
+            await self._settle()
+            self._wake.clear()
+            if self._closed is not None:
+                raise self._closed
+            pending, self._pending = self._pending, {}
+            if not pending:
+                continue
+            self._seq += 1
+            yield dispatcher_pb2.AssignmentsMessage(
+                type=dispatcher_pb2.AssignmentsMessage.INCREMENTAL,
+                applies_to=self._seq - 1,
+                results_in=self._seq,
+                changes=list(pending.values()),
+            )
+
+    async def _settle(self) -> None:
+        """Wait for a short quiet gap so a burst of changes goes out as one message."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._settings.assignments_debounce * 10
+        while len(self._pending) < self._settings.assignments_batch_max and loop.time() < deadline:
+            self._wake.clear()
+            try:
+                async with asyncio.timeout(self._settings.assignments_debounce):
+                    await self._wake.wait()
+            except TimeoutError:
+                return

@@ -1,0 +1,322 @@
+"""The dispatcher of one leadership term, and the gRPC servicer agents call.
+
+`Dispatcher.run` routes the cache's task and node changes to the open
+assignment streams, marks nodes DOWN when their heartbeats stop, and flushes
+status reports. The servicer checks the caller's identity and session on
+every call and hands the work to the current term's dispatcher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import NoReturn
+
+import grpc
+from google.protobuf import timestamp_pb2
+
+from shoal import errors, ids, logs, units
+from shoal.controller import identity, metrics, validation
+from shoal.controller.context import Leadership
+from shoal.controller.dispatcher.assignments import AssignmentStream
+from shoal.controller.dispatcher.heartbeat import Heartbeats
+from shoal.controller.dispatcher.ingest import StatusIngest
+from shoal.controller.rpcerrors import handle
+from shoal.controller.settings import DispatcherSettings
+from shoal.controller.store import writer as w
+from shoal.controller.store.cache import Cache
+from shoal.controller.store.keys import Keys, Kind
+from shoal.v1 import dispatcher_pb2, dispatcher_pb2_grpc, objects_pb2, types_pb2
+
+log = logging.getLogger(__name__)
+
+READY = types_pb2.NodeStatus.READY
+DOWN = types_pb2.NodeStatus.DOWN
+
+#: A node may register at most this many times per window (SwarmKit: 3 per 8 s),
+#: so a crash-looping agent cannot flood etcd with node writes.
+REGISTRATIONS_PER_WINDOW = 3
+REGISTRATION_WINDOW = 8.0
+
+
+@dataclasses.dataclass
+class Session:
+    """One agent's registration; ended by replacement, node removal or the end of the term."""
+
+    id: str
+    node_id: str
+    ended: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    reason: BaseException | None = None
+    stream: AssignmentStream | None = None
+
+    def end(self, reason: BaseException) -> None:
+        self.reason = reason
+        self.ended.set()
+        if self.stream is not None:
+            self.stream.close(reason)
+
+
+class Dispatcher:
+    """Sessions, liveness, assignments and status ingestion for one leadership term."""
+
+    def __init__(
+        self,
+        *,
+        cache: Cache,
+        writer: w.Writer,
+        keys: Keys,
+        settings: DispatcherSettings,
+        controllers: Callable[[], list[str]],
+    ) -> None:
+        self._cache = cache
+        self._writer = writer
+        self._keys = keys
+        self.settings = settings
+        self._controllers = controllers
+        self.heartbeats = Heartbeats(settings.heartbeat_period, settings.grace)
+        self.ingest = StatusIngest(cache, writer, settings)
+        self._sessions: dict[str, Session] = {}
+        self._registrations: dict[str, collections.deque[float]] = collections.defaultdict(collections.deque)
+
+    async def run(self) -> NoReturn:
+        """Route changes, check heartbeats and flush status, until cancelled."""
+        subscription = self._cache.subscribe()
+        # A new leader cannot know who heartbeated its predecessor: every live
+        # node gets a longer grace to find us before it is declared DOWN.
+        failover_grace = self.settings.grace * self.settings.failover_grace_multiplier
+        for node in self._cache.nodes.values():
+            if node.status.state != DOWN:
+                self.heartbeats.beat(node.id, failover_grace)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._route(subscription), name="dispatcher-route")
+                tg.create_task(self._check_heartbeats(), name="dispatcher-heartbeats")
+                tg.create_task(self.ingest.run(), name="dispatcher-ingest")
+        finally:
+            subscription.close()
+            for session in list(self._sessions.values()):
+                session.end(errors.Unavailable("the controller is no longer the leader"))
+            self._sessions.clear()
+            metrics.SESSIONS.set(0)
+        raise AssertionError("unreachable")
+
+    async def _route(self, subscription) -> NoReturn:  # type: ignore[no-untyped-def]
+        async for batch in subscription:
+            for change in batch.changes:
+                if change.kind is Kind.TASK:
+                    for node_id in {change.old.node_id if change.old else "", change.new.node_id if change.new else ""}:
+                        session = self._sessions.get(node_id)
+                        if session is not None and session.stream is not None:
+                            session.stream.change(change.old, change.new)  # type: ignore[arg-type]
+                elif change.kind is Kind.NODE and change.deleted:
+                    self.heartbeats.forget(change.old.id)  # type: ignore[union-attr]
+                    session = self._sessions.pop(change.old.id, None)  # type: ignore[union-attr]
+                    if session is not None:
+                        session.end(errors.NotFound("this node was removed from the cluster"))
+        raise AssertionError("unreachable")
+
+    async def _check_heartbeats(self) -> NoReturn:
+        interval = min(1.0, self.settings.heartbeat_period / 4)
+        while True:
+            await asyncio.sleep(interval)
+            late = self.heartbeats.expired()
+            if late:
+                await self._mark_down(late)
+
+    async def _mark_down(self, node_ids: list[str]) -> None:
+        ops, names = [], []
+        for node_id in node_ids:
+            session = self._sessions.pop(node_id, None)
+            if session is not None:
+                session.end(errors.Unavailable("heartbeat deadline passed"))
+            node = self._cache.nodes.get(node_id)
+            if node is None or node.status.state == DOWN:
+                continue
+            new = objects_pb2.Node()
+            new.CopyFrom(node)
+            new.status.state = DOWN
+            new.status.message = "heartbeat failure"
+            new.status.timestamp.GetCurrentTime()
+            ops.append(w.put(new))
+            names.append(node.name)
+        if ops:
+            landed = await self._writer.commit_each(ops)
+            for ok, name, op in zip(landed, names, ops, strict=True):
+                if ok:
+                    metrics.NODES_DOWN.inc()
+                    log.warning("node %s is DOWN: no heartbeat for %.1fs", name, self.settings.grace)
+                else:
+                    # It changed meanwhile (maybe it re-registered); look again next pass.
+                    self.heartbeats.beat(op.obj.id, 0.0)  # type: ignore[attr-defined]
+        metrics.SESSIONS.set(len(self._sessions))
+
+    # ---- called by the servicer ---------------------------------------------
+
+    def _rate_limit(self, node_id: str) -> None:
+        now = time.monotonic()
+        times = self._registrations[node_id]
+        while times and times[0] < now - REGISTRATION_WINDOW:
+            times.popleft()
+        if len(times) >= REGISTRATIONS_PER_WINDOW:
+            raise errors.Unavailable("node is registering too often; back off and try again")
+        times.append(now)
+
+    async def register(self, node_id: str, request: dispatcher_pb2.SessionRequest) -> tuple[Session, objects_pb2.Node]:
+        """Create or refresh the node (READY), replacing any earlier session; returns the new session."""
+        self._rate_limit(node_id)
+        validation.check_name("node", request.node_name)
+        node = self._cache.nodes.get(node_id)
+        if node is None:
+            new = self._new_node(node_id, request)
+            ops: list[w.Op] = [w.create(new), w.Claim(self._keys.name(Kind.NODE, new.name), node_id.encode())]
+        else:
+            if node.name != request.node_name:
+                raise errors.InvalidArgument(
+                    f'node {node_id} is registered as "{node.name}", not "{request.node_name}"'
+                )
+            new = objects_pb2.Node()
+            new.CopyFrom(node)
+            new.description.CopyFrom(request.description)
+            ops = [w.put(new)]
+        new.status.CopyFrom(
+            types_pb2.NodeStatus(state=READY, addr=request.addr, timestamp=_now(), message="registered")
+        )
+        try:
+            await self._writer.commit(ops)
+        except errors.Conflict:
+            if node is None and node_id not in self._cache.nodes:
+                raise errors.AlreadyExists(f'a node named "{request.node_name}" already exists') from None
+            raise errors.Unavailable("the node changed during registration; try again") from None
+        old = self._sessions.get(node_id)
+        if old is not None:
+            old.end(errors.Unavailable("replaced by a newer session of the same node"))
+        session = Session(ids.new_id(), node_id)
+        self._sessions[node_id] = session
+        self.heartbeats.beat(node_id)
+        metrics.SESSIONS.set(len(self._sessions))
+        with logs.context(node_id=node_id):
+            log.info("node %s registered (%s)", request.node_name, "new" if node is None else "known")
+        return session, self._cache.nodes[node_id]
+
+    def _new_node(self, node_id: str, request: dispatcher_pb2.SessionRequest) -> objects_pb2.Node:
+        node = objects_pb2.Node(id=node_id, name=request.node_name, description=request.description)
+        # The agent's --label values seed the node's labels once; later the
+        # labels belong to administrators (swarmctl node update).
+        node.spec.labels.update(request.description.engine.labels)
+        validation.check_labels(f'node "{request.node_name}"', node.spec.labels)
+        return node
+
+    def end_session(self, session: Session) -> None:
+        """The agent closed its session stream: forget the session (liveness is left to heartbeats)."""
+        if self._sessions.get(session.node_id) is session:
+            del self._sessions[session.node_id]
+            metrics.SESSIONS.set(len(self._sessions))
+
+    def session(self, node_id: str, session_id: str) -> Session:
+        """The live session with this ID for this node, or NotFound (register again)."""
+        session = self._sessions.get(node_id)
+        if session is None or session.id != session_id:
+            raise errors.NotFound("session not found or replaced; register again")
+        return session
+
+    def heartbeat(self, node_id: str, session_id: str) -> float:
+        """Record a heartbeat; returns the period until the next one."""
+        self.session(node_id, session_id)
+        self.heartbeats.beat(node_id)
+        return self.heartbeats.next_period()
+
+    def first_message(self, session: Session, node: objects_pb2.Node) -> dispatcher_pb2.SessionMessage:
+        return dispatcher_pb2.SessionMessage(
+            session_id=session.id,
+            node=node,
+            controllers=self._controllers(),
+            heartbeat_period=units.to_duration(self.heartbeats.next_period()),
+        )
+
+    def assigned(self, node_id: str) -> list[objects_pb2.Task]:
+        """Every task the cache has on this node (the stream keeps those in the set)."""
+        return self._cache.tasks_of_node(node_id)
+
+    def open_stream(self, session: Session) -> AssignmentStream:
+        """Attach a new assignment stream to the session, replacing an older one."""
+        if session.stream is not None:
+            session.stream.close(errors.Unavailable("replaced by a newer assignments stream"))
+        session.stream = AssignmentStream(session.node_id, self.settings)
+        return session.stream
+
+    def report(self, node_id: str, updates: list[dispatcher_pb2.TaskStatusUpdate]) -> None:
+        """Queue status reports; all are refused (nothing queued) if any is for another node's task."""
+        for u in updates:
+            task = self._cache.tasks.get(u.task_id)
+            if task is not None and task.node_id != node_id:
+                raise errors.PermissionDenied(f"cannot update task {u.task_id}: it is not assigned to this node")
+        for u in updates:
+            self.ingest.add(u.task_id, u.status)
+
+
+def _now() -> timestamp_pb2.Timestamp:
+    ts = timestamp_pb2.Timestamp()
+    ts.GetCurrentTime()
+    return ts
+
+
+class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServicer):
+    """The Dispatcher API; every call is answered by the current term's dispatcher."""
+
+    def __init__(self, leadership: Leadership) -> None:
+        self._leadership = leadership
+        self.current: Dispatcher | None = None
+
+    def _dispatcher(self) -> Dispatcher:
+        self._leadership.require()
+        if self.current is None:
+            raise errors.Unavailable("the dispatcher is starting; try again")
+        return self.current
+
+    @handle
+    async def Session(  # noqa: N802
+        self, request: dispatcher_pb2.SessionRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[dispatcher_pb2.SessionMessage]:
+        caller = identity.node_caller(context)
+        dispatcher = self._dispatcher()
+        session, node = await dispatcher.register(caller.node_id, request)
+        try:
+            yield dispatcher.first_message(session, node)
+            await session.ended.wait()
+            if session.reason is not None:
+                raise session.reason
+        finally:
+            dispatcher.end_session(session)
+
+    @handle
+    async def Heartbeat(  # noqa: N802
+        self, request: dispatcher_pb2.HeartbeatRequest, context: grpc.aio.ServicerContext
+    ) -> dispatcher_pb2.HeartbeatResponse:
+        caller = identity.node_caller(context)
+        period = self._dispatcher().heartbeat(caller.node_id, request.session_id)
+        return dispatcher_pb2.HeartbeatResponse(period=units.to_duration(period))
+
+    @handle
+    async def Assignments(  # noqa: N802
+        self, request: dispatcher_pb2.AssignmentsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[dispatcher_pb2.AssignmentsMessage]:
+        caller = identity.node_caller(context)
+        dispatcher = self._dispatcher()
+        session = dispatcher.session(caller.node_id, request.session_id)
+        stream = dispatcher.open_stream(session)
+        async for message in stream.messages(dispatcher.assigned(caller.node_id)):
+            yield message
+
+    @handle
+    async def UpdateTaskStatus(  # noqa: N802
+        self, request: dispatcher_pb2.UpdateTaskStatusRequest, context: grpc.aio.ServicerContext
+    ) -> dispatcher_pb2.UpdateTaskStatusResponse:
+        caller = identity.node_caller(context)
+        dispatcher = self._dispatcher()
+        dispatcher.session(caller.node_id, request.session_id)
+        dispatcher.report(caller.node_id, list(request.updates))
+        return dispatcher_pb2.UpdateTaskStatusResponse()

@@ -1,0 +1,44 @@
+"""Heartbeat deadlines for every node, checked by one loop (not a timer per node).
+
+With thousands of nodes, one dict of deadlines scanned a few times a second
+is cheaper than thousands of timers, and it makes "give everyone a longer
+grace after failover" a single pass.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+
+class Heartbeats:
+    """When each node's heartbeat is due, at the latest."""
+
+    def __init__(self, period: float, grace: float) -> None:
+        self.period = period
+        self.grace = grace
+        self._deadline: dict[str, float] = {}
+
+    def beat(self, node_id: str, grace: float | None = None) -> None:
+        """A heartbeat (or registration) arrived: the node is alive for another grace period."""
+        self._deadline[node_id] = time.monotonic() + (self.grace if grace is None else grace)
+
+    def forget(self, node_id: str) -> None:
+        """Stop watching a node (it is DOWN or gone)."""
+        self._deadline.pop(node_id, None)
+
+    def expired(self) -> list[str]:
+        """Nodes whose deadline has passed; they are forgotten."""
+        now = time.monotonic()
+        late = [n for n, d in self._deadline.items() if d < now]
+        for n in late:
+            del self._deadline[n]
+        return late
+
+    def watched(self, node_id: str) -> bool:
+        """True while the node has a deadline."""
+        return node_id in self._deadline
+
+    def next_period(self) -> float:
+        """The period to tell an agent, with ±10% jitter so a fleet spreads its heartbeats."""
+        return self.period * random.uniform(0.9, 1.1)

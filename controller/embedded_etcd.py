@@ -1,0 +1,135 @@
+"""The embedded etcd: a single-member etcd child process in the controller's state dir.
+
+It is the zero-configuration default (`swarmd controller` with no --etcd).
+The controller supervises it: if it exits, it is started again on the same
+data dir, and it is stopped when the controller stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import pathlib
+import shutil
+import time
+import typing
+from collections.abc import AsyncIterator
+
+from shoal import errors
+from shoal.backoff import Backoff
+from shoal.controller.store.etcd import Etcd
+from shoal.metrics_http import split_hostport
+
+log = logging.getLogger(__name__)
+
+#: How long a fresh etcd may take to answer before the controller gives up.
+START_TIMEOUT = 30.0
+
+
+def _command(data_dir: pathlib.Path, client: str) -> list[str]:
+    host, port = split_hostport(client)
+    peer = f"http://{host}:{port + 1}"
+    return [
+        "etcd",
+        "--name=shoal",
+        f"--data-dir={data_dir}",
+        f"--listen-client-urls=http://{host}:{port}",
+        f"--advertise-client-urls=http://{host}:{port}",
+        f"--listen-peer-urls={peer}",
+        f"--initial-advertise-peer-urls={peer}",
+        f"--initial-cluster=shoal={peer}",
+        # Status reports rewrite task keys all day: keep 5 minutes of history.
+        "--auto-compaction-mode=periodic",
+        "--auto-compaction-retention=5m",
+        "--quota-backend-bytes=8589934592",
+        "--log-level=warn",
+    ]
+
+
+def _tail(path: pathlib.Path) -> str:
+    """The end of etcd's log, to say why it would not start (a small local read)."""
+    return path.read_text(errors="replace")[-500:] if path.exists() else ""
+
+
+def _open_log(path: pathlib.Path) -> typing.BinaryIO:
+    return open(path, "ab")  # noqa: SIM115 - handed to the child, closed by the caller
+
+
+async def _wait_ready(url: str, proc: asyncio.subprocess.Process, log_path: pathlib.Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    async with Etcd([url], timeout=1.0) as client:
+        while True:
+            if proc.returncode is not None:
+                tail = _tail(log_path)
+                raise errors.Unavailable(f"embedded etcd exited with status {proc.returncode}: {tail.strip()}")
+            try:
+                await client.status(timeout=1.0)
+                return
+            except errors.ShoalError:
+                if time.monotonic() > deadline:
+                    raise errors.Unavailable(f"embedded etcd did not answer within {START_TIMEOUT:g}s") from None
+                await asyncio.sleep(0.1)
+
+
+async def _start(data_dir: pathlib.Path, client: str, log_path: pathlib.Path) -> asyncio.subprocess.Process:
+    with _open_log(log_path) as out:
+        proc = await asyncio.create_subprocess_exec(
+            *_command(data_dir, client),
+            stdout=out,
+            stderr=out,
+            stdin=asyncio.subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    await _wait_ready(f"http://{client}", proc, log_path)
+    return proc
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        proc.terminate()
+        try:
+            async with asyncio.timeout(10):
+                await proc.wait()
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+@contextlib.asynccontextmanager
+async def embedded_etcd(state_dir: str, client: str) -> AsyncIterator[str]:
+    """Run etcd while the context is open; yields its client URL."""
+    if shutil.which("etcd") is None:
+        raise errors.FailedPrecondition("the etcd binary is not on PATH (install Debian's etcd-server, or pass --etcd)")
+    base = pathlib.Path(state_dir)
+    data_dir = base / "etcd"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(data_dir, 0o700)
+    log_path = base / "etcd.log"
+    proc = await _start(data_dir, client, log_path)
+    log.info("embedded etcd running (pid %d) at http://%s, data in %s", proc.pid, client, data_dir)
+
+    async def supervise() -> None:
+        nonlocal proc
+        backoff = Backoff(base=0.5, cap=10.0)
+        while True:
+            code = await proc.wait()
+            log.error("embedded etcd exited with status %s; restarting", code)
+            while True:
+                await asyncio.sleep(backoff.next())
+                try:
+                    proc = await _start(data_dir, client, log_path)
+                    backoff.reset()
+                    break
+                except errors.ShoalError as exc:
+                    log.error("embedded etcd did not come back: %s", exc)
+
+    supervisor = asyncio.create_task(supervise(), name="etcd-supervisor")
+    try:
+        yield f"http://{client}"
+    finally:
+        supervisor.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await supervisor
+        await _stop(proc)

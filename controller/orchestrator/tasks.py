@@ -1,0 +1,46 @@
+"""Making tasks and changing their desired state: the orchestrator's only writes to tasks."""
+
+from __future__ import annotations
+
+from shoal import ids, states
+from shoal.controller.store import writer as w
+from shoal.units import to_timestamp
+from shoal.v1 import objects_pb2, types_pb2
+
+
+def new_task(
+    service: objects_pb2.Service,
+    slot: int,
+    *,
+    now: float,
+    desired: int = states.RUNNING,
+    start_after: float | None = None,
+) -> w.Put:
+    """A creation of a PENDING task for `slot` with the service's current task spec.
+
+    With no networks to allocate, there is no allocator to move NEW to
+    PENDING, so tasks are born PENDING and go straight to the scheduler.
+    """
+    task = objects_pb2.Task(
+        id=ids.new_id(),
+        service_id=service.id,
+        service_name=service.spec.name,
+        slot=slot,
+        spec=service.spec.task,
+        spec_version=service.spec_version,
+        desired_state=desired,  # type: ignore[arg-type]
+        status=types_pb2.TaskStatus(
+            state=states.PENDING, timestamp=to_timestamp(now), message="pending task scheduling"
+        ),
+    )
+    if start_after is not None:
+        task.start_after.CopyFrom(to_timestamp(start_after))
+    return w.create(task)
+
+
+def set_desired(task: objects_pb2.Task, desired: int) -> w.Put:
+    """An update of the task's desired state (the controller's half of a task)."""
+    new = objects_pb2.Task()
+    new.CopyFrom(task)
+    new.desired_state = desired  # type: ignore[assignment]
+    return w.put(new)

@@ -1,0 +1,82 @@
+"""The filter pipeline: which nodes can take a task, and why the others cannot.
+
+Filters run in order; the first that refuses a node is the one blamed for it,
+so the explanation names each filter and how many nodes it excluded, e.g.
+"no suitable node (1 node not ready; 2 nodes: insufficient memory)".
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from collections.abc import Callable, Iterable
+
+from shoal import units
+from shoal.controller import constraint
+from shoal.controller.scheduler.nodeinfo import NodeInfo
+from shoal.v1 import types_pb2
+
+
+@dataclasses.dataclass(frozen=True)
+class Filter:
+    """A named node check, with the phrase that explains a refusal."""
+
+    name: str
+    explain: str
+    check: Callable[[NodeInfo], bool]
+
+
+def pipeline(spec: types_pb2.TaskSpec) -> list[Filter]:
+    """The filters for one task spec, cheapest first."""
+    res = spec.resources.reservations
+    filters = [
+        Filter("ready", "not ready", lambda n: n.node.status.state == types_pb2.NodeStatus.READY),
+        Filter(
+            "availability",
+            "not available for new tasks (paused or drained)",
+            lambda n: n.node.spec.availability == types_pb2.NodeSpec.ACTIVE,
+        ),
+    ]
+    if res.nano_cpus:
+        filters.append(Filter("cpu", "insufficient CPU", lambda n: n.free_cpu >= res.nano_cpus))
+    if res.memory_bytes:
+        filters.append(Filter("memory", "insufficient memory", lambda n: n.free_memory >= res.memory_bytes))
+    for c in constraint.parse_all(list(spec.placement.constraints)):
+        filters.append(Filter("constraint", f"constraint {c} not met", c.matches))
+    return filters
+
+
+class Pipeline:
+    """The filters for one task spec, with a tally of refusals for the explanation."""
+
+    def __init__(self, spec: types_pb2.TaskSpec) -> None:
+        self.filters = pipeline(spec)
+        self.refused: collections.Counter[str] = collections.Counter()
+        self._spec = spec
+
+    def accepts(self, info: NodeInfo) -> bool:
+        """True if every filter accepts the node; otherwise tally the first refusal."""
+        for f in self.filters:
+            if not f.check(info):
+                self.refused[f.explain] += 1
+                return False
+        return True
+
+    def eligible(self, nodes: Iterable[NodeInfo]) -> list[NodeInfo]:
+        """The nodes that pass every filter (the tally is reset first)."""
+        self.refused.clear()
+        return [n for n in nodes if self.accepts(n)]
+
+    def explain(self, total: int) -> str:
+        """Why no node fits, naming each filter and the number of nodes it excluded."""
+        if total == 0:
+            return "no suitable node (the cluster has no nodes)"
+        parts = [f"{n} node{'s' if n != 1 else ''} {reason}" for reason, n in self.refused.most_common()]
+        res = self._spec.resources.reservations
+        detail = []
+        if res.nano_cpus:
+            detail.append(f"{res.nano_cpus / 1e9:g} CPU")
+        if res.memory_bytes:
+            detail.append(units.format_size(res.memory_bytes))
+        wants = f"; the task reserves {' and '.join(detail)}" if detail else ""
+        return f"no suitable node ({'; '.join(parts) or 'every node is full'}{wants})"

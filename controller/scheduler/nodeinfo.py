@@ -1,0 +1,59 @@
+"""What a node has taken on: its active tasks, per service, and their reservations.
+
+A task counts against a node from assignment until it has finished (its
+container may run until then, whatever its desired state), and counts toward
+spreading while it is also meant to run.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+
+from shoal import states
+from shoal.v1 import objects_pb2
+
+
+def holds_resources(task: objects_pb2.Task) -> bool:
+    """True while a task may occupy its node's resources."""
+    return bool(task.node_id) and states.ASSIGNED <= task.status.state < states.COMPLETE
+
+
+def counts_for_spread(task: objects_pb2.Task) -> bool:
+    """True while a task counts toward its service's presence on the node."""
+    return holds_resources(task) and task.desired_state <= states.RUNNING
+
+
+@dataclasses.dataclass
+class NodeInfo:
+    """One node, and the load placed on it."""
+
+    node: objects_pb2.Node
+    tasks: int = 0
+    by_service: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    reserved_cpu: int = 0
+    reserved_memory: int = 0
+
+    @property
+    def free_cpu(self) -> int:
+        return self.node.description.resources.nano_cpus - self.reserved_cpu
+
+    @property
+    def free_memory(self) -> int:
+        return self.node.description.resources.memory_bytes - self.reserved_memory
+
+    def add(self, task: objects_pb2.Task, sign: int = 1) -> None:
+        """Count a task on this node (sign -1 to take it away again)."""
+        if holds_resources(task):
+            res = task.spec.resources.reservations
+            self.reserved_cpu += sign * res.nano_cpus
+            self.reserved_memory += sign * res.memory_bytes
+        if counts_for_spread(task):
+            self.tasks += sign
+            self.by_service[task.service_id] += sign
+            if self.by_service[task.service_id] <= 0:
+                del self.by_service[task.service_id]
+
+    def remove(self, task: objects_pb2.Task) -> None:
+        """Stop counting a task on this node."""
+        self.add(task, -1)

@@ -1,0 +1,186 @@
+"""The scheduling loop: assign PENDING tasks to nodes, in batches.
+
+Its view (a NodeInfo per node, the PENDING tasks) is built from the cache's
+snapshot and kept current by the cache's changes. A pass groups the waiting
+tasks by (service, spec version) so the filters run once per group, then
+places each task on the eligible node with the fewest tasks of its service,
+then the fewest tasks overall. Placements made during a pass are counted on
+the nodes tentatively, so one pass spreads; they are taken back after the
+write, and the store's own events then count the ones that landed. A task
+that fits nowhere keeps PENDING with the reason in its status, and is tried
+again when nodes change or resources are freed.
+"""
+
+from __future__ import annotations
+
+import collections
+import heapq
+import logging
+import time
+from typing import NoReturn
+
+from shoal import states
+from shoal.controller import loops, metrics
+from shoal.controller.scheduler.filters import Pipeline
+from shoal.controller.scheduler.nodeinfo import NodeInfo, holds_resources
+from shoal.controller.settings import LoopSettings
+from shoal.controller.store import writer as w
+from shoal.controller.store.cache import Cache
+from shoal.controller.store.events import Change
+from shoal.controller.store.keys import Kind
+from shoal.units import from_timestamp as seconds
+from shoal.v1 import objects_pb2, types_pb2
+
+
+def is_pending(task: objects_pb2.Task) -> bool:
+    """True if the task waits for a node."""
+    return task.status.state == states.PENDING and not task.node_id and task.desired_state <= states.RUNNING
+
+
+log = logging.getLogger(__name__)
+
+
+class Scheduler:
+    """Assigns PENDING tasks to nodes."""
+
+    def __init__(self, *, cache: Cache, writer: w.Writer, settings: LoopSettings) -> None:
+        self._cache = cache
+        self._writer = writer
+        self._settings = settings
+        self._nodes: dict[str, NodeInfo] = {}
+        self._pending: dict[str, objects_pb2.Task] = {}
+        #: Tasks that fit nowhere at the last try; retried when capacity may have appeared.
+        self._unfit: set[str] = set()
+
+    async def run(self) -> NoReturn:
+        sub = self._cache.subscribe()
+        for node in self._cache.nodes.values():
+            self._add_node(node)
+        for task in self._cache.tasks.values():
+            self._apply_task(None, task)
+        while True:
+            if len(self._unfit) < len(self._pending):
+                await self._pass()
+            for batch in await loops.gather(sub, self._settings):
+                for change in batch.changes:
+                    self._apply(change)
+
+    # ---- keeping the view -----------------------------------------------------
+
+    def _add_node(self, node: objects_pb2.Node) -> None:
+        info = NodeInfo(node)
+        for task in self._cache.tasks_of_node(node.id):
+            info.add(task)
+        self._nodes[node.id] = info
+
+    def _apply(self, change: Change) -> None:
+        if change.kind is Kind.TASK:
+            self._apply_task(change.old, change.new)  # type: ignore[arg-type]
+        elif change.kind is Kind.NODE:
+            if change.new is None:
+                self._nodes.pop(change.old.id, None)  # type: ignore[union-attr]
+            elif change.old is None or change.old.id not in self._nodes:  # type: ignore[attr-defined]
+                self._add_node(change.new)  # type: ignore[arg-type]
+            else:
+                self._nodes[change.new.id].node = change.new  # type: ignore[attr-defined,assignment]
+            self._unfit.clear()
+
+    def _apply_task(self, old: objects_pb2.Task | None, new: objects_pb2.Task | None) -> None:
+        if old is not None and old.node_id in self._nodes:
+            self._nodes[old.node_id].remove(old)
+            if holds_resources(old) and (new is None or not holds_resources(new)):
+                self._unfit.clear()  # capacity was freed
+        if new is not None and new.node_id in self._nodes:
+            self._nodes[new.node_id].add(new)
+        task_id = (new or old).id  # type: ignore[union-attr]
+        if new is not None and is_pending(new):
+            self._pending[task_id] = new
+            if old is not None and old.spec_version != new.spec_version:
+                self._unfit.discard(task_id)
+        else:
+            self._pending.pop(task_id, None)
+            self._unfit.discard(task_id)
+
+    # ---- deciding -------------------------------------------------------------
+
+    async def _pass(self) -> None:
+        start = time.perf_counter()
+        groups: dict[tuple[str, int], list[objects_pb2.Task]] = collections.defaultdict(list)
+        for task_id, task in self._pending.items():
+            if task_id not in self._unfit:
+                groups[(task.service_id, task.spec_version)].append(task)
+        decisions: list[tuple[objects_pb2.Task, objects_pb2.Task, NodeInfo]] = []
+        explanations: list[tuple[objects_pb2.Task, str]] = []
+        now = time.time()
+        for tasks in groups.values():
+            self._place_group(tasks, now, decisions, explanations)
+        metrics.LOOP_DURATION.labels("scheduler").observe(time.perf_counter() - start)
+        try:
+            await self._write(decisions, explanations, now)
+        finally:
+            for _, assigned, info in decisions:
+                info.remove(assigned)
+        metrics.UNSCHEDULABLE.set(len(self._unfit))
+
+    def _place_group(
+        self,
+        tasks: list[objects_pb2.Task],
+        now: float,
+        decisions: list[tuple[objects_pb2.Task, objects_pb2.Task, NodeInfo]],
+        explanations: list[tuple[objects_pb2.Task, str]],
+    ) -> None:
+        pipeline = Pipeline(tasks[0].spec)
+        service_id = tasks[0].service_id
+        eligible = pipeline.eligible(self._nodes.values())
+        heap = [(n.by_service[service_id], n.tasks, n.node.id, n) for n in eligible]
+        heapq.heapify(heap)
+        for task in sorted(tasks, key=lambda t: t.slot):
+            if not heap:
+                reason = pipeline.explain(len(self._nodes)) if not eligible else _full(pipeline, self._nodes)
+                self._unfit.add(task.id)
+                if task.status.err != reason:
+                    explanations.append((task, reason))
+                continue
+            _, _, _, info = heapq.heappop(heap)
+            assigned = objects_pb2.Task()
+            assigned.CopyFrom(task)
+            assigned.node_id = info.node.id
+            assigned.status.CopyFrom(
+                types_pb2.TaskStatus(state=states.ASSIGNED, message="scheduler assigned task to node")
+            )
+            assigned.status.timestamp.FromNanoseconds(int(now * 1e9))
+            info.add(assigned)
+            decisions.append((task, assigned, info))
+            if pipeline.accepts(info):
+                heapq.heappush(heap, (info.by_service[service_id], info.tasks, info.node.id, info))
+
+    async def _write(
+        self,
+        decisions: list[tuple[objects_pb2.Task, objects_pb2.Task, NodeInfo]],
+        explanations: list[tuple[objects_pb2.Task, str]],
+        now: float,
+    ) -> None:
+        ops: list[w.Op] = [w.Put(assigned, task.meta.version) for task, assigned, _ in decisions]
+        for task, reason in explanations:
+            new = objects_pb2.Task()
+            new.CopyFrom(task)
+            new.status.err = reason
+            new.status.message = "no suitable node"
+            ops.append(w.put(new))
+        if not ops:
+            return
+        landed = await self._writer.commit_each(ops)
+        placed = 0
+        for ok, (task, _, _) in zip(landed, decisions, strict=False):
+            if ok:
+                placed += 1
+                metrics.SCHEDULING_LATENCY.observe(max(0.0, now - seconds(task.status.timestamp)))
+        metrics.PLACEMENTS.inc(placed)
+        if placed < len(decisions):
+            log.debug("%d of %d placements lost a race; they are retried", len(decisions) - placed, len(decisions))
+
+
+def _full(pipeline: Pipeline, nodes: dict[str, NodeInfo]) -> str:
+    """The explanation once the eligible nodes have filled up during a pass."""
+    pipeline.eligible(nodes.values())
+    return pipeline.explain(len(nodes))

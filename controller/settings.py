@@ -1,0 +1,70 @@
+"""The controller's tunables, one frozen dataclass per subsystem, passed in, never global."""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class DispatcherSettings:
+    """Sessions, heartbeats and status ingestion."""
+
+    #: Agents heartbeat this often (each reply adds up to ±10% jitter).
+    heartbeat_period: float = 5.0
+    #: A node missing heartbeats for period × this is marked DOWN.
+    grace_multiplier: float = 3.0
+    #: Right after this controller becomes leader, nodes get this many times
+    #: the normal grace to reconnect, so a failover marks no healthy node DOWN.
+    failover_grace_multiplier: float = 2.0
+    #: Status reports are written in batches of at most this many tasks ...
+    status_batch_max: int = 500
+    #: ... or after at most this long.
+    status_batch_interval: float = 0.05
+    #: Assignment changes to one node are flushed after this quiet gap ...
+    assignments_debounce: float = 0.02
+    #: ... or when this many are pending.
+    assignments_batch_max: int = 200
+
+    @property
+    def grace(self) -> float:
+        """Seconds without a heartbeat before a node is DOWN."""
+        return self.heartbeat_period * self.grace_multiplier
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopSettings:
+    """Debouncing of the control loops (STYLE H2): react to a burst once."""
+
+    #: Quiet gap after the last change before a pass runs.
+    debounce: float = 0.02
+    #: A pass runs at most this long after the first change, however busy.
+    max_latency: float = 0.25
+
+
+@dataclasses.dataclass(frozen=True)
+class ControllerSettings:
+    """Everything `swarmd controller` is configured with."""
+
+    listen: str = "127.0.0.1:4240"
+    #: Address clients and agents are told to use for this controller (default: listen).
+    advertise: str = ""
+    etcd_endpoints: tuple[str, ...] = ()
+    etcd_prefix: str = "/shoal"
+    #: Client URL of the embedded etcd started when no endpoints are given.
+    embedded_etcd_listen: str = "127.0.0.1:2379"
+    state_dir: str = "/var/lib/shoal/controller"
+    metrics_listen: str = "127.0.0.1:9420"
+    log_level: str = "info"
+    #: Leader lease TTL in seconds: how long a dead leader blocks a new one.
+    leader_ttl: int = 3
+    #: Deadline of each etcd request.
+    etcd_timeout: float = 5.0
+    #: Finished tasks kept per slot before the reaper deletes them.
+    task_history_limit: int = 5
+    dispatcher: DispatcherSettings = dataclasses.field(default_factory=DispatcherSettings)
+    loops: LoopSettings = dataclasses.field(default_factory=LoopSettings)
+
+    @property
+    def advertise_addr(self) -> str:
+        """The address to hand out for this controller."""
+        return self.advertise or self.listen

@@ -1,0 +1,209 @@
+"""Fenced, optimistic, size-bounded writes to etcd.
+
+Every write compares each object's mod_revision with the version the caller
+read (0 for "must not exist yet") and the leadership key's create revision
+with the one this controller won: a deposed leader's writes cannot land
+(reference/reliability.md §1). Large writes are split into transactions of at
+most `max_ops` operations; when a compare fails, the failure branch reads the
+keys back so that only the stale operations are dropped and the rest are
+retried at once. After a commit the writer waits until the cache has seen it,
+so a caller reads its own writes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+
+from google.protobuf import message, timestamp_pb2
+
+from shoal import errors
+from shoal.controller import metrics
+from shoal.controller.store import etcd as etcd_
+from shoal.controller.store.cache import Cache
+from shoal.controller.store.keys import Keys, Kind, kind_of
+
+log = logging.getLogger(__name__)
+
+#: etcd refuses transactions with more than --max-txn-ops (default 128)
+#: operations; one slot is the fence compare.
+DEFAULT_MAX_OPS = 100
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Put:
+    """Create or replace `obj`; `expect` is the version read (0: must not exist)."""
+
+    obj: message.Message
+    expect: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Delete:
+    """Delete an object; `expect` is the version read."""
+
+    kind: Kind
+    obj_id: str
+    expect: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Claim:
+    """Write a plain key (a name reservation), or delete it (value None).
+
+    `expect` is the key's mod_revision to compare (0: must not exist); None
+    compares nothing (releasing a name together with its object).
+    """
+
+    key: bytes
+    value: bytes | None
+    expect: int | None = 0
+
+
+Op = Put | Delete | Claim
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Fence:
+    """Proof of leadership: the leader key as this controller created it."""
+
+    key: bytes
+    create_revision: int
+
+
+class Writer:
+    """Writes through etcd transactions fenced by the leadership key."""
+
+    def __init__(self, etcd: etcd_.Etcd, keys: Keys, cache: Cache, fence: Fence | None, max_ops: int = DEFAULT_MAX_OPS):
+        self._etcd = etcd
+        self._keys = keys
+        self._cache = cache
+        self._fence = fence
+        self._max_ops = max_ops
+
+    def _key(self, op: Op) -> bytes:
+        if isinstance(op, Put):
+            return self._keys.of(op.obj)
+        if isinstance(op, Delete):
+            return self._keys.object(op.kind, op.obj_id)
+        return op.key
+
+    def _request(self, op: Op, now: timestamp_pb2.Timestamp) -> etcd_.rpc.RequestOp:
+        key = self._key(op)
+        if isinstance(op, Put):
+            # Callers hand in cache-owned messages too: stamp a copy.
+            obj = type(op.obj)()
+            obj.CopyFrom(op.obj)
+            meta = obj.meta  # type: ignore[attr-defined]
+            meta.updated_at.CopyFrom(now)
+            if op.expect == 0:
+                meta.created_at.CopyFrom(now)
+            # The stored version is always the key's mod_revision; never persist a stale copy of it.
+            meta.version = 0
+            data = obj.SerializeToString()
+            return etcd_.put_op(key, data)
+        if isinstance(op, Delete) or op.value is None:
+            return etcd_.delete_op(key)
+        return etcd_.put_op(key, op.value)
+
+    async def commit(self, ops: Sequence[Op]) -> int:
+        """All of `ops` in one transaction, or none: raises Conflict if any object changed.
+
+        Returns the revision of the commit, once the cache has seen it.
+        """
+        if len(ops) > self._max_ops:
+            raise ValueError(f"{len(ops)} operations do not fit one transaction (max {self._max_ops})")
+        ok, revision, stale = await self._txn(ops)
+        if not ok:
+            metrics.TXN_CONFLICTS.inc(len(stale))
+            raise errors.Conflict(f"{len(stale)} object(s) changed since they were read")
+        await self._cache.wait_for(revision)
+        return revision
+
+    async def commit_each(self, ops: Sequence[Op]) -> list[bool]:
+        """Each op on its own terms, batched: returns which ops landed (stale ones are dropped)."""
+        return await self.commit_groups([[op] for op in ops])
+
+    async def commit_groups(self, groups: Sequence[Sequence[Op]]) -> list[bool]:
+        """Each group all-or-nothing, many groups per transaction; returns which groups landed.
+
+        A group whose object changed since it was read is dropped and the
+        others are retried at once, so one stale task does not hold back a
+        batch of a hundred decisions.
+        """
+        landed = [False] * len(groups)
+        revision = 0
+        pending = [i for i, g in enumerate(groups) if g]
+        while pending:
+            chunk, size = [], 0
+            for i in pending:
+                if chunk and size + len(groups[i]) > self._max_ops:
+                    break
+                chunk.append(i)
+                size += len(groups[i])
+            if size > self._max_ops:
+                raise ValueError(f"a group of {size} operations does not fit one transaction (max {self._max_ops})")
+            pending = pending[len(chunk) :]
+            while chunk:
+                ops = [op for i in chunk for op in groups[i]]
+                ok, rev, stale = await self._txn(ops)
+                if ok:
+                    for i in chunk:
+                        landed[i] = True
+                    revision = max(revision, rev)
+                    break
+                metrics.TXN_CONFLICTS.inc(len(stale))
+                owner = [i for i in chunk for _ in groups[i]]
+                bad = {owner[pos] for pos in stale}
+                chunk = [i for i in chunk if i not in bad]
+        if revision:
+            await self._cache.wait_for(revision)
+        return landed
+
+    async def _txn(self, ops: Sequence[Op]) -> tuple[bool, int, set[int]]:
+        """(committed, revision, positions of stale ops); raises NotLeader if the fence failed."""
+        now = timestamp_pb2.Timestamp()
+        now.GetCurrentTime()
+        keys = [self._key(op) for op in ops]
+        compares = [
+            etcd_.mod_revision_is(k, op.expect) for k, op in zip(keys, ops, strict=True) if op.expect is not None
+        ]
+        failure = [etcd_.get_op(k) for k in keys]
+        if self._fence is not None:
+            compares.append(etcd_.create_revision_is(self._fence.key, self._fence.create_revision))
+            failure.append(etcd_.get_op(self._fence.key))
+        success = [self._request(op, now) for op in ops]
+        resp = await self._etcd.txn(compares, success, failure)
+        if resp.succeeded:
+            return True, resp.header.revision, set()
+        if self._fence is not None:
+            fence_kvs = resp.responses[-1].response_range.kvs
+            if not fence_kvs or fence_kvs[0].create_revision != self._fence.create_revision:
+                raise errors.NotLeader("lost leadership: the write was fenced off")
+        stale = set()
+        for pos, op in enumerate(ops):
+            kvs = resp.responses[pos].response_range.kvs
+            current = kvs[0].mod_revision if kvs else 0
+            if op.expect is not None and current != op.expect:
+                stale.add(pos)
+        if not stale:
+            # Every compare holds when re-read: something changed and changed back in between.
+            stale = set(range(len(ops)))
+        log.debug("transaction of %d ops had %d stale", len(ops), len(stale))
+        return False, resp.header.revision, stale
+
+
+def put(obj: message.Message) -> Put:
+    """An update of an object read from the cache (its version is the expectation)."""
+    return Put(obj, obj.meta.version)  # type: ignore[attr-defined]
+
+
+def create(obj: message.Message) -> Put:
+    """A creation: the key must not exist."""
+    return Put(obj, 0)
+
+
+def delete(obj: message.Message) -> Delete:
+    """A deletion of an object read from the cache."""
+    return Delete(kind_of(obj), obj.id, obj.meta.version)  # type: ignore[attr-defined]

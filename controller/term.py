@@ -1,0 +1,88 @@
+"""One leadership term: the cache, the writer and the control loops, for as long as we lead.
+
+Every loop rebuilds its view from the cache when it starts, so a new term
+(here or on another controller) needs nothing from the last one but etcd.
+If any loop fails, the whole term ends and the controller campaigns again:
+it never leads without a scheduler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import NoReturn
+
+from shoal import ids
+from shoal.controller import metrics
+from shoal.controller.context import Leadership, Term
+from shoal.controller.dispatcher.dispatcher import Dispatcher, DispatcherServicer
+from shoal.controller.orchestrator.replicated import ReplicatedOrchestrator
+from shoal.controller.reaper import Reaper
+from shoal.controller.scheduler.scheduler import Scheduler
+from shoal.controller.settings import ControllerSettings
+from shoal.controller.store import writer as w
+from shoal.controller.store.cache import Cache
+from shoal.controller.store.etcd import Etcd
+from shoal.controller.store.keys import Keys
+from shoal.v1 import objects_pb2
+
+log = logging.getLogger(__name__)
+
+
+async def ensure_cluster(cache: Cache, writer: w.Writer, settings: ControllerSettings) -> None:
+    """Create the cluster object on the first term of a new cluster."""
+    if cache.cluster is None:
+        cluster = objects_pb2.Cluster(id=ids.new_id(), task_history_limit=settings.task_history_limit)
+        await writer.commit([w.create(cluster)])
+        log.info("created cluster %s", cluster.id)
+
+
+async def run_term(
+    fence: w.Fence,
+    *,
+    etcd: Etcd,
+    keys: Keys,
+    settings: ControllerSettings,
+    leadership: Leadership,
+    dispatcher_servicer: DispatcherServicer,
+) -> NoReturn:
+    """Lead: build the cache, publish the term to the APIs, run every loop until one fails or we are cancelled."""
+    cache = Cache(etcd, keys)
+    writer = w.Writer(etcd, keys, cache, fence)
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(cache.run(), name="cache")
+            await cache.ready.wait()
+            await ensure_cluster(cache, writer, settings)
+            dispatcher = Dispatcher(
+                cache=cache,
+                writer=writer,
+                keys=keys,
+                settings=settings.dispatcher,
+                controllers=lambda: [settings.advertise_addr],
+            )
+            loops = settings.loops
+            tg.create_task(dispatcher.run(), name="dispatcher")
+            tg.create_task(
+                ReplicatedOrchestrator(cache=cache, writer=writer, settings=loops).run(), name="orchestrator"
+            )
+            tg.create_task(Scheduler(cache=cache, writer=writer, settings=loops).run(), name="scheduler")
+            tg.create_task(
+                Reaper(cache=cache, writer=writer, settings=loops, default_history=settings.task_history_limit).run(),
+                name="reaper",
+            )
+            leadership.current = Term(cache, writer)
+            dispatcher_servicer.current = dispatcher
+            metrics.CLUSTER.cache = cache
+            log.info(
+                "leading: %d nodes, %d services, %d tasks at revision %d",
+                len(cache.nodes),
+                len(cache.services),
+                len(cache.tasks),
+                cache.revision,
+            )
+    finally:
+        leadership.current = None
+        dispatcher_servicer.current = None
+        metrics.CLUSTER.cache = None
+    raise AssertionError("the control loops returned")

@@ -1,0 +1,133 @@
+"""Validation and defaults for specs coming from clients.
+
+Every check raises InvalidArgument with one line that names the object and
+the field; nothing is written when one fails. Bounds keep a single spec small
+(etcd refuses requests over 1.5 MiB, and a hostile client should not get
+close).
+"""
+
+from __future__ import annotations
+
+import re
+
+from shoal import errors, units
+from shoal.controller import constraint
+from shoal.v1 import types_pb2
+
+_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_LABEL_KEY = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._/-]{0,126}[A-Za-z0-9])?$")
+_ENV_KEY = re.compile(r"^[^=\x00]+$")
+
+MAX_REPLICAS = 1_000_000
+MAX_ENV = 1024
+MAX_LABELS = 256
+MAX_CONSTRAINTS = 64
+MAX_ARGV = 1024
+MAX_VALUE_BYTES = 32 * 1024
+MAX_ARGV_BYTES = 64 * 1024
+MAX_IMAGE = 512
+
+#: Docker Swarm's default: five seconds between a task's end and its replacement.
+DEFAULT_RESTART_DELAY = 5.0
+DEFAULT_STOP_GRACE = 10.0
+
+
+def check_name(kind: str, name: str) -> None:
+    """Names follow DNS label rules: lowercase letters, digits and '-', at most 63 characters."""
+    if not name:
+        raise errors.InvalidArgument(f"{kind} name must not be empty")
+    if not _NAME.match(name):
+        raise errors.InvalidArgument(
+            f"{kind} name {name[:80]!r} is invalid: use at most 63 lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit"
+        )
+
+
+def check_labels(what: str, labels: dict[str, str] | object) -> None:
+    """Label keys are short identifiers; values are bounded."""
+    items = dict(labels)  # type: ignore[call-overload]
+    if len(items) > MAX_LABELS:
+        raise errors.InvalidArgument(f"{what}: at most {MAX_LABELS} labels")
+    for key, value in items.items():
+        if not _LABEL_KEY.match(key):
+            raise errors.InvalidArgument(f"{what}: invalid label key {key[:80]!r}")
+        if len(value.encode()) > MAX_VALUE_BYTES:
+            raise errors.InvalidArgument(f"{what}: label {key!r} is longer than {MAX_VALUE_BYTES} bytes")
+
+
+def check_service_spec(spec: types_pb2.ServiceSpec) -> None:
+    """Refuse anything a service must not be; InvalidArgument names the field."""
+    check_name("service", spec.name)
+    what = f'service "{spec.name}"'
+    check_labels(what, spec.labels)
+    mode = spec.WhichOneof("mode")
+    if mode == "global":
+        raise errors.InvalidArgument(f"{what}: global services are not supported yet")
+    if mode == "replicated":
+        if spec.replicated.replicas < 0:
+            raise errors.InvalidArgument(f"{what}: replicas must be >= 0")
+        if spec.replicated.replicas > MAX_REPLICAS:
+            raise errors.InvalidArgument(f"{what}: replicas must be <= {MAX_REPLICAS}")
+    _check_task_spec(what, spec.task)
+    for field in ("update", "rollback"):
+        cfg = getattr(spec, field)
+        if cfg.delay.ToNanoseconds() < 0 or cfg.monitor.ToNanoseconds() < 0:
+            raise errors.InvalidArgument(f"{what}: {field} delay and monitor must not be negative")
+        if not 0 <= cfg.max_failure_ratio <= 1:
+            raise errors.InvalidArgument(f"{what}: {field} max failure ratio must be between 0 and 1")
+
+
+def _check_task_spec(what: str, task: types_pb2.TaskSpec) -> None:
+    c = task.container
+    if not c.image:
+        raise errors.InvalidArgument(f"{what}: an image is required")
+    if len(c.image) > MAX_IMAGE or any(ch.isspace() for ch in c.image):
+        raise errors.InvalidArgument(f"{what}: invalid image reference {c.image[:80]!r}")
+    if len(c.env) > MAX_ENV:
+        raise errors.InvalidArgument(f"{what}: at most {MAX_ENV} environment variables")
+    for entry in c.env:
+        key = entry.split("=", 1)[0]
+        if not _ENV_KEY.match(key) or len(entry.encode()) > MAX_VALUE_BYTES:
+            raise errors.InvalidArgument(f"{what}: invalid environment entry {entry[:80]!r} (use KEY=VALUE)")
+    argv = [*c.command, *c.args]
+    if len(argv) > MAX_ARGV or sum(len(a.encode()) for a in argv) > MAX_ARGV_BYTES:
+        raise errors.InvalidArgument(f"{what}: command and arguments are too long")
+    if any("\x00" in a for a in argv):
+        raise errors.InvalidArgument(f"{what}: command and arguments must not contain NUL characters")
+    check_labels(f"{what} container", c.labels)
+    if c.stop_grace_period.ToNanoseconds() < 0:
+        raise errors.InvalidArgument(f"{what}: stop grace period must not be negative")
+    for name in ("limits", "reservations"):
+        res = getattr(task.resources, name)
+        if res.nano_cpus < 0 or res.memory_bytes < 0:
+            raise errors.InvalidArgument(f"{what}: resource {name} must not be negative")
+    if task.restart.delay.ToNanoseconds() < 0 or task.restart.window.ToNanoseconds() < 0:
+        raise errors.InvalidArgument(f"{what}: restart delay and window must not be negative")
+    if len(task.placement.constraints) > MAX_CONSTRAINTS:
+        raise errors.InvalidArgument(f"{what}: at most {MAX_CONSTRAINTS} constraints")
+    for expr in task.placement.constraints:
+        try:
+            constraint.parse(expr)
+        except errors.InvalidArgument as exc:
+            raise errors.InvalidArgument(f"{what}: {exc}") from None
+
+
+def apply_defaults(spec: types_pb2.ServiceSpec) -> None:
+    """Fill what the user left unset, as Docker Swarm does (restart delay 5 s, one replica, ...)."""
+    if spec.WhichOneof("mode") is None:
+        spec.replicated.replicas = 1
+    if not spec.task.restart.HasField("delay"):
+        spec.task.restart.delay.CopyFrom(units.to_duration(DEFAULT_RESTART_DELAY))
+    if not spec.task.container.HasField("stop_grace_period"):
+        spec.task.container.stop_grace_period.CopyFrom(units.to_duration(DEFAULT_STOP_GRACE))
+    if not spec.HasField("update"):
+        spec.update.parallelism = 1
+    if not spec.HasField("rollback"):
+        spec.rollback.parallelism = 1
+
+
+def check_node_spec(name: str, spec: types_pb2.NodeSpec) -> None:
+    """Labels must be well formed and the availability known."""
+    check_labels(f'node "{name}"', spec.labels)
+    if spec.availability not in types_pb2.NodeSpec.Availability.values():
+        raise errors.InvalidArgument(f'node "{name}": unknown availability {spec.availability}')
