@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import pathlib
 import shutil
+import signal
 import time
 import typing
 from collections.abc import AsyncIterator
@@ -23,6 +25,8 @@ from shoal.controller.store.etcd import Etcd
 from shoal.metrics_http import split_hostport
 
 log = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1
 
 #: How long a fresh etcd may take to answer before the controller gives up.
 START_TIMEOUT = 30.0
@@ -46,6 +50,12 @@ def _command(data_dir: pathlib.Path, client: str) -> list[str]:
         "--quota-backend-bytes=8589934592",
         "--log-level=warn",
     ]
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the controller dies, even by SIGKILL, so etcd is never orphaned."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _tail(path: pathlib.Path) -> str:
@@ -80,7 +90,7 @@ async def _start(data_dir: pathlib.Path, client: str, log_path: pathlib.Path) ->
             stdout=out,
             stderr=out,
             stdin=asyncio.subprocess.DEVNULL,
-            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
     await _wait_ready(f"http://{client}", proc, log_path)
     return proc

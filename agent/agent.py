@@ -1,0 +1,207 @@
+"""The agent: owns the session lifecycle and wires the agent's parts together.
+
+`serve(settings)` is what `swarmd agent` runs: it opens the Docker executor and
+calls `run(settings, executor)`, which any executor (the benchmarks' hollow
+one) can be handed to. `run` loads or creates the node ID, opens the worker,
+the agent's gRPC server and the metrics endpoint (an AsyncExitStack, unwound
+in reverse), then loops over sessions in `Agent.run`:
+
+- a session that fails or ends is replaced after a capped, jittered backoff
+  (reset once a session was established);
+- UNAVAILABLE with the leader's address in trailing metadata: use that
+  address next, at once; plain UNAVAILABLE or no answer: try the next one;
+- every SessionMessage's controller list replaces the known addresses.
+
+Cancelling `run` stops everything except the containers, which a restarted
+agent adopts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import NoReturn
+
+import grpc
+
+from shoal import backoff, errors, ids, logs, metrics_http, remotes
+from shoal.agent import metrics, server
+from shoal.agent import reporter as reporter_
+from shoal.agent import runner as runner_
+from shoal.agent import session as session_
+from shoal.agent import worker as worker_
+from shoal.agent.executor import base, docker
+from shoal.agent.settings import AgentSettings
+from shoal.v1 import dispatcher_pb2
+
+log = logging.getLogger(__name__)
+
+
+def load_or_create_node_id(path: Path) -> str:
+    """The node ID kept in `path`; on first start a new one, written atomically before use."""
+    try:
+        node_id = path.read_text().strip()
+    except FileNotFoundError:
+        node_id = ""
+    if node_id:
+        return node_id
+    node_id = ids.new_id()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".node_id.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(node_id + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    log.info("new node ID %s written to %s", node_id, path)
+    return node_id
+
+
+def leader_hint(exc: grpc.aio.AioRpcError) -> str:
+    """The leader's address a follower put in the trailing metadata, or ""."""
+    for key, value in exc.trailing_metadata() or ():
+        if key == errors.LEADER_METADATA_KEY:
+            return value.decode() if isinstance(value, bytes) else str(value)
+    return ""
+
+
+class Agent:
+    """Keeps one session with the leader alive, for as long as `run` runs."""
+
+    def __init__(
+        self,
+        *,
+        settings: AgentSettings,
+        node_id: str,
+        executor: base.Executor,
+        worker: session_.AssignmentSink,
+        reporter: session_.StatusSender,
+        addr: str,
+    ) -> None:
+        self._settings = settings
+        self._node_id = node_id
+        self._executor = executor
+        self._worker = worker
+        self._reporter = reporter
+        self._addr = addr
+        self.remotes = remotes.Remotes(list(settings.controllers))
+
+    async def run(self) -> NoReturn:
+        """Register, serve the session, and do it again when it ends; never returns."""
+        delay = backoff.Backoff(base=self._settings.backoff_base, cap=self._settings.backoff_cap)
+        redirects = 0
+        while True:
+            target = self.remotes.current
+            session: session_.Session | None = None
+            redirected = False
+            try:
+                session = session_.Session(
+                    node_id=self._node_id,
+                    request=await self._request(),
+                    worker=self._worker,
+                    reporter=self._reporter,
+                    settings=self._settings,
+                    on_message=self._on_message,
+                )
+                async with grpc.aio.insecure_channel(target) as channel:
+                    await session.run(channel)
+            except (grpc.aio.AioRpcError, TimeoutError, session_.SessionEnded, base.ExecutorError) as exc:
+                redirected = self._failed(target, exc, established=session is not None and session.established)
+            except Exception:
+                # A bug or an unforeseen library error: the node must not drop out of the cluster for it.
+                log.exception("session with %s failed unexpectedly", target)
+            if session is not None and session.established:
+                delay.reset()
+                redirects = 0
+            if redirected:
+                redirects += 1
+                # Straight to the leader, unless controllers keep pointing at each other.
+                if redirects <= len(self.remotes.all):
+                    continue
+            wait = delay.next()
+            log.debug("next session attempt in %.2fs", wait)
+            await asyncio.sleep(wait)
+
+    def _failed(self, target: str, exc: Exception, *, established: bool) -> bool:
+        """Log why a session with `target` ended and choose the next controller; True if redirected."""
+        if isinstance(exc, session_.SessionEnded):
+            log.info("session with %s ended: %s", target, exc)
+        elif isinstance(exc, TimeoutError):
+            log.warning("controller %s did not open a session in time", target)
+            self.remotes.failed(target)
+        elif isinstance(exc, base.ExecutorError):
+            log.warning("cannot describe this node: %s", exc)
+        elif isinstance(exc, grpc.aio.AioRpcError):
+            code, leader = exc.code(), leader_hint(exc)
+            if code == grpc.StatusCode.UNAVAILABLE and leader and leader != target:
+                log.info("controller %s is not the leader; following it to %s", target, leader)
+                self.remotes.prefer(leader)
+                return True
+            if established and code in session_.STALE_CODES:
+                log.info(
+                    "controller %s no longer knows this session (%s); registering again",
+                    target,
+                    exc.details(),
+                )
+            elif code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                log.warning("controller %s: %s: %s", target, code.name, exc.details())
+                self.remotes.failed(target)
+            else:
+                log.warning("session with %s failed: %s: %s", target, code.name, exc.details())
+        return False
+
+    async def _request(self) -> dispatcher_pb2.SessionRequest:
+        """The registration request; the description is read from the engine for every attempt."""
+        description = await self._executor.describe()
+        description.hostname = self._settings.node_name
+        description.engine.labels.update(self._settings.labels)
+        request = dispatcher_pb2.SessionRequest(node_name=self._settings.node_name, addr=self._addr)
+        request.description.CopyFrom(description)
+        return request
+
+    def _on_message(self, message: dispatcher_pb2.SessionMessage) -> None:
+        if message.controllers:
+            self.remotes.update(list(message.controllers))
+
+
+async def run(settings: AgentSettings, executor: base.Executor) -> NoReturn:
+    """Run the agent on `executor` until cancelled."""
+    node_id = load_or_create_node_id(settings.node_id_path)
+    # Bound once here: every task the agent starts (sessions, runners, RPC handlers) inherits it.
+    logs.bind(node_id=node_id)
+    reporter = reporter_.Reporter(
+        reporter_.ReporterSettings(
+            batch_size=settings.reporter_batch_size,
+            flush_interval=settings.reporter_flush_interval,
+            retry_base=settings.backoff_base,
+            retry_cap=settings.backoff_cap,
+        )
+    )
+    timings = runner_.RunnerTimings(retry_base=settings.retry_base, retry_cap=settings.retry_cap)
+    async with contextlib.AsyncExitStack() as stack:
+        worker = await stack.enter_async_context(
+            worker_.Worker(node_id=node_id, executor=executor, reporter=reporter, timings=timings)
+        )
+        addr = await stack.enter_async_context(server.serve(settings.listen, worker, grace=settings.server_grace))
+        metrics_addr = await stack.enter_async_context(metrics_http.serve(settings.metrics_listen))
+        stack.enter_context(metrics.registered(metrics.TaskCollector(worker.observed_states)))
+        log.info("agent %r serving on %s, metrics on %s", settings.node_name, addr, metrics_addr)
+        agent = Agent(
+            settings=settings, node_id=node_id, executor=executor, worker=worker, reporter=reporter, addr=addr
+        )
+        await agent.run()
+
+
+async def serve(settings: AgentSettings) -> NoReturn:
+    """Run the agent on the Docker Engine at `settings.docker_host` until cancelled."""
+    async with docker.open_executor(settings) as executor:
+        await run(settings, executor)

@@ -1,0 +1,182 @@
+"""One registration round with the controller's dispatcher (SwarmKit's agent/session.go).
+
+`Session.run(channel)` opens `Dispatcher.Session`; the first message, due
+within the open timeout, carries the session ID, the Node object and the
+heartbeat period. Then four loops run in one TaskGroup:
+
+- heartbeat: `Heartbeat` at once, then every period the reply names;
+- assignments: `Assignments`, first a COMPLETE set, then INCREMENTAL changes
+  chained by `applies_to`/`results_in`; a gap reopens the stream for a fresh
+  COMPLETE set. Messages go to the worker;
+- listen: the rest of the Session stream (controller list, node updates);
+  its end means the session is over;
+- report: the reporter sends task statuses through this session.
+
+Any error ends the whole session, and `run` raises it (a single exception,
+not a group) for the agent to decide where to reconnect. Every call carries
+this node's ID in metadata, and every unary call a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import NoReturn, Protocol
+
+import grpc
+
+from shoal import backoff, identity, units
+from shoal.agent import metrics
+from shoal.agent.settings import AgentSettings
+from shoal.v1 import dispatcher_pb2, dispatcher_pb2_grpc, objects_pb2
+
+log = logging.getLogger(__name__)
+
+#: Heartbeat replies that mean the controller no longer knows this session: register again.
+STALE_CODES = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT)
+
+
+class SessionEnded(Exception):
+    """The controller closed a stream of the session without an error."""
+
+
+class AssignmentSink(Protocol):
+    """The worker as the session sees it."""
+
+    def assign(self, tasks: Sequence[objects_pb2.Task]) -> None:
+        """Apply a COMPLETE assignment set."""
+        ...
+
+    def update(self, changes: Sequence[dispatcher_pb2.AssignmentChange]) -> None:
+        """Apply INCREMENTAL changes."""
+        ...
+
+
+class StatusSender(Protocol):
+    """The reporter as the session sees it."""
+
+    async def run(self, send: Callable[[Sequence[dispatcher_pb2.TaskStatusUpdate]], Awaitable[None]]) -> NoReturn:
+        """Send statuses through `send` until cancelled."""
+        ...
+
+
+class Session:
+    """One registration round; build a new one for every attempt."""
+
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        request: dispatcher_pb2.SessionRequest,
+        worker: AssignmentSink,
+        reporter: StatusSender,
+        settings: AgentSettings,
+        on_message: Callable[[dispatcher_pb2.SessionMessage], None],
+    ) -> None:
+        self._node_id = node_id
+        self._request = request
+        self._worker = worker
+        self._reporter = reporter
+        self._settings = settings
+        self._on_message = on_message
+        self._metadata = ((identity.NODE_ID_METADATA_KEY, node_id),)
+        self._stub: dispatcher_pb2_grpc.DispatcherStub | None = None
+        self.session_id = ""
+        self.node: objects_pb2.Node | None = None
+
+    @property
+    def established(self) -> bool:
+        """True once the controller answered with a session ID."""
+        return bool(self.session_id)
+
+    async def run(self, channel: grpc.aio.Channel) -> NoReturn:
+        """Register on `channel` and serve the session until it fails; always raises."""
+        self._stub = dispatcher_pb2_grpc.DispatcherStub(channel)
+        call = self._stub.Session(self._request, metadata=self._metadata)
+        try:
+            async with asyncio.timeout(self._settings.session_open_timeout):
+                first = await call.read()
+            if first is grpc.aio.EOF:
+                raise SessionEnded("session stream ended before registration")
+            self._accept(first)
+            period = units.from_duration(first.heartbeat_period) or self._settings.default_heartbeat_period
+            metrics.SESSION_CONNECTED.set(1)
+            log.info("session %s registered as node %r", self.session_id, self._request.node_name)
+            try:
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(self._heartbeat(period), name="session-heartbeat")
+                    group.create_task(self._assignments(), name="session-assignments")
+                    group.create_task(self._listen(call), name="session-listen")
+                    group.create_task(self._reporter.run(self._send_statuses), name="session-report")
+            except BaseExceptionGroup as group_error:
+                raise _first_leaf(group_error) from None
+            raise SessionEnded("session loops returned")  # unreachable: every loop runs until it fails
+        finally:
+            metrics.SESSION_CONNECTED.set(0)
+            call.cancel()
+
+    def _accept(self, message: dispatcher_pb2.SessionMessage) -> None:
+        if message.session_id:
+            self.session_id = message.session_id
+        if message.HasField("node"):
+            if message.node.id and message.node.id != self._node_id:
+                log.warning("controller knows this node as %s", message.node.id)
+            self.node = message.node
+        self._on_message(message)
+
+    async def _heartbeat(self, period: float) -> NoReturn:
+        assert self._stub is not None
+        request = dispatcher_pb2.HeartbeatRequest(session_id=self.session_id)
+        while True:
+            # Any error ends the session; NOT_FOUND or INVALID_ARGUMENT (STALE_CODES) mean "register again".
+            reply = await self._stub.Heartbeat(request, metadata=self._metadata, timeout=self._settings.rpc_timeout)
+            period = units.from_duration(reply.period) or period
+            await asyncio.sleep(period)
+
+    async def _assignments(self) -> NoReturn:
+        assert self._stub is not None
+        request = dispatcher_pb2.AssignmentsRequest(session_id=self.session_id)
+        reopen = backoff.Backoff(base=self._settings.backoff_base, cap=self._settings.backoff_cap)
+        while True:
+            call = self._stub.Assignments(request, metadata=self._metadata)
+            try:
+                await self._follow(call, reopen)
+            finally:
+                call.cancel()
+            await asyncio.sleep(reopen.next())
+
+    async def _follow(self, call: grpc.aio.UnaryStreamCall, reopen: backoff.Backoff) -> None:
+        """Apply one Assignments stream's messages; return on a sequence gap, raise when it ends."""
+        last: int | None = None
+        async for message in call:
+            if message.type == dispatcher_pb2.AssignmentsMessage.COMPLETE:
+                self._worker.assign([change.task for change in message.changes])
+                reopen.reset()
+            elif last is None or message.applies_to != last:
+                log.warning("assignment gap (applies to %s, have %s); reopening the stream", message.applies_to, last)
+                return
+            else:
+                self._worker.update(message.changes)
+            last = message.results_in
+        raise SessionEnded("assignment stream ended")
+
+    async def _listen(self, call: grpc.aio.UnaryStreamCall) -> NoReturn:
+        while True:
+            message = await call.read()
+            if message is grpc.aio.EOF:
+                raise SessionEnded("controller closed the session")
+            self._accept(message)
+
+    async def _send_statuses(self, updates: Sequence[dispatcher_pb2.TaskStatusUpdate]) -> None:
+        assert self._stub is not None
+        request = dispatcher_pb2.UpdateTaskStatusRequest(session_id=self.session_id, updates=updates)
+        await self._stub.UpdateTaskStatus(request, metadata=self._metadata, timeout=self._settings.rpc_timeout)
+
+
+def _first_leaf(group: BaseExceptionGroup) -> BaseException:
+    """The first real exception inside (possibly nested) exception groups."""
+    first: BaseException = group
+    while isinstance(first, BaseExceptionGroup):
+        first = first.exceptions[0]
+    return first

@@ -1,0 +1,93 @@
+"""The agent's settings: one frozen dataclass, built by `main` from flags, passed down.
+
+Every tunable lives here with the reason for its default; no module of the
+agent reads a global. Unit tests build an `AgentSettings` with short timings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+
+DEFAULT_STATE_ROOT = Path("/var/lib/shoal/agent")
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentSettings:
+    """Everything the agent needs to run; `state_dir` defaults to DEFAULT_STATE_ROOT/<node_name>."""
+
+    controllers: tuple[str, ...]
+    """Controller addresses (HOST:PORT) to register with; the agent follows the leader among them."""
+
+    node_name: str
+    """This node's name: a DNS label, unique in the cluster; also sent as the description's hostname."""
+
+    docker_host: str = "unix:///var/run/docker.sock"
+    """Docker Engine API endpoint."""
+
+    listen: str = "127.0.0.1:4250"
+    """Where the agent's own gRPC server (task logs, inspect) listens; sent to the controller."""
+
+    metrics_listen: str = "127.0.0.1:9430"
+    """Where GET /metrics is served."""
+
+    state_dir: Path | None = None
+    """Holds the node ID file; None means DEFAULT_STATE_ROOT/<node_name>."""
+
+    labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """Node labels from --label; copied into the node's spec when the controller first creates it."""
+
+    log_level: str = "info"
+    """Root log level."""
+
+    session_open_timeout: float = 5.0
+    """Seconds to wait for the first SessionMessage (SwarmKit: 5 s)."""
+
+    rpc_timeout: float = 10.0
+    """Deadline of every unary dispatcher call (Heartbeat, UpdateTaskStatus)."""
+
+    default_heartbeat_period: float = 5.0
+    """Heartbeat period used until the controller names one (SwarmKit default: 5 s)."""
+
+    backoff_base: float = 0.1
+    """First reconnect delay bound; grows by 2x up to `backoff_cap` (SwarmKit: 100 ms)."""
+
+    backoff_cap: float = 8.0
+    """Largest reconnect delay bound (SwarmKit: 8 s); the wait is drawn at random below it."""
+
+    retry_base: float = 0.5
+    """First delay bound when an engine call fails temporarily (engine restarting)."""
+
+    retry_cap: float = 10.0
+    """Largest delay bound between retries of a temporarily failing engine call."""
+
+    reporter_batch_size: int = 100
+    """Most task statuses sent in one UpdateTaskStatus call."""
+
+    reporter_flush_interval: float = 0.05
+    """Seconds the reporter waits after the first new status to gather more into one batch."""
+
+    stop_grace_period: float = 10.0
+    """Seconds a container gets to stop before the engine kills it, when the spec names none."""
+
+    engine_timeout: float = 30.0
+    """Deadline of a single Docker Engine call (pulls, waits and log streams excepted)."""
+
+    pull_timeout: float = 600.0
+    """Deadline of an image pull."""
+
+    server_grace: float = 2.0
+    """Seconds the agent's gRPC server lets running calls finish when the agent exits."""
+
+    def __post_init__(self) -> None:
+        if self.state_dir is None:
+            object.__setattr__(self, "state_dir", DEFAULT_STATE_ROOT / self.node_name)
+        object.__setattr__(self, "controllers", tuple(self.controllers))
+        object.__setattr__(self, "labels", dict(self.labels))
+
+    @property
+    def node_id_path(self) -> Path:
+        """The file that keeps this node's ID across restarts."""
+        assert self.state_dir is not None  # set by __post_init__
+        return Path(self.state_dir) / "node_id"

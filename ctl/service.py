@@ -1,0 +1,308 @@
+"""`swarmctl service`: create, list, inspect, update, scale and remove services, and list their tasks.
+
+Flags become a spec through `spec.py`; changes are read-modify-write with the
+service's version (`update_service_spec`), retried when another writer got
+there first. Rendering goes through `output.py`; task tables through `task.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from shoal import errors, units
+from shoal.ctl import client as client_
+from shoal.ctl import context, output, spec, task
+from shoal.v1 import control_pb2, objects_pb2, types_pb2
+
+#: Re-reads after a version conflict (ABORTED) before giving up: another writer
+#: (the orchestrator recording update progress, a second user) rarely wins more often.
+CONFLICT_RETRIES = 3
+
+SERVICE_HEADERS = ("ID", "NAME", "MODE", "REPLICAS", "IMAGE", "UPDATE")
+
+
+@click.group("service")
+def service_group() -> None:
+    """Manage services."""
+
+
+@service_group.command("create", context_settings={"allow_interspersed_args": False})
+@click.option("--name", required=True, help="Service name.")
+@click.option("--image", required=True, help="Image the tasks run.")
+@click.option(
+    "--mode",
+    type=click.Choice(["replicated", "global"]),
+    default="replicated",
+    show_default=True,
+    help="Replicated (N tasks) or global (one task per node).",
+)
+@spec.task_options
+@click.argument("command", metavar="[-- COMMAND [ARG]...]", nargs=-1, type=click.UNPROCESSED)
+@context.pass_globals
+def create(g: context.Globals, /, name: str, mode: str, command: tuple[str, ...], **flags: Any) -> None:
+    """Create a service; print its ID. COMMAND and ARGs follow `--`."""
+    changes = spec.SpecChanges.from_params({**flags, "command": command})
+    service_spec = spec.new_spec(name, mode, changes)
+    request_id = uuid.uuid4().hex
+    reply = g.call(lambda c: c.create_service(service_spec, request_id))
+    click.echo(reply.service.id)
+
+
+@service_group.command("ls")
+@click.option("--quiet", "-q", is_flag=True, help="Print only service IDs.")
+@context.pass_globals_and_format
+def ls(g: context.Globals, quiet: bool) -> None:
+    """List services."""
+    reply = g.call(lambda c: c.list_services())
+    services = sorted(reply.services, key=lambda s: s.spec.name)
+    if quiet:
+        output.echo_ids(s.id for s in services)
+    elif g.json:
+        output.echo_json(services)
+    else:
+        counts = {r.service_id: r for r in reply.replicas}
+        output.echo_table(SERVICE_HEADERS, (service_row(s, counts.get(s.id)) for s in services))
+
+
+@service_group.command("inspect")
+@click.argument("refs", metavar="SERVICE...", nargs=-1, required=True)
+@context.pass_globals_and_format
+def inspect(g: context.Globals, refs: tuple[str, ...]) -> None:
+    """Show services' details (name, ID or unique ID prefix)."""
+
+    async def fetch(c: client_.ControlClient) -> list[objects_pb2.Service]:
+        return [(await c.get_service(ref)).service for ref in refs]
+
+    services = g.call(fetch)
+    if g.json:
+        output.echo_json(services[0] if len(services) == 1 else services)
+        return
+    for i, svc in enumerate(services):
+        if i:
+            click.echo()
+        output.echo_fields(service_fields(svc))
+
+
+@service_group.command("ps")
+@click.argument("ref", metavar="SERVICE")
+@click.option("--quiet", "-q", is_flag=True, help="Print only task IDs.")
+@context.pass_globals_and_format
+def ps(g: context.Globals, ref: str, quiet: bool) -> None:
+    """List a service's tasks, finished ones included."""
+
+    async def fetch(c: client_.ControlClient) -> tuple[list[objects_pb2.Task], dict[str, str]]:
+        svc = (await c.get_service(ref)).service
+        tasks, nodes = await asyncio.gather(c.list_tasks(service_ids=[svc.id]), c.list_nodes())
+        for t in tasks.tasks:
+            t.service_name = t.service_name or svc.spec.name
+        return list(tasks.tasks), {n.id: n.name for n in nodes.nodes}
+
+    tasks, node_names = g.call(fetch)
+    task.echo_tasks(g, task.sort_tasks(tasks, node_names), node_names, quiet=quiet)
+
+
+@service_group.command("update")
+@click.argument("ref", metavar="SERVICE")
+@spec.update_only_options
+@spec.task_options
+@click.argument("command", metavar="[-- COMMAND [ARG]...]", nargs=-1, type=click.UNPROCESSED)
+@context.pass_globals
+def update(g: context.Globals, /, ref: str, command: tuple[str, ...], **flags: Any) -> None:
+    """Change a service; only the flags given change. A new COMMAND and ARGs follow `--`."""
+    changes = spec.SpecChanges.from_params({**flags, "command": command})
+    svc = g.call(lambda c: update_service_spec(c, ref, lambda s: spec.apply(s.spec, changes)))
+    click.echo(svc.id)
+
+
+@service_group.command("scale")
+@click.argument(
+    "targets",
+    metavar="SERVICE=REPLICAS...",
+    nargs=-1,
+    required=True,
+    callback=lambda ctx, param, values: [_scale_target(v, ctx, param) for v in values],
+)
+@context.pass_globals
+def scale(g: context.Globals, targets: list[tuple[str, int]]) -> int:
+    """Set the number of replicas of one or more services."""
+
+    async def run(c: client_.ControlClient) -> int:
+        failed = 0
+        for ref, replicas in targets:
+            try:
+                svc = await update_service_spec(c, ref, _scaled_to(replicas))
+            except errors.ShoalError as exc:
+                failed += 1
+                _warn(exc)
+                continue
+            click.echo(f"{svc.spec.name} scaled to {replicas}")
+        return failed
+
+    return 1 if g.call(run) else 0
+
+
+@service_group.command("rm")
+@click.argument("refs", metavar="SERVICE...", nargs=-1, required=True)
+@context.pass_globals
+def rm(g: context.Globals, refs: tuple[str, ...]) -> int:
+    """Remove services; their tasks stop."""
+
+    async def run(c: client_.ControlClient) -> int:
+        failed = 0
+        for ref in refs:
+            try:
+                svc = (await c.get_service(ref)).service
+                await c.remove_service(svc.id)
+            except errors.ShoalError as exc:
+                failed += 1
+                _warn(exc)
+                continue
+            click.echo(svc.spec.name)
+        return failed
+
+    return 1 if g.call(run) else 0
+
+
+async def update_service_spec(
+    c: client_.ControlClient,
+    ref: str,
+    change: Callable[[objects_pb2.Service], types_pb2.ServiceSpec],
+) -> objects_pb2.Service:
+    """Read the service, change its spec and write it back at that version, re-reading on a conflict."""
+    for attempt in range(CONFLICT_RETRIES + 1):
+        svc = (await c.get_service(ref)).service
+        new = change(svc)
+        try:
+            reply: control_pb2.UpdateServiceResponse = await c.update_service(svc.id, svc.meta.version, new)
+        except errors.Conflict as exc:
+            if attempt == CONFLICT_RETRIES:
+                raise errors.Conflict(f"{exc} (gave up after {attempt + 1} attempts)") from exc
+            continue
+        return reply.service
+    raise AssertionError("unreachable")
+
+
+def service_mode(svc_spec: types_pb2.ServiceSpec) -> str:
+    """The mode name: "replicated" or "global"."""
+    return "global" if svc_spec.WhichOneof("mode") == "global" else "replicated"
+
+
+def service_row(svc: objects_pb2.Service, counts: control_pb2.ServiceReplicas | None) -> list[str]:
+    """One row under SERVICE_HEADERS."""
+    if counts is not None:
+        replicas = f"{counts.running}/{counts.desired}"
+    elif service_mode(svc.spec) == "replicated":
+        replicas = f"?/{svc.spec.replicated.replicas}"
+    else:
+        replicas = "?"
+    return [
+        output.short_id(svc.id),
+        svc.spec.name,
+        service_mode(svc.spec),
+        replicas,
+        svc.spec.task.container.image,
+        _update_state(svc),
+    ]
+
+
+def service_fields(svc: objects_pb2.Service) -> list[tuple[str, str]]:
+    """The key/value lines of `service inspect`."""
+    s, t = svc.spec, svc.spec.task
+    c = t.container
+    fields = [("ID", svc.id), ("Name", s.name), ("Labels", output.mapping(s.labels) or "-")]
+    fields.append(("Mode", service_mode(s)))
+    if service_mode(s) == "replicated":
+        fields.append(("Replicas", str(s.replicated.replicas)))
+    fields += [
+        ("Image", c.image),
+        ("Command", " ".join(c.command) or "-"),
+        ("Args", " ".join(c.args) or "-"),
+        ("Env", "\n".join(c.env) or "-"),
+    ]
+    for key, value in (
+        ("Container labels", output.mapping(c.labels)),
+        ("Workdir", c.workdir),
+        ("User", c.user),
+        ("Hostname", c.hostname),
+    ):
+        if value:
+            fields.append((key, value))
+    if c.HasField("stop_grace_period"):
+        fields.append(("Stop grace period", units.format_duration(units.from_duration(c.stop_grace_period))))
+    fields += [
+        ("Constraints", "\n".join(t.placement.constraints) or "-"),
+        ("Reservations", _resources(t.resources.reservations)),
+        ("Limits", _resources(t.resources.limits)),
+        ("Restart condition", output.enum_name(types_pb2.RestartPolicy.Condition, t.restart.condition)),
+        ("Restart delay", _duration(t.restart, "delay")),
+        ("Restart attempts", str(t.restart.max_attempts or "unlimited")),
+        ("Update parallelism", str(s.update.parallelism or "all")),
+        ("Update delay", _duration(s.update, "delay")),
+        ("Update status", _update_status(svc)),
+        ("Force update", str(t.force_update)),
+        ("Created", output.since(svc.meta.created_at)),
+        ("Updated", output.since(svc.meta.updated_at)),
+        ("Version", str(svc.meta.version)),
+        ("Spec version", str(svc.spec_version)),
+    ]
+    return fields
+
+
+def _resources(res: types_pb2.Resources) -> str:
+    parts = []
+    if res.nano_cpus:
+        parts.append(f"cpu={output.cpus(res.nano_cpus)}")
+    if res.memory_bytes:
+        parts.append(f"memory={output.size(res.memory_bytes)}")
+    return " ".join(parts) or "-"
+
+
+def _duration(msg: Any, field: str) -> str:
+    if not msg.HasField(field):
+        return "default"
+    return units.format_duration(units.from_duration(getattr(msg, field)))
+
+
+def _update_state(svc: objects_pb2.Service) -> str:
+    if not svc.HasField("update_status") or svc.update_status.state == types_pb2.UpdateStatus.UNKNOWN:
+        return ""
+    return output.enum_name(types_pb2.UpdateStatus.State, svc.update_status.state)
+
+
+def _update_status(svc: objects_pb2.Service) -> str:
+    state = _update_state(svc)
+    if not state:
+        return "-"
+    status = svc.update_status
+    started = output.relative_time(status.started_at)
+    words = [state]
+    if started:
+        words.append(f"(started {started})")
+    if status.message:
+        words.append(f"- {status.message}")
+    return " ".join(words)
+
+
+def _scaled_to(replicas: int) -> Callable[[objects_pb2.Service], types_pb2.ServiceSpec]:
+    return lambda svc: spec.replicas_spec(svc.spec, replicas)
+
+
+def _scale_target(value: str, ctx: click.Context, param: click.Parameter) -> tuple[str, int]:
+    ref, sep, count = value.rpartition("=")
+    try:
+        replicas = int(count)
+    except ValueError:
+        replicas = None
+    if not sep or not ref or replicas is None:
+        raise click.BadParameter(f"{value!r} is not SERVICE=REPLICAS", ctx=ctx, param=param)
+    return ref, replicas
+
+
+def _warn(exc: errors.ShoalError) -> None:
+    """Report one failure of a multi-object command and go on with the rest."""
+    click.echo(f"swarmctl: {exc}", err=True)

@@ -1,0 +1,320 @@
+"""Real processes for integration tests: etcd, a registry with a test image, controllers, agents.
+
+Everything here starts real programs on free loopback ports and cleans up
+after itself: processes are killed, containers made by the test's nodes are
+removed, temporary directories go away with pytest's tmp_path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pathlib
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import grpc
+
+from shoal.v1 import control_pb2, control_pb2_grpc, objects_pb2, types_pb2
+
+T = TypeVar("T")
+
+BIN = pathlib.Path(sys.executable).parent
+DOCKER_HOST = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate: Callable[[], T], timeout: float = 30.0, what: str = "condition", interval: float = 0.1) -> T:
+    """Poll `predicate` until it returns something truthy; fail with the last value seen after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        try:
+            last = predicate()
+        except Exception as exc:  # noqa: BLE001 - reported below if it never settles
+            last = exc
+        else:
+            if last:
+                return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}; last seen: {last!r}")
+        time.sleep(interval)
+
+
+def require(binary: str, package: str) -> str:
+    path = shutil.which(binary)
+    if path is None:
+        raise RuntimeError(f"{binary} is not installed (Debian package {package}); run deploy/setup.sh or .ci/run")
+    return path
+
+
+class Process:
+    """A child process with its log file; kill(), stop(), start() again."""
+
+    def __init__(self, name: str, argv: list[str], log_path: pathlib.Path, env: dict[str, str] | None = None) -> None:
+        self.name = name
+        self.argv = argv
+        self.log_path = log_path
+        self.env = env
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        assert self.proc is None or self.proc.poll() is not None, f"{self.name} is already running"
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env={**os.environ, **(self.env or {})}, start_new_session=True,
+            )
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig: int) -> None:
+        if self.running:
+            os.killpg(self.proc.pid, sig)  # type: ignore[union-attr]
+
+    def kill(self) -> None:
+        """SIGKILL the process group: no cleanup runs, as in a crash."""
+        if self.running:
+            self.signal(signal.SIGKILL)
+            self.proc.wait(10)  # type: ignore[union-attr]
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM, then SIGKILL if it does not exit in time."""
+        if self.running:
+            self.signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)  # type: ignore[union-attr]
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@contextlib.contextmanager
+def etcd_server(tmp: pathlib.Path) -> Iterator[str]:
+    """A single-member etcd on free ports; yields its client URL."""
+    require("etcd", "etcd-server")
+    client, peer = free_port(), free_port()
+    proc = Process(
+        "etcd",
+        [
+            "etcd", "--name=test", f"--data-dir={tmp / 'etcd'}",
+            f"--listen-client-urls=http://127.0.0.1:{client}", f"--advertise-client-urls=http://127.0.0.1:{client}",
+            f"--listen-peer-urls=http://127.0.0.1:{peer}", f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+            f"--initial-cluster=test=http://127.0.0.1:{peer}", "--log-level=warn",
+        ],
+        tmp / "etcd.log",
+    )
+    try:
+        url = f"http://127.0.0.1:{client}"
+        wait_until(lambda: _http_ok(f"{url}/health"), 30, "etcd to answer /health")
+        yield url
+    finally:
+        proc.stop()
+
+
+def _http_ok(url: str) -> bool:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 - loopback only
+        return resp.status == 200
+
+
+def docker(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the docker CLI against the test engine."""
+    return subprocess.run(
+        ["docker", "-H", DOCKER_HOST, *args], capture_output=True, text=True, check=check, timeout=timeout,
+        env={**os.environ, "DOCKER_BUILDKIT": "0"},
+    )
+
+
+def check_docker() -> None:
+    require("docker", "docker.io")
+    result = docker("info", "--format", "{{.ServerVersion}}", check=False, timeout=20)
+    if result.returncode != 0:
+        raise RuntimeError(f"dockerd is not reachable at {DOCKER_HOST} (start it, e.g. .ci/run): {result.stderr.strip()}")
+
+
+@contextlib.contextmanager
+def registry_with_image(tmp: pathlib.Path) -> Iterator[str]:
+    """A local registry holding a busybox image built FROM scratch; yields the image reference."""
+    require("docker-registry", "docker-registry")
+    busybox = require("busybox", "busybox-static")
+    port = free_port()
+    config = tmp / "registry.yml"
+    config.write_text(
+        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: "
+        f"{tmp / 'registry-data'}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n"
+    )
+    proc = Process("registry", ["docker-registry", "serve", str(config)], tmp / "registry.log")
+    image = f"127.0.0.1:{port}/shoal-test/busybox:1"
+    try:
+        wait_until(lambda: _http_ok(f"http://127.0.0.1:{port}/v2/"), 30, "the registry to answer")
+        ctx = tmp / "image"
+        ctx.mkdir()
+        shutil.copy(busybox, ctx / "busybox")
+        (ctx / "Dockerfile").write_text(
+            'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\nCMD ["sh"]\n'
+        )
+        docker("build", "-q", "-t", image, str(ctx))
+        docker("push", image)
+        # Agents must pull it: the pull path is part of what is tested.
+        docker("rmi", image)
+        yield image
+    finally:
+        docker("rmi", "-f", image, check=False)
+        proc.stop()
+
+
+class Control:
+    """A synchronous Control API client for assertions."""
+
+    def __init__(self, addr: str) -> None:
+        self.addr = addr
+        self._channel = grpc.insecure_channel(addr)
+        self.stub = control_pb2_grpc.ControlStub(self._channel)
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def nodes(self) -> list[objects_pb2.Node]:
+        return list(self.stub.ListNodes(control_pb2.ListNodesRequest(), timeout=5).nodes)
+
+    def service(self, ref: str) -> objects_pb2.Service:
+        return self.stub.GetService(control_pb2.GetServiceRequest(ref=ref), timeout=5).service
+
+    def tasks(self, service_id: str = "", **kw: Any) -> list[objects_pb2.Task]:
+        req = control_pb2.ListTasksRequest(service_ids=[service_id] if service_id else [], **kw)
+        return list(self.stub.ListTasks(req, timeout=5).tasks)
+
+    def running(self, service_id: str) -> list[objects_pb2.Task]:
+        """Tasks observed RUNNING and meant to run."""
+        return [
+            t for t in self.tasks(service_id)
+            if t.status.state == types_pb2.RUNNING and t.desired_state == types_pb2.RUNNING
+        ]
+
+
+class Cluster:
+    """A controller and agents as separate processes, under their own etcd prefix."""
+
+    def __init__(self, tmp: pathlib.Path, etcd_url: str, *, heartbeat: str = "1s") -> None:
+        self.tmp = tmp
+        self.etcd_url = etcd_url
+        self.prefix = f"/test-{tmp.name}-{os.getpid()}"
+        self.heartbeat = heartbeat
+        self.controller_addr = f"127.0.0.1:{free_port()}"
+        self.controller: Process | None = None
+        self.agents: dict[str, Process] = {}
+        self.control = Control(self.controller_addr)
+
+    def start_controller(self) -> Process:
+        d = self.tmp / "controller"
+        d.mkdir(exist_ok=True)
+        self.controller = Process(
+            "controller",
+            [
+                str(BIN / "swarmd"), "controller", "--listen", self.controller_addr, "--etcd", self.etcd_url,
+                "--etcd-prefix", self.prefix, "--state-dir", str(d), "--metrics-listen", f"127.0.0.1:{free_port()}",
+                "--heartbeat-period", self.heartbeat, "--log-level", "debug",
+            ],
+            self.tmp / "controller.log",
+        )
+        wait_until(lambda: self.control.stub.GetClusterInfo(control_pb2.GetClusterInfoRequest(), timeout=2),
+                   30, "the controller to lead")
+        return self.controller
+
+    def start_agent(self, name: str, labels: dict[str, str] | None = None) -> Process:
+        d = self.tmp / name
+        d.mkdir(exist_ok=True)
+        argv = [
+            str(BIN / "swarmd"), "agent", "--controller", self.controller_addr, "--node-name", name,
+            "--docker-host", DOCKER_HOST, "--listen", f"127.0.0.1:{free_port()}",
+            "--metrics-listen", f"127.0.0.1:{free_port()}", "--state-dir", str(d), "--log-level", "debug",
+        ]
+        for k, v in (labels or {}).items():
+            argv += ["--label", f"{k}={v}"]
+        self.agents[name] = Process(f"agent {name}", argv, self.tmp / f"{name}.log")
+        return self.agents[name]
+
+    def node_id(self, name: str) -> str:
+        return wait_until(lambda: (self.tmp / name / "node_id").read_text().strip(), 10, f"{name}'s node ID")
+
+    def wait_ready(self, *names: str, timeout: float = 30) -> None:
+        def ready() -> bool:
+            states = {n.name: n.status.state for n in self.control.nodes()}
+            return all(states.get(n) == types_pb2.NodeStatus.READY for n in names)
+
+        wait_until(ready, timeout, f"nodes {names} to be READY")
+
+    def ctl(self, *args: str, check: bool = False, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run swarmctl against this cluster."""
+        result = subprocess.run(
+            [str(BIN / "swarmctl"), "-H", self.controller_addr, *args], capture_output=True, text=True,
+            timeout=60, input=input,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"swarmctl {' '.join(args)} failed ({result.returncode}): {result.stderr}")
+        return result
+
+    def ctl_json(self, *args: str) -> Any:
+        return json.loads(self.ctl("--format", "json", *args, check=True).stdout)
+
+    def containers(self, *, all: bool = True) -> list[dict[str, str]]:
+        """Containers made by this cluster's nodes: id, name, state, task ID."""
+        out = []
+        ids = [self.node_id(n) for n in self.agents]
+        for node_id in ids:
+            args = ["ps", "--no-trunc", "--filter", f"label=shoal.node.id={node_id}", "--format", "{{json .}}"]
+            if all:
+                args.insert(1, "-a")
+            for line in docker(*args).stdout.splitlines():
+                doc = json.loads(line)
+                labels = dict(kv.split("=", 1) for kv in doc.get("Labels", "").split(",") if "=" in kv)
+                out.append({"id": doc["ID"], "name": doc["Names"], "state": doc["State"], "node": node_id,
+                            "task": labels.get("shoal.task.id", ""), "service": labels.get("shoal.service.name", "")})
+        return out
+
+    def running_containers(self, service: str | None = None) -> list[dict[str, str]]:
+        return [c for c in self.containers(all=False) if c["state"] == "running" and service in (None, c["service"])]
+
+    def close(self) -> None:
+        for proc in self.agents.values():
+            proc.kill()
+        if self.controller is not None:
+            self.controller.stop()
+        self.control.close()
+        for name in self.agents:
+            path = self.tmp / name / "node_id"
+            if path.exists():
+                node_id = path.read_text().strip()
+                ids = docker("ps", "-aq", "--filter", f"label=shoal.node.id={node_id}").stdout.split()
+                if ids:
+                    docker("rm", "-f", *ids, check=False)
+
+    def dump_logs(self) -> str:
+        parts = []
+        for proc in [self.controller, *self.agents.values()]:
+            if proc is not None:
+                parts.append(f"===== {proc.name} =====\n{proc.log()[-6000:]}")
+        return "\n".join(parts)

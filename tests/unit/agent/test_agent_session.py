@@ -1,0 +1,199 @@
+"""Session and agent loop against a scripted in-process Dispatcher server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import grpc
+import pytest
+from agent_dispatcher import FakeDispatcher, complete, incremental, serving
+from agent_fakes import NODE_ID, FakeExecutor, make_task, wait_until
+
+from shoal import states
+from shoal.agent import agent as agent_
+from shoal.agent import reporter as reporter_
+from shoal.agent.settings import AgentSettings
+from shoal.v1 import dispatcher_pb2, objects_pb2, types_pb2
+
+UPDATE = dispatcher_pb2.AssignmentChange.UPDATE
+REMOVE = dispatcher_pb2.AssignmentChange.REMOVE
+
+
+class RecordingWorker:
+    """An AssignmentSink that keeps what it was told."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, list[str]]] = []
+
+    def assign(self, tasks: Sequence[objects_pb2.Task]) -> None:
+        self.events.append(("assign", [t.id for t in tasks]))
+
+    def update(self, changes: Sequence[dispatcher_pb2.AssignmentChange]) -> None:
+        names = {UPDATE: "update", REMOVE: "remove"}
+        self.events.append(("update", [f"{names[c.action]}:{c.task.id}" for c in changes]))
+
+
+def settings_for(controllers: Sequence[str], state_dir: Path) -> AgentSettings:
+    return AgentSettings(
+        controllers=tuple(controllers),
+        node_name="node-1",
+        state_dir=state_dir,
+        labels={"zone": "a"},
+        session_open_timeout=2.0,
+        rpc_timeout=2.0,
+        backoff_base=0.01,
+        backoff_cap=0.05,
+        reporter_flush_interval=0.001,
+    )
+
+
+class Running:
+    """An Agent loop as a task, with a recording worker and a real reporter."""
+
+    def __init__(self, controllers: Sequence[str], state_dir: Path) -> None:
+        self.worker = RecordingWorker()
+        self.reporter = reporter_.Reporter(reporter_.ReporterSettings(flush_interval=0.001, retry_base=0.01))
+        self.agent = agent_.Agent(
+            settings=settings_for(controllers, state_dir),
+            node_id=NODE_ID,
+            executor=FakeExecutor(),
+            worker=self.worker,
+            reporter=self.reporter,
+            addr="127.0.0.1:4250",
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Running:
+        self._task = asyncio.create_task(self.agent.run())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+
+@pytest.fixture
+async def dispatcher() -> FakeDispatcher:
+    return FakeDispatcher()
+
+
+@pytest.fixture
+async def addr(dispatcher: FakeDispatcher) -> AsyncIterator[str]:
+    async with serving(dispatcher) as bound:
+        yield bound
+
+
+async def test_registers_with_node_id_metadata_and_heartbeats(
+    dispatcher: FakeDispatcher, addr: str, tmp_path: Path
+) -> None:
+    async with Running([addr], tmp_path):
+        await wait_until(lambda: dispatcher.heartbeats >= 3, what="three heartbeats")
+
+    assert dispatcher.sessions_opened == 1
+    methods = {method for method, _ in dispatcher.calls}
+    assert {"Session", "Heartbeat", "Assignments"} <= methods
+    assert all(node_id == NODE_ID for _, node_id in dispatcher.calls)
+    request = dispatcher.session_requests[0]
+    assert request.node_name == "node-1"
+    assert request.addr == "127.0.0.1:4250"
+    assert request.description.hostname == "node-1"
+    assert dict(request.description.engine.labels) == {"zone": "a"}
+    assert request.description.resources.nano_cpus == 4_000_000_000
+    assert request.description.engine.engine_version == "20.10.24"
+
+
+async def test_complete_then_incremental_assignments(dispatcher: FakeDispatcher, addr: str, tmp_path: Path) -> None:
+    a, b, c = make_task("a"), make_task("b"), make_task("c")
+    dispatcher.assignment_scripts = [
+        [
+            complete(1, [a, b]),
+            incremental(1, 2, dispatcher_pb2.AssignmentChange(action=UPDATE, task=c)),
+            incremental(2, 3, dispatcher_pb2.AssignmentChange(action=REMOVE, task=a)),
+        ]
+    ]
+    async with Running([addr], tmp_path) as running:
+        await wait_until(lambda: len(running.worker.events) == 3, what="three assignment messages")
+    assert running.worker.events == [("assign", ["a", "b"]), ("update", ["update:c"]), ("update", ["remove:a"])]
+    assert dispatcher.assignment_opens == 1
+
+
+async def test_a_sequence_gap_reopens_the_assignment_stream(
+    dispatcher: FakeDispatcher, addr: str, tmp_path: Path
+) -> None:
+    x = make_task("x")
+    dispatcher.assignment_scripts = [
+        [complete(1), incremental(7, 8, dispatcher_pb2.AssignmentChange(action=UPDATE, task=x))],
+        [complete(9, [x])],
+    ]
+    async with Running([addr], tmp_path) as running:
+        await wait_until(lambda: len(running.worker.events) == 2, what="a fresh complete set")
+    assert running.worker.events == [("assign", []), ("assign", ["x"])]
+    assert dispatcher.assignment_opens == 2
+    assert dispatcher.sessions_opened == 1  # only the stream was reopened
+
+
+async def test_an_incremental_first_message_is_a_gap(dispatcher: FakeDispatcher, addr: str, tmp_path: Path) -> None:
+    dispatcher.assignment_scripts = [[incremental(1, 2)], [complete(3)]]
+    async with Running([addr], tmp_path) as running:
+        await wait_until(lambda: running.worker.events, what="a complete set")
+    assert running.worker.events == [("assign", [])]
+
+
+async def test_follows_the_leader_named_in_trailing_metadata(
+    dispatcher: FakeDispatcher, addr: str, tmp_path: Path
+) -> None:
+    follower = FakeDispatcher()
+    follower.redirect_to = addr
+    async with serving(follower) as follower_addr, Running([follower_addr], tmp_path) as running:
+        await wait_until(lambda: dispatcher.heartbeats >= 1, what="a session with the leader")
+        assert running.agent.remotes.current == addr
+    assert [m for m, _ in follower.calls] == ["Session"]
+    assert follower.calls[0][1] == NODE_ID
+
+
+async def test_skips_an_unreachable_controller(dispatcher: FakeDispatcher, addr: str, tmp_path: Path) -> None:
+    async with serving(FakeDispatcher()) as gone:
+        pass  # a port that nothing listens on any more
+    async with Running([gone, addr], tmp_path):
+        await wait_until(lambda: dispatcher.heartbeats >= 1, what="a session with the live controller")
+
+
+@pytest.mark.parametrize("code", [grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT])
+async def test_a_stale_session_registers_again(
+    dispatcher: FakeDispatcher, addr: str, tmp_path: Path, code: grpc.StatusCode
+) -> None:
+    dispatcher.heartbeat_errors = [code]
+    async with Running([addr], tmp_path):
+        await wait_until(lambda: dispatcher.heartbeats >= 1, what="a heartbeat in a new session")
+    assert dispatcher.sessions_opened == 2
+
+
+async def test_statuses_are_resent_after_the_session_ends(
+    dispatcher: FakeDispatcher, addr: str, tmp_path: Path
+) -> None:
+    async with Running([addr], tmp_path) as running:
+        running.reporter.update("t1", types_pb2.TaskStatus(state=states.RUNNING))
+        await wait_until(lambda: dispatcher.states_of("t1"), what="the first report")
+        assert all(node_id == NODE_ID for method, node_id in dispatcher.calls if method == "UpdateTaskStatus")
+
+        dispatcher.session_pushes.put_nowait(None)  # the controller ends the session
+        await wait_until(lambda: dispatcher.sessions_opened == 2, what="a second session")
+        await wait_until(lambda: len(dispatcher.states_of("t1")) == 2, what="the re-sent report")
+    sessions = [session for session, task, _ in dispatcher.status_updates if task == "t1"]
+    assert sessions == ["session-1", "session-2"]
+
+
+async def test_controller_list_comes_from_session_messages(
+    dispatcher: FakeDispatcher, addr: str, tmp_path: Path
+) -> None:
+    dispatcher.controllers = [addr, "10.0.0.2:4240"]
+    async with Running([addr], tmp_path) as running:
+        await wait_until(lambda: len(running.agent.remotes.all) == 2, what="the controller list")
+        assert running.agent.remotes.all == [addr, "10.0.0.2:4240"]
+        dispatcher.session_pushes.put_nowait(
+            dispatcher_pb2.SessionMessage(controllers=[addr, "10.0.0.2:4240", "10.0.0.3:4240"])
+        )
+        await wait_until(lambda: len(running.agent.remotes.all) == 3, what="a pushed controller list")

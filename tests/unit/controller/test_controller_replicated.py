@@ -1,0 +1,270 @@
+"""The replicated orchestrator's plan: scaling, lost nodes, restarts, delayed starts, orphans."""
+
+from __future__ import annotations
+
+import pytest
+from controller_fakes import (
+    ANY,
+    DOWN,
+    DRAIN,
+    NONE,
+    NOW,
+    ON_FAILURE,
+    PAUSE,
+    created_tasks,
+    desired_changes,
+    make_node,
+    make_service,
+    make_task,
+    nodes_by_id,
+)
+
+from shoal import states, units
+from shoal.controller.orchestrator import replicated, restart, slots
+from shoal.controller.store import writer as w
+
+NODES = nodes_by_id(make_node("n1"), make_node("n2"), make_node("n3"))
+
+
+def test_scale_up_from_nothing_creates_one_pending_task_per_slot() -> None:
+    svc = make_service(replicas=3)
+    p = replicated.plan(svc, [], NODES, NOW)
+    assert [len(g) for g in p.groups] == [1, 1, 1]
+    new = created_tasks(p.groups)
+    assert [t.slot for t in new] == [1, 2, 3]
+    for t in new:
+        assert (t.status.state, t.desired_state) == (states.PENDING, states.RUNNING)
+        assert (t.service_id, t.spec_version, t.node_id) == (svc.id, svc.spec_version, "")
+        assert t.spec == svc.spec.task
+        assert not t.HasField("start_after")
+    assert p.wake_at is None
+
+
+def test_scale_up_fills_the_lowest_free_slots() -> None:
+    svc = make_service(replicas=4)
+    tasks = [make_task(svc, 2), make_task(svc, 5)]
+    p = replicated.plan(svc, tasks, NODES, NOW)
+    assert sorted(t.slot for t in created_tasks(p.groups)) == [1, 3]
+    assert desired_changes(p.groups) == {}
+
+
+def test_a_converged_service_plans_nothing() -> None:
+    svc = make_service(replicas=2)
+    p = replicated.plan(svc, [make_task(svc, 1), make_task(svc, 2, node="n2")], NODES, NOW)
+    assert p.groups == []
+    assert p.wake_at is None
+
+
+def test_scale_down_removes_non_running_tasks_first() -> None:
+    svc = make_service(replicas=2)
+    pending = make_task(svc, 3, node="", state=states.PENDING)
+    tasks = [make_task(svc, 1), make_task(svc, 2, node="n2"), pending]
+    p = replicated.plan(svc, tasks, NODES, NOW)
+    assert desired_changes(p.groups) == {pending.id: states.REMOVE}
+    assert created_tasks(p.groups) == []
+
+
+def test_scale_down_takes_from_the_node_with_most_tasks_of_the_service() -> None:
+    svc = make_service(replicas=3)
+    on_n1 = [make_task(svc, s, node="n1") for s in (1, 2, 3)]
+    tasks = [*on_n1, make_task(svc, 4, node="n2"), make_task(svc, 5, node="n3")]
+    p = replicated.plan(svc, tasks, NODES, NOW)
+    removed = {t.slot for t in tasks if desired_changes(p.groups).get(t.id) == states.REMOVE}
+    assert removed == {2, 3}
+
+
+def test_scale_down_removes_the_whole_slot_in_one_group() -> None:
+    svc = make_service(replicas=1)
+    keep = make_task(svc, 1)
+    old = make_task(svc, 2, node="n2", state=states.FAILED, desired=states.SHUTDOWN, created=NOW - 500)
+    cur = make_task(svc, 2, node="n2", state=states.PENDING)
+    p = replicated.plan(svc, [keep, old, cur], NODES, NOW)
+    assert [sorted(op.obj.id for op in g) for g in p.groups] == [sorted([old.id, cur.id])]
+    assert desired_changes(p.groups) == {old.id: states.REMOVE, cur.id: states.REMOVE}
+
+
+def test_tasks_already_being_removed_do_not_hold_their_slot() -> None:
+    svc = make_service(replicas=1)
+    leaving = make_task(svc, 1, desired=states.REMOVE)
+    p = replicated.plan(svc, [leaving], NODES, NOW)
+    assert [t.slot for t in created_tasks(p.groups)] == [1]
+    assert desired_changes(p.groups) == {}
+
+
+def test_negative_replicas_count_as_zero() -> None:
+    svc = make_service(replicas=-2)
+    task = make_task(svc, 1)
+    p = replicated.plan(svc, [task], NODES, NOW)
+    assert desired_changes(p.groups) == {task.id: states.REMOVE}
+
+
+def test_two_runnable_tasks_in_a_slot_keep_only_the_newest() -> None:
+    svc = make_service(replicas=1)
+    older = make_task(svc, 1, created=NOW - 50)
+    newer = make_task(svc, 1, node="n2", created=NOW - 10)
+    p = replicated.plan(svc, [newer, older], NODES, NOW)
+    assert desired_changes(p.groups) == {older.id: states.SHUTDOWN}
+
+
+@pytest.mark.parametrize(
+    "nodes",
+    [
+        pytest.param(nodes_by_id(make_node("n1", state=DOWN)), id="down"),
+        pytest.param(nodes_by_id(make_node("n1", availability=DRAIN)), id="drained"),
+        pytest.param({}, id="deleted"),
+    ],
+)
+@pytest.mark.parametrize("state", [states.ASSIGNED, states.PREPARING, states.RUNNING])
+def test_a_task_on_a_lost_node_is_replaced_at_once(nodes: dict, state: int) -> None:
+    svc = make_service(replicas=1)
+    task = make_task(svc, 1, node="n1", state=state)
+    p = replicated.plan(svc, [task], nodes, NOW)
+    assert len(p.groups) == 1
+    (group,) = p.groups
+    assert desired_changes([group]) == {task.id: states.SHUTDOWN}
+    (new,) = created_tasks([group])
+    assert (new.slot, new.desired_state, new.status.state) == (1, states.RUNNING, states.PENDING)
+    assert not new.HasField("start_after")
+    assert p.wake_at is None
+
+
+def test_the_replaced_task_update_expects_the_version_read() -> None:
+    svc = make_service(replicas=1)
+    task = make_task(svc, 1, node="gone")
+    p = replicated.plan(svc, [task], {}, NOW)
+    (stop,) = [op for op in p.groups[0] if isinstance(op, w.Put) and op.expect]
+    assert stop.expect == task.meta.version
+    assert task.desired_state == states.RUNNING  # the input message is not changed
+
+
+def test_a_task_on_a_paused_node_stays() -> None:
+    svc = make_service(replicas=1)
+    task = make_task(svc, 1, node="n1")
+    p = replicated.plan(svc, [task], nodes_by_id(make_node("n1", availability=PAUSE)), NOW)
+    assert p.groups == []
+
+
+def test_an_unassigned_task_is_not_replaced_for_a_missing_node() -> None:
+    svc = make_service(replicas=1)
+    p = replicated.plan(svc, [make_task(svc, 1, node="", state=states.PENDING)], {}, NOW)
+    assert p.groups == []
+
+
+def test_a_failed_task_is_replaced_after_the_restart_delay() -> None:
+    svc = make_service(replicas=1, restart_delay=7.0)
+    task = make_task(svc, 1, state=states.FAILED)
+    p = replicated.plan(svc, [task], NODES, NOW)
+    (group,) = p.groups
+    assert desired_changes([group]) == {task.id: states.SHUTDOWN}
+    (new,) = created_tasks([group])
+    assert (new.slot, new.desired_state, new.status.state) == (1, states.READY, states.PENDING)
+    assert units.from_timestamp(new.start_after) == pytest.approx(NOW + 7.0)
+    assert p.wake_at == pytest.approx(NOW + 7.0)
+
+
+@pytest.mark.parametrize(
+    ("condition", "state", "restarts"),
+    [
+        (ANY, states.COMPLETE, True),
+        (ANY, states.FAILED, True),
+        (ANY, states.SHUTDOWN, True),
+        (ON_FAILURE, states.COMPLETE, False),
+        (ON_FAILURE, states.FAILED, True),
+        (ON_FAILURE, states.REJECTED, True),
+        (NONE, states.FAILED, False),
+        (NONE, states.COMPLETE, False),
+    ],
+)
+def test_restart_condition_decides_whether_an_ended_task_is_replaced(
+    condition: int, state: int, restarts: bool
+) -> None:
+    svc = make_service(replicas=1, restart=condition)
+    task = make_task(svc, 1, state=state)
+    assert restart.should_restart(task) is restarts
+    p = replicated.plan(svc, [task], NODES, NOW)
+    assert bool(created_tasks(p.groups)) is restarts
+    if not restarts:
+        # The ended task still holds its slot: no fresh slot is opened either.
+        assert p.groups == []
+
+
+def test_restart_delay_is_read_from_the_task_spec() -> None:
+    svc = make_service(restart_delay=2.5)
+    assert restart.delay(make_task(svc, 1, state=states.FAILED)) == 2.5
+
+
+def test_a_delayed_task_waits_for_its_start_after() -> None:
+    svc = make_service(replicas=1)
+    task = make_task(svc, 1, node="n1", state=states.READY, desired=states.READY, start_after=NOW + 3)
+    p = replicated.plan(svc, [task], NODES, NOW)
+    assert p.groups == []
+    assert p.wake_at == pytest.approx(NOW + 3)
+
+
+def test_a_delayed_task_starts_once_due_and_nothing_else_in_its_slot_may_run() -> None:
+    svc = make_service(replicas=1)
+    old = make_task(svc, 1, state=states.FAILED, desired=states.SHUTDOWN, created=NOW - 200)
+    task = make_task(svc, 1, state=states.READY, desired=states.READY, start_after=NOW - 1)
+    p = replicated.plan(svc, [old, task], NODES, NOW)
+    assert p.groups and len(p.groups) == 1
+    assert desired_changes(p.groups) == {task.id: states.RUNNING}
+
+
+@pytest.mark.parametrize("old_state", [states.ASSIGNED, states.RUNNING])
+def test_a_delayed_task_waits_while_the_old_task_of_its_slot_may_still_run(old_state: int) -> None:
+    svc = make_service(replicas=1)
+    old = make_task(svc, 1, node="n2", state=old_state, desired=states.SHUTDOWN, created=NOW - 200)
+    task = make_task(svc, 1, state=states.READY, desired=states.READY, start_after=NOW - 1)
+    p = replicated.plan(svc, [old, task], NODES, NOW)
+    assert p.groups == []
+
+
+def test_an_old_task_on_a_down_node_does_not_hold_back_the_delayed_start() -> None:
+    svc = make_service(replicas=1)
+    nodes = nodes_by_id(make_node("n1"), make_node("n2", state=DOWN))
+    old = make_task(svc, 1, node="n2", state=states.RUNNING, desired=states.SHUTDOWN, created=NOW - 200)
+    task = make_task(svc, 1, state=states.READY, desired=states.READY, start_after=NOW - 1)
+    p = replicated.plan(svc, [old, task], nodes, NOW)
+    assert desired_changes(p.groups) == {task.id: states.RUNNING}
+
+
+def test_may_be_alive_needs_an_assigned_unfinished_task_on_a_usable_node() -> None:
+    svc = make_service()
+    nodes = nodes_by_id(make_node("n1"), make_node("n2", state=DOWN))
+    assert slots.may_be_alive(make_task(svc, 1, state=states.RUNNING), nodes)
+    assert not slots.may_be_alive(make_task(svc, 1, state=states.PENDING, node=""), nodes)
+    assert not slots.may_be_alive(make_task(svc, 1, state=states.COMPLETE), nodes)
+    assert not slots.may_be_alive(make_task(svc, 1, node="n2"), nodes)
+    assert not slots.may_be_alive(make_task(svc, 1, node="n9"), nodes)
+
+
+def test_scale_down_victims_prefers_non_running_then_the_busiest_node() -> None:
+    svc = make_service()
+    current = {
+        1: make_task(svc, 1, node="a"),
+        2: make_task(svc, 2, node="a"),
+        3: make_task(svc, 3, node="b"),
+        4: make_task(svc, 4, node="c", state=states.PENDING),
+    }
+    assert slots.scale_down_victims(current, 1) == [4]
+    assert slots.scale_down_victims(current, 2) == [4, 2]
+    three = slots.scale_down_victims(current, 3)
+    assert three[:2] == [4, 2] and three[2] in (1, 3)  # then a tie between nodes a and b
+    assert sorted(slots.scale_down_victims(current, 9)) == [1, 2, 3, 4]
+
+
+def test_free_slots_are_the_smallest_unused_numbers_from_one() -> None:
+    assert slots.free_slots([], 3) == [1, 2, 3]
+    assert slots.free_slots([1, 3, 4], 3) == [2, 5, 6]
+    assert slots.free_slots([1, 2], 0) == []
+
+
+def test_orphans_of_a_deleted_service_are_all_removed() -> None:
+    svc = make_service()
+    running = make_task(svc, 1)
+    stopped = make_task(svc, 2, state=states.SHUTDOWN, desired=states.SHUTDOWN)
+    leaving = make_task(svc, 3, desired=states.REMOVE)
+    p = replicated.plan_orphans([running, stopped, leaving])
+    assert [len(g) for g in p.groups] == [1, 1]
+    assert desired_changes(p.groups) == {running.id: states.REMOVE, stopped.id: states.REMOVE}
+    assert p.wake_at is None
