@@ -48,9 +48,12 @@ def reapable(
             by_slot[(t.slot, t.node_id if t.slot == 0 else "")].append(t)
     if history >= 0:
         for old in by_slot.values():
-            if len(old) > history:
+            # Keep enough to count restart attempts after a failover (max_attempts + 1).
+            attempts = max(t.spec.restart.max_attempts for t in old)
+            keep = max(history, attempts + 1 if attempts else 0)
+            if len(old) > keep:
                 old.sort(key=lambda t: from_timestamp(t.status.timestamp))
-                out.extend(old[: len(old) - history])
+                out.extend(old[: len(old) - keep])
     return out
 
 

@@ -36,7 +36,7 @@ def check_name(kind: str, name: str) -> None:
     """Names follow DNS label rules: lowercase letters, digits and '-', at most 63 characters."""
     if not name:
         raise errors.InvalidArgument(f"{kind} name must not be empty")
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise errors.InvalidArgument(
             f"{kind} name {name[:80]!r} is invalid: use at most 63 lowercase letters, digits and '-', "
             "starting and ending with a letter or digit"
@@ -49,7 +49,7 @@ def check_labels(what: str, labels: dict[str, str] | object) -> None:
     if len(items) > MAX_LABELS:
         raise errors.InvalidArgument(f"{what}: at most {MAX_LABELS} labels")
     for key, value in items.items():
-        if not _LABEL_KEY.match(key):
+        if not _LABEL_KEY.fullmatch(key):
             raise errors.InvalidArgument(f"{what}: invalid label key {key[:80]!r}")
         if len(value.encode()) > MAX_VALUE_BYTES:
             raise errors.InvalidArgument(f"{what}: label {key!r} is longer than {MAX_VALUE_BYTES} bytes")
@@ -87,7 +87,7 @@ def _check_task_spec(what: str, task: types_pb2.TaskSpec) -> None:
         raise errors.InvalidArgument(f"{what}: at most {MAX_ENV} environment variables")
     for entry in c.env:
         key = entry.split("=", 1)[0]
-        if not _ENV_KEY.match(key) or len(entry.encode()) > MAX_VALUE_BYTES:
+        if not _ENV_KEY.fullmatch(key) or "\x00" in entry or len(entry.encode()) > MAX_VALUE_BYTES:
             raise errors.InvalidArgument(f"{what}: invalid environment entry {entry[:80]!r} (use KEY=VALUE)")
     argv = [*c.command, *c.args]
     if len(argv) > MAX_ARGV or sum(len(a.encode()) for a in argv) > MAX_ARGV_BYTES:

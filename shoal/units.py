@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from google.protobuf import duration_pb2, timestamp_pb2
@@ -26,8 +27,8 @@ def parse_duration(text: str) -> float:
             pos = match.end()
         if pos != len(text) or not text:
             raise ValueError(f"invalid duration {text!r} (use e.g. 5s, 1m30s, 250ms)") from None
-    if seconds < 0:
-        raise ValueError(f"invalid duration {text!r}: must not be negative")
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"invalid duration {text!r}: must be a finite, non-negative time")
     return seconds
 
 
@@ -78,6 +79,8 @@ def parse_cpus(text: str) -> int:
         cpus = float(text)
     except ValueError:
         raise ValueError(f"invalid CPU count {text!r} (use e.g. 0.5, 2)") from None
+    if not math.isfinite(cpus):
+        raise ValueError(f"invalid CPU count {text!r} (use e.g. 0.5, 2)")
     if cpus < 0:
         raise ValueError(f"invalid CPU count {text!r}: must not be negative")
     return round(cpus * 1e9)

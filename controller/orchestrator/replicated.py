@@ -114,7 +114,7 @@ def _replace_or_restart(
         p.groups.append([set_desired(cur, states.SHUTDOWN), new_task(service, slot, now=now)])
         return True
     if state >= states.COMPLETE:
-        if not restart.should_restart(cur):
+        if not restart.should_restart(cur, slot_tasks, now):
             return False
         due = now + restart.delay(cur)
         p.groups.append(

@@ -8,21 +8,41 @@ wrong with the task itself.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from shoal import states, units
 from shoal.v1 import objects_pb2, types_pb2
 
 ANY = types_pb2.RestartPolicy.ANY
 ON_FAILURE = types_pb2.RestartPolicy.ON_FAILURE
 
+#: Endings that count as attempts: the task ended on its own, it was not stopped.
+_ATTEMPT_ENDINGS = (states.COMPLETE, states.FAILED, states.REJECTED)
 
-def should_restart(task: objects_pb2.Task) -> bool:
-    """True if the task's restart condition asks for a replacement of this ending."""
-    condition = task.spec.restart.condition
-    if condition == ANY:
-        return True
-    if condition == ON_FAILURE:
-        return task.status.state != states.COMPLETE
-    return False
+
+def should_restart(task: objects_pb2.Task, slot_tasks: Iterable[objects_pb2.Task], now: float) -> bool:
+    """True if the task's restart policy asks for a replacement of this ending.
+
+    With max_attempts, the attempts are counted from the slot's tasks of the
+    same spec (kept in etcd by the reaper), within the window if one is set:
+    the count survives a controller failover and starts again with a new spec.
+    """
+    policy = task.spec.restart
+    if policy.condition == ON_FAILURE and task.status.state == states.COMPLETE:
+        return False
+    if policy.condition not in (ANY, ON_FAILURE):
+        return False
+    if policy.max_attempts:
+        window = units.from_duration(policy.window)
+        attempts = sum(
+            1
+            for t in slot_tasks
+            if t.spec_version == task.spec_version
+            and t.status.state in _ATTEMPT_ENDINGS
+            and (not window or units.from_timestamp(t.status.timestamp) >= now - window)
+        )
+        return attempts <= policy.max_attempts
+    return True
 
 
 def delay(task: objects_pb2.Task) -> float:

@@ -44,8 +44,11 @@ def progress(
     for slot, cur in current.items():
         if cur.spec_version != version:
             continue
-        replaced_older = any(t.spec_version != version for t in slots[slot] if t is not cur)
-        if not replaced_older:
+        # A slot is mid-update when its current task replaced one of an older
+        # spec; a restart after the update (same spec) is not.
+        earlier = [t for t in slots[slot] if t is not cur]
+        previous = max(earlier, key=lambda t: seconds(t.meta.created_at), default=None)
+        if previous is None or previous.spec_version == version:
             continue
         if cur.status.state < states.RUNNING:
             in_flight += 1

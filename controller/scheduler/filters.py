@@ -42,7 +42,7 @@ def pipeline(spec: types_pb2.TaskSpec) -> list[Filter]:
     if res.memory_bytes:
         filters.append(Filter("memory", "insufficient memory", lambda n: n.free_memory >= res.memory_bytes))
     for c in constraint.parse_all(list(spec.placement.constraints)):
-        filters.append(Filter("constraint", f"constraint {c} not met", c.matches))
+        filters.append(Filter("constraint", f"constraint {c} not met", lambda n, c=c: c.matches(n.node)))
     return filters
 
 

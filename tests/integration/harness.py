@@ -75,8 +75,12 @@ class Process:
         assert self.proc is None or self.proc.poll() is not None, f"{self.name} is already running"
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env={**os.environ, **(self.env or {})}, start_new_session=True,
+                self.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **(self.env or {})},
+                start_new_session=True,
             )
 
     @property
@@ -118,10 +122,15 @@ def etcd_server(tmp: pathlib.Path) -> Iterator[str]:
     proc = Process(
         "etcd",
         [
-            "etcd", "--name=test", f"--data-dir={tmp / 'etcd'}",
-            f"--listen-client-urls=http://127.0.0.1:{client}", f"--advertise-client-urls=http://127.0.0.1:{client}",
-            f"--listen-peer-urls=http://127.0.0.1:{peer}", f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
-            f"--initial-cluster=test=http://127.0.0.1:{peer}", "--log-level=warn",
+            "etcd",
+            "--name=test",
+            f"--data-dir={tmp / 'etcd'}",
+            f"--listen-client-urls=http://127.0.0.1:{client}",
+            f"--advertise-client-urls=http://127.0.0.1:{client}",
+            f"--listen-peer-urls=http://127.0.0.1:{peer}",
+            f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+            f"--initial-cluster=test=http://127.0.0.1:{peer}",
+            "--log-level=warn",
         ],
         tmp / "etcd.log",
     )
@@ -143,7 +152,11 @@ def _http_ok(url: str) -> bool:
 def docker(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run the docker CLI against the test engine."""
     return subprocess.run(
-        ["docker", "-H", DOCKER_HOST, *args], capture_output=True, text=True, check=check, timeout=timeout,
+        ["docker", "-H", DOCKER_HOST, *args],
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=timeout,
         env={**os.environ, "DOCKER_BUILDKIT": "0"},
     )
 
@@ -152,7 +165,9 @@ def check_docker() -> None:
     require("docker", "docker.io")
     result = docker("info", "--format", "{{.ServerVersion}}", check=False, timeout=20)
     if result.returncode != 0:
-        raise RuntimeError(f"dockerd is not reachable at {DOCKER_HOST} (start it, e.g. .ci/run): {result.stderr.strip()}")
+        raise RuntimeError(
+            f"dockerd is not reachable at {DOCKER_HOST} (start it, e.g. .ci/run): {result.stderr.strip()}"
+        )
 
 
 @contextlib.contextmanager
@@ -210,7 +225,8 @@ class Control:
     def running(self, service_id: str) -> list[objects_pb2.Task]:
         """Tasks observed RUNNING and meant to run."""
         return [
-            t for t in self.tasks(service_id)
+            t
+            for t in self.tasks(service_id)
             if t.status.state == types_pb2.RUNNING and t.desired_state == types_pb2.RUNNING
         ]
 
@@ -234,23 +250,52 @@ class Cluster:
         self.controller = Process(
             "controller",
             [
-                str(BIN / "swarmd"), "controller", "--listen", self.controller_addr, "--etcd", self.etcd_url,
-                "--etcd-prefix", self.prefix, "--state-dir", str(d), "--metrics-listen", f"127.0.0.1:{free_port()}",
-                "--heartbeat-period", self.heartbeat, "--log-level", "debug",
+                str(BIN / "swarmd"),
+                "controller",
+                "--listen",
+                self.controller_addr,
+                "--etcd",
+                self.etcd_url,
+                "--etcd-prefix",
+                self.prefix,
+                "--state-dir",
+                str(d),
+                "--metrics-listen",
+                f"127.0.0.1:{free_port()}",
+                "--heartbeat-period",
+                self.heartbeat,
+                "--log-level",
+                "debug",
             ],
             self.tmp / "controller.log",
         )
-        wait_until(lambda: self.control.stub.GetClusterInfo(control_pb2.GetClusterInfoRequest(), timeout=2),
-                   30, "the controller to lead")
+        wait_until(
+            lambda: self.control.stub.GetClusterInfo(control_pb2.GetClusterInfoRequest(), timeout=2),
+            30,
+            "the controller to lead",
+        )
         return self.controller
 
     def start_agent(self, name: str, labels: dict[str, str] | None = None) -> Process:
         d = self.tmp / name
         d.mkdir(exist_ok=True)
         argv = [
-            str(BIN / "swarmd"), "agent", "--controller", self.controller_addr, "--node-name", name,
-            "--docker-host", DOCKER_HOST, "--listen", f"127.0.0.1:{free_port()}",
-            "--metrics-listen", f"127.0.0.1:{free_port()}", "--state-dir", str(d), "--log-level", "debug",
+            str(BIN / "swarmd"),
+            "agent",
+            "--controller",
+            self.controller_addr,
+            "--node-name",
+            name,
+            "--docker-host",
+            DOCKER_HOST,
+            "--listen",
+            f"127.0.0.1:{free_port()}",
+            "--metrics-listen",
+            f"127.0.0.1:{free_port()}",
+            "--state-dir",
+            str(d),
+            "--log-level",
+            "debug",
         ]
         for k, v in (labels or {}).items():
             argv += ["--label", f"{k}={v}"]
@@ -270,8 +315,11 @@ class Cluster:
     def ctl(self, *args: str, check: bool = False, input: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run swarmctl against this cluster."""
         result = subprocess.run(
-            [str(BIN / "swarmctl"), "-H", self.controller_addr, *args], capture_output=True, text=True,
-            timeout=60, input=input,
+            [str(BIN / "swarmctl"), "-H", self.controller_addr, *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            input=input,
         )
         if check and result.returncode != 0:
             raise AssertionError(f"swarmctl {' '.join(args)} failed ({result.returncode}): {result.stderr}")
@@ -291,8 +339,16 @@ class Cluster:
             for line in docker(*args).stdout.splitlines():
                 doc = json.loads(line)
                 labels = dict(kv.split("=", 1) for kv in doc.get("Labels", "").split(",") if "=" in kv)
-                out.append({"id": doc["ID"], "name": doc["Names"], "state": doc["State"], "node": node_id,
-                            "task": labels.get("shoal.task.id", ""), "service": labels.get("shoal.service.name", "")})
+                out.append(
+                    {
+                        "id": doc["ID"],
+                        "name": doc["Names"],
+                        "state": doc["State"],
+                        "node": node_id,
+                        "task": labels.get("shoal.task.id", ""),
+                        "service": labels.get("shoal.service.name", ""),
+                    }
+                )
         return out
 
     def running_containers(self, service: str | None = None) -> list[dict[str, str]]:

@@ -41,9 +41,7 @@ def test_service_create_refuses_bad_input(cluster: Cluster, image: str, args: li
 
 def test_duplicate_name_unknown_object_and_unreachable(cluster: Cluster, image: str) -> None:
     cluster.ctl("service", "create", "--name", "dup", "--image", image, "--", "sleep", "1000", check=True)
-    assert "already exists" in one_line_error(
-        cluster.ctl("service", "create", "--name", "dup", "--image", image)
-    )
+    assert "already exists" in one_line_error(cluster.ctl("service", "create", "--name", "dup", "--image", image))
     assert "not found" in one_line_error(cluster.ctl("service", "inspect", "nosuchservice"))
     assert "not found" in one_line_error(cluster.ctl("node", "inspect", "nosuchnode"))
     assert "not found" in one_line_error(cluster.ctl("task", "inspect", "nosuchtask"))

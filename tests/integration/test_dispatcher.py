@@ -28,7 +28,9 @@ def test_node_cannot_report_on_another_nodes_task(cluster: Cluster, image: str) 
 
         bogus = dispatcher_pb2.UpdateTaskStatusRequest(
             session_id=first.session_id,
-            updates=[dispatcher_pb2.TaskStatusUpdate(task_id=victim.id, status=types_pb2.TaskStatus(state=types_pb2.FAILED))],
+            updates=[
+                dispatcher_pb2.TaskStatusUpdate(task_id=victim.id, status=types_pb2.TaskStatus(state=types_pb2.FAILED))
+            ],
         )
         with pytest.raises(grpc.RpcError) as err:
             stub.UpdateTaskStatus(bogus, metadata=metadata, timeout=5)

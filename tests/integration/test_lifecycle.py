@@ -19,10 +19,7 @@ def create(cluster: Cluster, name: str, image: str, *args: str) -> str:
 
 def converged(cluster: Cluster, service_id: str, replicas: int, name: str) -> bool:
     """`replicas` tasks RUNNING and exactly that many running containers of the service."""
-    return (
-        len(cluster.control.running(service_id)) == replicas
-        and len(cluster.running_containers(name)) == replicas
-    )
+    return len(cluster.control.running(service_id)) == replicas and len(cluster.running_containers(name)) == replicas
 
 
 def test_create_converges_and_spreads(cluster: Cluster, image: str) -> None:
@@ -74,8 +71,10 @@ def test_rolling_update_replaces_one_slot_at_a_time(cluster: Cluster, image: str
         cluster.ctl("service", "update", "roll", "--env", "VERSION=2", check=True)
         version = cluster.control.service(service_id).spec_version
         wait_until(
-            lambda: converged(cluster, service_id, 3, "roll")
-            and all(t.spec_version == version for t in cluster.control.running(service_id)),
+            lambda: (
+                converged(cluster, service_id, 3, "roll")
+                and all(t.spec_version == version for t in cluster.control.running(service_id))
+            ),
             120,
             "all 3 replicas on the new spec",
         )
@@ -98,8 +97,10 @@ def test_update_force_redeploys(cluster: Cluster, image: str) -> None:
     (first,) = cluster.control.running(service_id)
     cluster.ctl("service", "update", "force", "--force", check=True)
     wait_until(
-        lambda: [t.id for t in cluster.control.running(service_id)] not in ([], [first.id])
-        and converged(cluster, service_id, 1, "force"),
+        lambda: (
+            [t.id for t in cluster.control.running(service_id)] not in ([], [first.id])
+            and converged(cluster, service_id, 1, "force")
+        ),
         90,
         "a new task after --force",
     )

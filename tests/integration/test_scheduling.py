@@ -68,6 +68,7 @@ def test_paused_and_drained_nodes_take_no_new_tasks(cluster: Cluster, image: str
     nodes = {n["name"]: n for n in cluster.ctl_json("node", "ls")}
     assert nodes["n1"]["spec"]["availability"] == "PAUSE"
     assert nodes["n2"]["spec"]["availability"] == "DRAIN"
-    assert json.loads(cluster.ctl("--format", "json", "node", "inspect", "n3", check=True).stdout)["status"][
-        "state"
-    ] == "READY"
+    assert (
+        json.loads(cluster.ctl("--format", "json", "node", "inspect", "n3", check=True).stdout)["status"]["state"]
+        == "READY"
+    )

@@ -180,7 +180,7 @@ def test_restart_condition_decides_whether_an_ended_task_is_replaced(
 ) -> None:
     svc = make_service(replicas=1, restart=condition)
     task = make_task(svc, 1, state=state)
-    assert restart.should_restart(task) is restarts
+    assert restart.should_restart(task, [task], NOW) is restarts
     p = replicated.plan(svc, [task], NODES, NOW)
     assert bool(created_tasks(p.groups)) is restarts
     if not restarts:
@@ -268,3 +268,17 @@ def test_orphans_of_a_deleted_service_are_all_removed() -> None:
     assert [len(g) for g in p.groups] == [1, 1]
     assert desired_changes(p.groups) == {running.id: states.REMOVE, stopped.id: states.REMOVE}
     assert p.wake_at is None
+
+
+@pytest.mark.parametrize(("earlier_failures", "restarts"), [(1, True), (2, False)])
+def test_restart_max_attempts_caps_the_replacements_of_a_slot(earlier_failures: int, restarts: bool) -> None:
+    """--restart-max-attempts 2: the first task and two replacements may run; then the slot stays failed."""
+    svc = make_service(replicas=1)
+    svc.spec.task.restart.max_attempts = 2
+    ended = [
+        make_task(svc, 1, state=states.FAILED, desired=states.SHUTDOWN, created=NOW - 100 + i)
+        for i in range(earlier_failures)
+    ]
+    current = make_task(svc, 1, state=states.FAILED, created=NOW - 10)
+    p = replicated.plan(svc, [*ended, current], NODES, NOW)
+    assert bool(created_tasks(p.groups)) is restarts
