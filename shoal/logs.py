@@ -25,7 +25,7 @@ KEYS = {"node_id": "node.id", "service_id": "service.id", "task_id": "task.id", 
 @contextlib.contextmanager
 def context(**fields: str) -> Iterator[None]:
     """Attach fields (node_id=..., service_id=..., task_id=...) to every line logged inside."""
-    token = _FIELDS.set(_FIELDS.get() + tuple((KEYS.get(k, k), v) for k, v in fields.items() if v))
+    token = _FIELDS.set(_merge(fields))
     try:
         yield
     finally:
@@ -34,7 +34,14 @@ def context(**fields: str) -> Iterator[None]:
 
 def bind(**fields: str) -> None:
     """Attach fields for the rest of the current asyncio task (its context is its own)."""
-    _FIELDS.set(_FIELDS.get() + tuple((KEYS.get(k, k), v) for k, v in fields.items() if v))
+    _FIELDS.set(_merge(fields))
+
+
+def _merge(fields: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """The current fields with `fields` added; a key bound again takes the new value."""
+    merged = dict(_FIELDS.get())
+    merged.update((KEYS.get(k, k), v) for k, v in fields.items() if v)
+    return tuple(merged.items())
 
 
 class _ContextFilter(logging.Filter):

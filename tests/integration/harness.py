@@ -8,6 +8,7 @@ removed, temporary directories go away with pytest's tmp_path.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import pathlib
@@ -30,10 +31,21 @@ BIN = pathlib.Path(sys.executable).parent
 DOCKER_HOST = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
 
 
+# Ports come from below Linux's ephemeral range (32768+), where the kernel
+# never hands out a port between our check and the daemon's bind.
+_next_port = itertools.count(20000 + (os.getpid() * 97) % 10000)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nobody listens on, outside the ephemeral range."""
+    while True:
+        port = 20000 + (next(_next_port) - 20000) % 12000
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 def wait_until(predicate: Callable[[], T], timeout: float = 30.0, what: str = "condition", interval: float = 0.1) -> T:
