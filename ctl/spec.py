@@ -144,6 +144,8 @@ def new_spec(name: str, mode: str, changes: SpecChanges) -> types_pb2.ServiceSpe
     else:
         spec.replicated.replicas = 1
     spec.task.container.SetInParent()
+    # As `docker service create`: one slot at a time unless told otherwise.
+    spec.update.parallelism = 1
     return apply(spec, changes)
 
 

@@ -51,8 +51,17 @@ def test_create_defaults_leave_the_rest_to_the_server(ctl, fake: FakeControl) ->
     assert request.spec.replicated.replicas == 1
     assert not request.spec.task.HasField("restart")
     assert not request.spec.task.HasField("resources")
-    assert not request.spec.HasField("update")
+    assert request.spec.update.parallelism == 1  # as docker service create
     assert not request.spec.task.container.command
+
+
+def test_create_with_only_an_update_delay_keeps_parallelism_one(ctl, fake: FakeControl) -> None:
+    result = ctl("service", "create", "--name", "web", "--image", "busybox", "--update-delay", "2s")
+
+    assert result.code == 0, result.err
+    (request,) = fake.calls("CreateService")
+    assert request.spec.update.parallelism == 1
+    assert request.spec.update.delay.seconds == 2
 
 
 def test_create_global_service(ctl, fake: FakeControl) -> None:
