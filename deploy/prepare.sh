@@ -28,12 +28,12 @@ fi
 if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
 fi
-"$VENV/bin/pip" install -q --upgrade pip
-if [ "${SHOAL_EDITABLE:-0}" = 1 ]; then
-    "$VENV/bin/pip" install -q -e '.[dev]'
-else
-    "$VENV/bin/pip" install -q '.[dev]'
-fi
+"$VENV/bin/pip" install -q --upgrade pip >/dev/null
+# Non-editable, as users install it; SHOAL_EDITABLE=1 for development.
+target=".[dev]"
+[ "${SHOAL_EDITABLE:-0}" = 1 ] && target="-e .[dev]"
+# shellcheck disable=SC2086
+"$VENV/bin/pip" install -q $target >"$VENV/pip.log" 2>&1 || { cat "$VENV/pip.log" >&2; exit 1; }
 
 if ! docker -H unix:///var/run/docker.sock info >/dev/null 2>&1; then
     echo "starting dockerd (log: /var/log/shoal-dockerd.log)"
