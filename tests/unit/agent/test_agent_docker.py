@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import aiodocker
 import pytest
@@ -16,36 +16,30 @@ from shoal.agent import worker as worker_
 from shoal.agent.executor import base, docker
 from shoal.agent.settings import AgentSettings
 from shoal.v1 import objects_pb2
+from tests.integration import harness
 
 pytestmark = pytest.mark.integration
 
-SOURCE_IMAGE = "127.0.0.1:5000/busybox:1"
-# A tag of our own, pushed to the registry and removed locally, so that prepare() really pulls.
-TEST_IMAGE = "127.0.0.1:5000/busybox:shoal-agent-test"
+@pytest.fixture(scope="module")
+def registry_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A test image in a registry of our own, absent from the engine, so that prepare() really pulls."""
+    harness.check_docker()
+    with harness.registry_with_image(tmp_path_factory.mktemp("agent-registry")) as image:
+        yield image
 
 
 @pytest.fixture
 async def client() -> AsyncIterator[aiodocker.Docker]:
-    try:
-        client = aiodocker.Docker()
-        await client.version()
-    except Exception as exc:  # no engine here: nothing to test against
-        pytest.skip(f"no Docker Engine: {exc}")
-    async with client:
+    async with aiodocker.Docker() as client:
         yield client
 
 
 @pytest.fixture
-async def pull_image(client: aiodocker.Docker) -> str:
-    """TEST_IMAGE present in the registry but not in the engine."""
+async def pull_image(client: aiodocker.Docker, registry_image: str) -> str:
+    """The registry's image, removed from the engine if an earlier test pulled it."""
     with contextlib.suppress(aiodocker.DockerError):
-        await client.images.inspect(SOURCE_IMAGE)
-    await client.images.pull(SOURCE_IMAGE)
-    repo, _, tag = TEST_IMAGE.rpartition(":")
-    await client.images.tag(SOURCE_IMAGE, repo, tag=tag)
-    await client.images.push(repo, tag=tag)
-    await client.images.delete(TEST_IMAGE)  # only the tag: the layers stay for busybox:1
-    return TEST_IMAGE
+        await client.images.delete(registry_image, force=True)
+    return registry_image
 
 
 @pytest.fixture
@@ -64,8 +58,7 @@ async def executor(client: aiodocker.Docker, node_id: str) -> AsyncIterator[dock
         )
         for container in labelled:
             await container.delete(force=True)
-        with contextlib.suppress(aiodocker.DockerError):
-            await client.images.delete(TEST_IMAGE)
+
 
 
 def make_task(node_id: str, image: str, script: str, *, grace: float | None = None) -> objects_pb2.Task:
@@ -148,10 +141,10 @@ async def test_container_lifecycle(
 
 
 async def test_shutdown_stops_within_the_grace_period_and_keeps_the_container(
-    executor: docker.DockerExecutor, node_id: str
+    executor: docker.DockerExecutor, node_id: str, pull_image: str
 ) -> None:
     # `sh` as PID 1 ignores SIGTERM, so the engine kills it when the 1 s grace is over.
-    task = make_task(node_id, SOURCE_IMAGE, "sleep 300", grace=1)
+    task = make_task(node_id, pull_image, "sleep 300", grace=1)
     task.slot = 0  # a global task: named after the node
     ctlr = executor.controller(task)
     await ctlr.prepare()
@@ -175,27 +168,31 @@ async def test_shutdown_stops_within_the_grace_period_and_keeps_the_container(
     assert await ctlr.inspect() is None
 
 
-async def test_a_missing_image_is_a_permanent_error(executor: docker.DockerExecutor, node_id: str) -> None:
-    task = make_task(node_id, "127.0.0.1:5000/nosuchimage:1", "true")
+async def test_a_missing_image_is_a_permanent_error(
+    executor: docker.DockerExecutor, node_id: str, registry_image: str
+) -> None:
+    registry = registry_image.split("/", 1)[0]
+    task = make_task(node_id, f"{registry}/nosuchimage:1", "true")
     with pytest.raises(base.PermanentError, match="^exec: pull"):
         await executor.controller(task).prepare()
 
 
 async def test_an_unreachable_engine_is_a_temporary_error(node_id: str) -> None:
+    image = "127.0.0.1:5000/unused:1"
     settings = AgentSettings(controllers=("127.0.0.1:1",), node_name="nodocker", engine_timeout=5.0)
     async with aiodocker.Docker(url="unix:///nonexistent/docker.sock") as client:
         executor = docker.DockerExecutor(client, settings)
         with pytest.raises(base.TemporaryError, match="^exec: "):
             await executor.describe()
         with pytest.raises(base.TemporaryError):
-            await executor.controller(make_task(node_id, SOURCE_IMAGE, "true")).inspect()
+            await executor.controller(make_task(node_id, image, "true")).inspect()
 
 
 async def test_worker_adopts_after_restart_and_removes_when_unassigned(
-    executor: docker.DockerExecutor, client: aiodocker.Docker, node_id: str
+    executor: docker.DockerExecutor, client: aiodocker.Docker, node_id: str, pull_image: str
 ) -> None:
     timings = runner_.RunnerTimings(retry_base=0.1, retry_cap=1.0)
-    task = make_task(node_id, SOURCE_IMAGE, "sleep 300", grace=1)
+    task = make_task(node_id, pull_image, "sleep 300", grace=1)
     task.desired_state = states.RUNNING
     task.status.state = states.ASSIGNED
 
