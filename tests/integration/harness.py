@@ -254,6 +254,7 @@ class Cluster:
         self.controller_addr = f"127.0.0.1:{free_port()}"
         self.controller: Process | None = None
         self.agents: dict[str, Process] = {}
+        self.agent_metrics: dict[str, str] = {}
         self.control = Control(self.controller_addr)
 
     def start_controller(self) -> Process:
@@ -291,6 +292,7 @@ class Cluster:
     def start_agent(self, name: str, labels: dict[str, str] | None = None) -> Process:
         d = self.tmp / name
         d.mkdir(exist_ok=True)
+        self.agent_metrics[name] = f"127.0.0.1:{free_port()}"
         argv = [
             str(BIN / "swarmd"),
             "agent",
@@ -303,7 +305,7 @@ class Cluster:
             "--listen",
             f"127.0.0.1:{free_port()}",
             "--metrics-listen",
-            f"127.0.0.1:{free_port()}",
+            self.agent_metrics[name],
             "--state-dir",
             str(d),
             "--log-level",
@@ -313,6 +315,16 @@ class Cluster:
             argv += ["--label", f"{k}={v}"]
         self.agents[name] = Process(f"agent {name}", argv, self.tmp / f"{name}.log")
         return self.agents[name]
+
+    def agent_tasks(self, name: str, state: str = "RUNNING") -> int:
+        """What the agent's own metrics say it runs: proof that it has reconciled its assignment set."""
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://{self.agent_metrics[name]}/metrics", timeout=2) as resp:  # noqa: S310
+            for line in resp.read().decode().splitlines():
+                if line.startswith(f'shoal_agent_tasks{{state="{state}"}}'):
+                    return int(float(line.split()[-1]))
+        return 0
 
     def node_id(self, name: str) -> str:
         return wait_until(lambda: (self.tmp / name / "node_id").read_text().strip(), 10, f"{name}'s node ID")

@@ -43,10 +43,15 @@ def test_agent_restart_adopts_its_containers(cluster: Cluster, image: str) -> No
     before = sorted(c["id"] for c in cluster.running_containers("adopt"))
     tasks_before = sorted(t.id for t in cluster.control.running(service_id))
 
+    per_node = collections.Counter(t.node_id for t in cluster.control.running(service_id))
     for name in ("n1", "n2"):
         cluster.agents[name].kill()
         cluster.agents[name].start()
     cluster.wait_ready("n1", "n2")
+    for name in ("n1", "n2"):
+        # The restarted agent has taken its assignment set and adopted what runs.
+        expected = per_node[cluster.node_id(name)]
+        wait_until(lambda: cluster.agent_tasks(name) == expected, 30, f"{name} to run {expected} tasks again")  # noqa: B023
     wait_until(lambda: converged(cluster, service_id, 3, "adopt"), 30, "3 replicas")
     assert sorted(c["id"] for c in cluster.running_containers("adopt")) == before
     assert sorted(t.id for t in cluster.control.running(service_id)) == tasks_before
