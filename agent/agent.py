@@ -21,15 +21,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import tempfile
-from pathlib import Path
 from typing import NoReturn
 
 import grpc
 
-from shoal import backoff, errors, ids, logs, metrics_http, remotes
-from shoal.agent import metrics, server
+from shoal import backoff, errors, logs, metrics_http, remotes
+from shoal.agent import credentials as credentials_
+from shoal.agent import metrics, server, stats
 from shoal.agent import reporter as reporter_
 from shoal.agent import runner as runner_
 from shoal.agent import session as session_
@@ -39,31 +37,6 @@ from shoal.agent.settings import AgentSettings
 from shoal.v1 import dispatcher_pb2
 
 log = logging.getLogger(__name__)
-
-
-def load_or_create_node_id(path: Path) -> str:
-    """The node ID kept in `path`; on first start a new one, written atomically before use."""
-    try:
-        node_id = path.read_text().strip()
-    except FileNotFoundError:
-        node_id = ""
-    if node_id:
-        return node_id
-    node_id = ids.new_id()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".node_id.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(node_id + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    log.info("new node ID %s written to %s", node_id, path)
-    return node_id
 
 
 def leader_hint(exc: grpc.aio.AioRpcError) -> str:
@@ -81,18 +54,20 @@ class Agent:
         self,
         *,
         settings: AgentSettings,
-        node_id: str,
+        credentials: credentials_.Credentials,
         executor: base.Executor,
         worker: session_.AssignmentSink,
         reporter: session_.StatusSender,
         addr: str,
+        metrics_addr: str = "",
     ) -> None:
         self._settings = settings
-        self._node_id = node_id
+        self._credentials = credentials
         self._executor = executor
         self._worker = worker
         self._reporter = reporter
         self._addr = addr
+        self._metrics_addr = metrics_addr
         self.remotes = remotes.Remotes(list(settings.controllers))
 
     async def run(self) -> NoReturn:
@@ -105,14 +80,15 @@ class Agent:
             redirected = False
             try:
                 session = session_.Session(
-                    node_id=self._node_id,
+                    node_id=self._credentials.node_id,
                     request=await self._request(),
                     worker=self._worker,
                     reporter=self._reporter,
                     settings=self._settings,
                     on_message=self._on_message,
                 )
-                async with grpc.aio.insecure_channel(target) as channel:
+                # A channel per session: after a renewal the next session uses the new certificate.
+                async with self._credentials.channel(target) as channel:
                     await session.run(channel)
             except (grpc.aio.AioRpcError, TimeoutError, session_.SessionEnded, base.ExecutorError) as exc:
                 redirected = self._failed(target, exc, established=session is not None and session.established)
@@ -142,6 +118,8 @@ class Agent:
             log.warning("cannot describe this node: %s", exc)
         elif isinstance(exc, grpc.aio.AioRpcError):
             code, leader = exc.code(), leader_hint(exc)
+            if code == grpc.StatusCode.PERMISSION_DENIED and "removed" in (exc.details() or ""):
+                raise credentials_.NodeRemoved(exc.details()) from exc
             if code == grpc.StatusCode.UNAVAILABLE and leader and leader != target:
                 log.info("controller %s is not the leader; following it to %s", target, leader)
                 self.remotes.prefer(leader)
@@ -164,7 +142,9 @@ class Agent:
         description = await self._executor.describe()
         description.hostname = self._settings.node_name
         description.engine.labels.update(self._settings.labels)
-        request = dispatcher_pb2.SessionRequest(node_name=self._settings.node_name, addr=self._addr)
+        request = dispatcher_pb2.SessionRequest(
+            node_name=self._settings.node_name, addr=self._addr, metrics_addr=self._metrics_addr
+        )
         request.description.CopyFrom(description)
         return request
 
@@ -175,7 +155,8 @@ class Agent:
 
 async def run(settings: AgentSettings, executor: base.Executor) -> NoReturn:
     """Run the agent on `executor` until cancelled."""
-    node_id = load_or_create_node_id(settings.node_id_path)
+    creds = await credentials_.load_or_join(settings)
+    node_id = creds.node_id
     # Bound once here: every task the agent starts (sessions, runners, RPC handlers) inherits it.
     logs.bind(node_id=node_id)
     reporter = reporter_.Reporter(
@@ -189,16 +170,34 @@ async def run(settings: AgentSettings, executor: base.Executor) -> NoReturn:
     timings = runner_.RunnerTimings(retry_base=settings.retry_base, retry_cap=settings.retry_cap)
     async with contextlib.AsyncExitStack() as stack:
         worker = await stack.enter_async_context(
-            worker_.Worker(node_id=node_id, executor=executor, reporter=reporter, timings=timings)
+            worker_.Worker(
+                node_id=node_id, executor=executor, reporter=reporter, timings=timings,
+                files=getattr(executor, "files", None),
+            )
         )
-        addr = await stack.enter_async_context(server.serve(settings.listen, worker, grace=settings.server_grace))
+        addr = await stack.enter_async_context(
+            server.serve(settings.listen, worker, grace=settings.server_grace, credentials=creds)
+        )
         metrics_addr = await stack.enter_async_context(metrics_http.serve(settings.metrics_listen))
         stack.enter_context(metrics.registered(metrics.TaskCollector(worker.observed_states)))
+        await stack.enter_async_context(
+            stats.exported(
+                executor, worker, node_id=node_id, node_name=settings.node_name, interval=settings.stats_interval
+            )
+        )
         log.info("agent %r serving on %s, metrics on %s", settings.node_name, addr, metrics_addr)
         agent = Agent(
-            settings=settings, node_id=node_id, executor=executor, worker=worker, reporter=reporter, addr=addr
+            settings=settings,
+            credentials=creds,
+            executor=executor,
+            worker=worker,
+            reporter=reporter,
+            addr=addr,
+            metrics_addr=metrics_http.advertised(metrics_addr, addr),
         )
-        await agent.run()
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(creds.renew_forever(lambda: agent.remotes.current), name="certificate-renewal")
+            tg.create_task(agent.run(), name="sessions")
 
 
 async def serve(settings: AgentSettings) -> NoReturn:

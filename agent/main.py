@@ -18,8 +18,8 @@ from typing import Any
 
 import click
 
-from shoal import logs, metrics_http
-from shoal.agent import agent
+from shoal import errors, logs, metrics_http
+from shoal.agent import agent, credentials
 from shoal.agent.settings import AgentSettings
 
 log = logging.getLogger(__name__)
@@ -124,8 +124,13 @@ def _labels(ctx: click.Context, param: click.Parameter, values: tuple[str, ...])
     help="Where the node ID is kept.  [default: /var/lib/shoal/agent/<node-name>]",
 )
 @click.option(
-    "--label", "labels", multiple=True, callback=_labels, metavar="KEY=VALUE", help="Node label (repeatable)."
+    "--label", "labels", multiple=True, callback=_labels, metavar="KEY=VALUE",
+    help="Node label to join with (repeatable); afterwards only administrators change labels.",
 )
+@click.option("--join-token", default="", envvar="SHOAL_JOIN_TOKEN", metavar="TOKEN",
+              help="Join the cluster with this token when the node has no certificate yet.")
+@click.option("--join-addr", default="", callback=lambda c, p, v: _hostport(v, "--join-addr") if v else v,
+              metavar="HOST:PORT", help="The controllers' join port.  [default: the first --controller's port + 1]")
 @click.option(
     "--log-level",
     type=click.Choice(_LOG_LEVELS, case_sensitive=False),
@@ -141,6 +146,8 @@ def command(
     metrics_listen: str,
     state_dir: Path | None,
     labels: dict[str, str],
+    join_token: str,
+    join_addr: str,
     log_level: str,
 ) -> None:
     """Run the Shoal agent on this node: register with the controllers and run the tasks they assign."""
@@ -152,6 +159,8 @@ def command(
         metrics_listen=metrics_listen,
         state_dir=state_dir,
         labels=labels,
+        join_token=join_token,
+        join_addr=join_addr,
         log_level=log_level.lower(),
     )
     logs.setup(settings.log_level)
@@ -162,7 +171,7 @@ def main(settings: AgentSettings) -> None:
     """Run the agent until SIGTERM/SIGINT; exit 1 with one line if it cannot start."""
     try:
         asyncio.run(_run(settings))
-    except OSError as exc:
+    except (OSError, errors.ShoalError, credentials.NodeRemoved) as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(1)
     except Exception:

@@ -23,6 +23,7 @@ import logging
 from typing import Protocol
 
 from shoal import backoff, logs, states
+from shoal.agent import metrics
 from shoal.agent.executor import base
 from shoal.v1 import objects_pb2, types_pb2
 
@@ -275,3 +276,6 @@ class Runner:
         )
         self._status = status
         self._sink.update(self._task.id, status)
+        if status.state in (states.COMPLETE, states.FAILED) and status.container.container_id:
+            # Its container ended without being asked to (a stop leads to SHUTDOWN): a restart follows.
+            metrics.record_exit(self._task.service_name, self._task.slot)

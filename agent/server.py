@@ -16,7 +16,8 @@ from typing import Protocol
 
 import grpc
 
-from shoal import logs, metrics_http
+from shoal import authz, logs, metrics_http, tls
+from shoal.agent import credentials as credentials_
 from shoal.agent import runner as runner_
 from shoal.agent.executor import base
 from shoal.v1 import agent_pb2, agent_pb2_grpc
@@ -85,14 +86,22 @@ class AgentService(agent_pb2_grpc.AgentServicer):
 
 
 @contextlib.asynccontextmanager
-async def serve(listen: str, worker: RunnerLookup, *, grace: float) -> AsyncIterator[str]:
-    """Serve the Agent API on `listen` while the context is open; yields the bound HOST:PORT."""
+async def serve(
+    listen: str, worker: RunnerLookup, *, grace: float, credentials: credentials_.Credentials
+) -> AsyncIterator[str]:
+    """Serve the Agent API on `listen`, to controllers only, while the context is open; yields the bound HOST:PORT."""
     host, _ = metrics_http.split_hostport(listen)
-    # Without this, gRPC binds with SO_REUSEPORT and a second agent on the same port goes unnoticed.
-    server = grpc.aio.server(options=(("grpc.so_reuseport", 0),))
+    serving = tls.ServingCertificate(credentials.bundle)
+    credentials.on_renew.append(serving.replace)
+    cluster_id = credentials.bundle.identity.cluster_id
+    # Without so_reuseport=0, gRPC binds with SO_REUSEPORT and a second agent on the same port goes unnoticed.
+    server = grpc.aio.server(
+        interceptors=[authz.Authorizer(lambda: cluster_id, authz.AGENT_RULES)],
+        options=(("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 1024 * 1024)),
+    )
     agent_pb2_grpc.add_AgentServicer_to_server(AgentService(worker), server)
     try:
-        port = server.add_insecure_port(listen)
+        port = server.add_secure_port(listen, serving.credentials())
     except RuntimeError:
         port = 0
     if not port:

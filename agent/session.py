@@ -13,8 +13,9 @@ heartbeat period. Then four loops run in one TaskGroup:
 - report: the reporter sends task statuses through this session.
 
 Any error ends the whole session, and `run` raises it (a single exception,
-not a group) for the agent to decide where to reconnect. Every call carries
-this node's ID in metadata, and every unary call a deadline.
+not a group) for the agent to decide where to reconnect. Who this node is,
+the controller reads from the channel's client certificate; every unary call
+has a deadline.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import NoReturn, Protocol
 
 import grpc
 
-from shoal import backoff, identity, units
+from shoal import backoff, units
 from shoal.agent import metrics
 from shoal.agent.settings import AgentSettings
 from shoal.v1 import dispatcher_pb2, dispatcher_pb2_grpc, objects_pb2
@@ -44,8 +45,10 @@ class SessionEnded(Exception):
 class AssignmentSink(Protocol):
     """The worker as the session sees it."""
 
-    def assign(self, tasks: Sequence[objects_pb2.Task]) -> None:
-        """Apply a COMPLETE assignment set."""
+    def assign(
+        self, tasks: Sequence[objects_pb2.Task], files: Sequence[dispatcher_pb2.AssignmentChange] = ()
+    ) -> None:
+        """Apply a COMPLETE assignment set (its secrets and configs, then its tasks)."""
         ...
 
     def update(self, changes: Sequence[dispatcher_pb2.AssignmentChange]) -> None:
@@ -80,7 +83,6 @@ class Session:
         self._reporter = reporter
         self._settings = settings
         self._on_message = on_message
-        self._metadata = ((identity.NODE_ID_METADATA_KEY, node_id),)
         self._stub: dispatcher_pb2_grpc.DispatcherStub | None = None
         self.session_id = ""
         self.node: objects_pb2.Node | None = None
@@ -93,7 +95,7 @@ class Session:
     async def run(self, channel: grpc.aio.Channel) -> NoReturn:
         """Register on `channel` and serve the session until it fails; always raises."""
         self._stub = dispatcher_pb2_grpc.DispatcherStub(channel)
-        call = self._stub.Session(self._request, metadata=self._metadata)
+        call = self._stub.Session(self._request)
         try:
             async with asyncio.timeout(self._settings.session_open_timeout):
                 first = await call.read()
@@ -130,7 +132,7 @@ class Session:
         request = dispatcher_pb2.HeartbeatRequest(session_id=self.session_id)
         while True:
             # Any error ends the session; NOT_FOUND or INVALID_ARGUMENT (STALE_CODES) mean "register again".
-            reply = await self._stub.Heartbeat(request, metadata=self._metadata, timeout=self._settings.rpc_timeout)
+            reply = await self._stub.Heartbeat(request, timeout=self._settings.rpc_timeout)
             period = units.from_duration(reply.period) or period
             await asyncio.sleep(period)
 
@@ -139,7 +141,7 @@ class Session:
         request = dispatcher_pb2.AssignmentsRequest(session_id=self.session_id)
         reopen = backoff.Backoff(base=self._settings.backoff_base, cap=self._settings.backoff_cap)
         while True:
-            call = self._stub.Assignments(request, metadata=self._metadata)
+            call = self._stub.Assignments(request)
             try:
                 await self._follow(call, reopen)
             finally:
@@ -151,7 +153,9 @@ class Session:
         last: int | None = None
         async for message in call:
             if message.type == dispatcher_pb2.AssignmentsMessage.COMPLETE:
-                self._worker.assign([change.task for change in message.changes])
+                tasks = [c.task for c in message.changes if c.WhichOneof("item") == "task"]
+                files = [c for c in message.changes if c.WhichOneof("item") != "task"]
+                self._worker.assign(tasks, files)
                 reopen.reset()
             elif last is None or message.applies_to != last:
                 log.warning("assignment gap (applies to %s, have %s); reopening the stream", message.applies_to, last)
@@ -171,7 +175,7 @@ class Session:
     async def _send_statuses(self, updates: Sequence[dispatcher_pb2.TaskStatusUpdate]) -> None:
         assert self._stub is not None
         request = dispatcher_pb2.UpdateTaskStatusRequest(session_id=self.session_id, updates=updates)
-        await self._stub.UpdateTaskStatus(request, metadata=self._metadata, timeout=self._settings.rpc_timeout)
+        await self._stub.UpdateTaskStatus(request, timeout=self._settings.rpc_timeout)
 
 
 def _first_leaf(group: BaseExceptionGroup) -> BaseException:

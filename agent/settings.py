@@ -41,6 +41,15 @@ class AgentSettings:
     log_level: str = "info"
     """Root log level."""
 
+    join_token: str = ""
+    """The token to join the cluster with when this node has no certificate yet."""
+
+    join_addr: str = ""
+    """The controllers' join port (server-only TLS); default: the first controller's port plus one."""
+
+    files_size: str = "64m"
+    """Size of the tmpfs that holds the secrets and configs of this node's tasks."""
+
     session_open_timeout: float = 5.0
     """Seconds to wait for the first SessionMessage (SwarmKit: 5 s)."""
 
@@ -80,11 +89,27 @@ class AgentSettings:
     server_grace: float = 2.0
     """Seconds the agent's gRPC server lets running calls finish when the agent exits."""
 
+    stats_interval: float = 5.0
+    """Seconds between two readings of the containers' stats (shoal_container_*; docker stats reads every 1 s,
+    cAdvisor every 1 s, but one engine call per container per reading must stay cheap on a full node)."""
+
     def __post_init__(self) -> None:
         if self.state_dir is None:
             object.__setattr__(self, "state_dir", DEFAULT_STATE_ROOT / self.node_name)
         object.__setattr__(self, "controllers", tuple(self.controllers))
         object.__setattr__(self, "labels", dict(self.labels))
+
+    @property
+    def tls_dir(self) -> Path:
+        """The node's certificate, key and the cluster's CA."""
+        assert self.state_dir is not None
+        return Path(self.state_dir) / "tls"
+
+    @property
+    def files_dir(self) -> Path:
+        """The tmpfs mount point for secrets and configs."""
+        assert self.state_dir is not None
+        return Path(self.state_dir) / "files"
 
     @property
     def node_id_path(self) -> Path:

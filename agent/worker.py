@@ -44,6 +44,14 @@ class StatusStore(runner_.StatusSink, Protocol):
         ...
 
 
+class FileSink(Protocol):
+    """Where the secrets and configs of the assignment set go (files.FileStore)."""
+
+    def replace(self, changes: list[dispatcher_pb2.AssignmentChange]) -> None: ...
+
+    def apply(self, changes: list[dispatcher_pb2.AssignmentChange]) -> None: ...
+
+
 class Worker:
     """Runners of the tasks assigned to this node; use as `async with Worker(...) as worker`."""
 
@@ -54,8 +62,10 @@ class Worker:
         executor: base.Executor,
         reporter: StatusStore,
         timings: runner_.RunnerTimings,
+        files: FileSink | None = None,
     ) -> None:
         self._node_id = node_id
+        self._files = files
         self._executor = executor
         self._reporter = reporter
         self._timings = timings
@@ -107,8 +117,12 @@ class Worker:
         """True while removals or a sweep are still running (tests poll this)."""
         return bool(self._removals) or (self._sweep is not None and not self._sweep.done())
 
-    def assign(self, tasks: Sequence[objects_pb2.Task]) -> None:
-        """Apply a COMPLETE assignment set."""
+    def assign(
+        self, tasks: Sequence[objects_pb2.Task], files: Sequence[dispatcher_pb2.AssignmentChange] = ()
+    ) -> None:
+        """Apply a COMPLETE assignment set: the secrets and configs first, then the tasks."""
+        if self._files is not None:
+            self._files.replace(list(files))
         first = not self._synced
         assigned = {t.id for t in tasks}
         for task in tasks:
@@ -122,8 +136,12 @@ class Worker:
         log.info("assignment set: %d tasks", len(tasks))
 
     def update(self, changes: Sequence[dispatcher_pb2.AssignmentChange]) -> None:
-        """Apply an INCREMENTAL list of assignment changes."""
+        """Apply an INCREMENTAL list of assignment changes (files, which come first, and tasks)."""
+        if self._files is not None:
+            self._files.apply(list(changes))
         for change in changes:
+            if change.WhichOneof("item") != "task":
+                continue
             if change.action == dispatcher_pb2.AssignmentChange.REMOVE:
                 if not self._synced:
                     log.warning("ignoring removal of task %s before the first complete set", change.task.id)

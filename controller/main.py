@@ -7,31 +7,38 @@ leads, the term's loops run (term.py). SIGTERM cancels it all in reverse order.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import functools
 import logging
 import pathlib
+from typing import NoReturn
 
 import click
 import grpc
 
-from shoal import daemon, ids, logs, metrics_http, units
+from shoal import authz, daemon, ids, logs, metrics_http, tls, units
+from shoal.controller import bootstrap, members, metrics
+from shoal.controller.api.ca import CAServicer, RateLimiter
 from shoal.controller.api.control import ControlServicer
 from shoal.controller.context import Leadership
+from shoal.controller.discovery import Discovery
 from shoal.controller.dispatcher.dispatcher import DispatcherServicer
 from shoal.controller.embedded_etcd import embedded_etcd
 from shoal.controller.leader import Election, LeaderInfo
+from shoal.controller.secrets import Sealer
 from shoal.controller.settings import ControllerSettings, DispatcherSettings
-from shoal.controller.store.etcd import Etcd
+from shoal.controller.store.etcd import Etcd, EtcdTLS
 from shoal.controller.store.keys import Keys
 from shoal.controller.term import run_term
-from shoal.v1 import control_pb2_grpc, dispatcher_pb2_grpc
+from shoal.v1 import ca_pb2_grpc, control_pb2_grpc, dispatcher_pb2_grpc
 
 log = logging.getLogger(__name__)
 
 #: Bounded messages: a hostile or buggy client cannot make us buffer gigabytes.
-MAX_MESSAGE = 16 * 1024 * 1024
+#: The largest legitimate request is a 500 KB secret.
+MAX_MESSAGE = 4 * 1024 * 1024
 
 
 def _controller_id(state_dir: str) -> str:
@@ -47,54 +54,111 @@ def _controller_id(state_dir: str) -> str:
     return new
 
 
+def join_addr(listen: str) -> str:
+    """The join port's default: the gRPC port plus one, on the same host."""
+    host, port = metrics_http.split_hostport(listen)
+    return f"{host}:{port + 1}"
+
+
 async def serve(settings: ControllerSettings) -> None:
     """Run the controller until cancelled."""
     async with contextlib.AsyncExitStack() as stack:
         endpoints = list(settings.etcd_endpoints)
+        etcd_tls = EtcdTLS.from_files(settings.etcd_cacert, settings.etcd_cert, settings.etcd_key)
         if not endpoints:
-            endpoints = [
-                await stack.enter_async_context(embedded_etcd(settings.state_dir, settings.embedded_etcd_listen))
-            ]
+            url, etcd_tls = await stack.enter_async_context(
+                embedded_etcd(settings.state_dir, settings.embedded_etcd_listen)
+            )
+            endpoints = [url]
             settings = dataclasses.replace(settings, etcd_endpoints=tuple(endpoints))
-        etcd = await stack.enter_async_context(Etcd(endpoints, timeout=settings.etcd_timeout))
+        etcd = await stack.enter_async_context(Etcd(endpoints, timeout=settings.etcd_timeout, tls=etcd_tls))
         keys = Keys(settings.etcd_prefix)
+        cluster, authority = await bootstrap.ensure_cluster(
+            etcd, keys, settings.task_history_limit, settings.cert_validity
+        )
+        admin_dir = bootstrap.write_admin_bundle(authority, settings.state_dir)
         me = LeaderInfo(_controller_id(settings.state_dir), settings.advertise_addr)
+        serving = tls.ServingCertificate(
+            authority.bundle(common_name=me.controller_id, role="controller", validity=bootstrap.cert_validity(cluster))
+        )
         election = Election(etcd, keys, me, ttl=settings.leader_ttl)
         leadership = Leadership(election, settings)
         dispatcher_servicer = DispatcherServicer(leadership)
+        sealer = Sealer.from_file(settings.data_key_path)
+
+        def removed(node_id: str) -> bool:
+            term = leadership.current
+            return term is not None and term.cache.cluster is not None and node_id in term.cache.cluster.removed_nodes
 
         server = grpc.aio.server(
+            interceptors=[authz.Authorizer(lambda: authority.cluster_id, authz.CONTROLLER_RULES, removed)],
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE),
                 ("grpc.max_send_message_length", 256 * 1024 * 1024),
                 ("grpc.keepalive_permit_without_calls", 1),
                 ("grpc.http2.min_ping_interval_without_data_ms", 5000),
-            ]
+                ("grpc.so_reuseport", 0),
+            ],
         )
-        control_pb2_grpc.add_ControlServicer_to_server(ControlServicer(leadership, keys), server)
+        control_pb2_grpc.add_ControlServicer_to_server(ControlServicer(leadership, keys, sealer), server)
         dispatcher_pb2_grpc.add_DispatcherServicer_to_server(dispatcher_servicer, server)
-        if not server.add_insecure_port(settings.listen):
-            raise click.ClickException(f"cannot listen on {settings.listen}")
+        limiter = RateLimiter(settings.join_rate, settings.join_burst)
+        ca_pb2_grpc.add_CAServicer_to_server(
+            CAServicer(leadership, keys, sealer, authority=authority, limiter=limiter), server
+        )
+        join = settings.join_listen or join_addr(settings.listen)
+        for addr, creds in (
+            (settings.listen, serving.credentials()),
+            (join, serving.credentials(require_client_cert=False)),
+        ):
+            try:
+                server.add_secure_port(addr, creds)
+            except RuntimeError:
+                raise click.ClickException(f"cannot listen on {addr}") from None
         await server.start()
         stack.push_async_callback(server.stop, 2.0)
-        bound = await stack.enter_async_context(metrics_http.serve(settings.metrics_listen))
+        sd = Discovery(etcd=etcd, keys=keys, cache=lambda: metrics.CLUSTER.cache)
+        bound = await stack.enter_async_context(metrics_http.serve(settings.metrics_listen, extra_routes=sd.routes()))
+        await stack.enter_async_context(members.advertised(etcd, keys, members.local(me.controller_id, me.addr, bound)))
         log.info(
-            "controller %s listening on %s (metrics on %s), etcd %s",
+            "controller %s of cluster %s listening on %s (join %s, metrics %s), etcd %s; admin bundle in %s",
             me.controller_id,
+            authority.cluster_id,
             settings.listen,
+            join,
             bound,
             ",".join(endpoints),
+            admin_dir,
         )
-        await election.run(
-            functools.partial(
-                run_term,
-                etcd=etcd,
-                keys=keys,
-                settings=settings,
-                leadership=leadership,
-                dispatcher_servicer=dispatcher_servicer,
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(_renew(serving, authority, me.controller_id, leadership), name="certificate-renewal")
+            tg.create_task(
+                election.run(
+                    functools.partial(
+                        run_term,
+                        etcd=etcd,
+                        keys=keys,
+                        settings=settings,
+                        leadership=leadership,
+                        dispatcher_servicer=dispatcher_servicer,
+                        sealer=sealer,
+                    )
+                ),
+                name="election",
             )
+
+
+async def _renew(
+    serving: tls.ServingCertificate, authority: bootstrap.Authority, controller_id: str, leadership: Leadership
+) -> NoReturn:
+    """Renew this controller's own certificate at 50-80% of its lifetime; new handshakes get the new one."""
+    while True:
+        await asyncio.sleep(serving.bundle.renew_in())
+        cluster = leadership.current.cache.cluster if leadership.current else None
+        serving.replace(
+            authority.bundle(common_name=controller_id, role="controller", validity=bootstrap.cert_validity(cluster))
         )
+        log.info("renewed this controller's certificate")
 
 
 def _duration(_ctx: click.Context, _param: click.Parameter, value: str) -> float:
@@ -115,6 +179,18 @@ def _duration(_ctx: click.Context, _param: click.Parameter, value: str) -> float
     show_default=True,
     help="Client address of the embedded etcd (its peer port is the next one).",
 )
+@click.option("--join-listen", default="", help="Server-only TLS address for joining nodes (default: port+1).")
+@click.option("--etcd-cacert", default="", help="CA file to verify an external etcd with (enables TLS).")
+@click.option("--etcd-cert", default="", help="Client certificate file for an external etcd.")
+@click.option("--etcd-key", default="", help="Client key file for an external etcd.")
+@click.option("--data-key-file", default="", help="AES key that seals secrets (default: STATE_DIR/data.key).")
+@click.option(
+    "--cert-validity",
+    default="2160h",
+    show_default=True,
+    callback=lambda c, p, v: _duration(c, p, v),
+    help="Lifetime of node certificates, set when the cluster is created (renewed at 50-80%).",
+)
 @click.option("--state-dir", default="/var/lib/shoal/controller", show_default=True)
 @click.option("--metrics-listen", default="127.0.0.1:9420", show_default=True, help="HTTP address of /metrics.")
 @click.option(
@@ -133,6 +209,12 @@ def command(
     etcd: str,
     etcd_prefix: str,
     embedded_etcd_listen: str,
+    join_listen: str,
+    etcd_cacert: str,
+    etcd_cert: str,
+    etcd_key: str,
+    data_key_file: str,
+    cert_validity: float,
     state_dir: str,
     metrics_listen: str,
     heartbeat_period: float,
@@ -141,6 +223,10 @@ def command(
     """Run a controller: the control API, the dispatcher and, while leader, the control loops."""
     if heartbeat_period <= 0:
         raise click.BadParameter("must be positive", param_hint="--heartbeat-period")
+    if cert_validity < 60:
+        raise click.BadParameter("must be at least 1m", param_hint="--cert-validity")
+    if bool(etcd_cert) != bool(etcd_key):
+        raise click.BadParameter("give both --etcd-cert and --etcd-key, or neither", param_hint="--etcd-cert")
     logs.setup(log_level)
     settings = ControllerSettings(
         listen=listen,
@@ -148,6 +234,12 @@ def command(
         etcd_endpoints=tuple(u.strip() for u in etcd.split(",") if u.strip()),
         etcd_prefix=etcd_prefix,
         embedded_etcd_listen=embedded_etcd_listen,
+        join_listen=join_listen,
+        etcd_cacert=etcd_cacert,
+        etcd_cert=etcd_cert,
+        etcd_key=etcd_key,
+        data_key_file=data_key_file,
+        cert_validity=cert_validity,
         state_dir=state_dir,
         metrics_listen=metrics_listen,
         log_level=log_level,

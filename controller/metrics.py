@@ -1,24 +1,18 @@
 """The controller's Prometheus metrics.
 
 Counters and histograms are updated where things happen. Gauges that describe
-cluster state (nodes, tasks, services) are computed at scrape time from the
-leader's cache by `ClusterCollector`, so they can never drift from the store.
+cluster state (nodes, services, tasks, the watch's lag) are computed at scrape
+time from the leader's cache by `state_metrics.ClusterCollector`, so they can
+never drift from the store; `CLUSTER.cache` is set while this controller leads.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
 
 import prometheus_client
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
 
-from shoal.v1 import types_pb2
-
-if TYPE_CHECKING:
-    from shoal.controller.store.cache import Cache
+from shoal.controller import state_metrics
 
 ETCD_LATENCY = prometheus_client.Histogram(
     "shoal_store_etcd_request_duration_seconds",
@@ -43,14 +37,27 @@ SCHEDULING_LATENCY = prometheus_client.Histogram(
 )
 PLACEMENTS = prometheus_client.Counter("shoal_scheduler_placements_total", "Tasks assigned to a node.")
 UNSCHEDULABLE = prometheus_client.Gauge(
-    "shoal_scheduler_unschedulable_tasks", "PENDING tasks that fit on no node at the last pass."
+    "shoal_scheduler_unschedulable_tasks",
+    "PENDING tasks that fit on no node at the last pass, by the filter that excluded the most nodes "
+    "(no_nodes, ready, availability, cpu, memory, constraint, full).",
+    ["reason"],
 )
+#: Every value the `reason` label takes, so that each series exists (at 0) from the start.
+UNSCHEDULABLE_REASONS = ("no_nodes", "ready", "availability", "cpu", "memory", "constraint", "full")
 SESSIONS = prometheus_client.Gauge("shoal_dispatcher_sessions", "Open agent sessions on this controller.")
 NODES_DOWN = prometheus_client.Counter(
     "shoal_dispatcher_nodes_down_total", "Nodes marked DOWN after missing their heartbeats."
 )
 STATUS_UPDATES = prometheus_client.Counter(
     "shoal_dispatcher_status_updates_total", "Task status reports accepted from agents."
+)
+HEARTBEAT_LATENESS = prometheus_client.Histogram(
+    "shoal_dispatcher_heartbeat_lateness_seconds",
+    "How long after the period it was given an agent's heartbeat arrived (0: on time).",
+    buckets=(0, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+ETCD_REVISION = prometheus_client.Gauge(
+    "shoal_store_etcd_revision", "The highest etcd revision this controller has seen in any etcd response."
 )
 LOOP_DURATION = prometheus_client.Histogram(
     "shoal_controller_reconcile_duration_seconds",
@@ -60,34 +67,33 @@ LOOP_DURATION = prometheus_client.Histogram(
 )
 
 
-class ClusterCollector(Collector):
-    """Nodes, tasks and services by state, read from the leader's cache at scrape time."""
-
-    def __init__(self) -> None:
-        self.cache: Cache | None = None
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        nodes = GaugeMetricFamily(
-            "shoal_cluster_nodes", "Nodes by status and availability.", labels=["state", "availability"]
-        )
-        tasks = GaugeMetricFamily("shoal_cluster_tasks", "Tasks by observed state.", labels=["state"])
-        services = GaugeMetricFamily("shoal_cluster_services", "Services in the cluster.")
-        cache = self.cache
-        if cache is not None:
-            by_state: Counter[tuple[str, str]] = Counter(
-                (n.status.State.Name(n.status.state), n.spec.Availability.Name(n.spec.availability))
-                for n in cache.nodes.values()
-            )
-            for (state, availability), count in sorted(by_state.items()):
-                nodes.add_metric([state, availability], count)
-            task_states = Counter(t.status.state for t in cache.tasks.values())
-            for state, count in sorted(task_states.items()):
-                tasks.add_metric([types_pb2.TaskState.Name(state)], count)
-            services.add_metric([], len(cache.services))
-        yield nodes
-        yield tasks
-        yield services
+for _reason in UNSCHEDULABLE_REASONS:
+    UNSCHEDULABLE.labels(_reason)
+for _loop in ("orchestrator", "scheduler", "reaper"):
+    LOOP_DURATION.labels(_loop)
+#: The etcd operations store/etcd.py names, so that their series exist (at 0) before the first error.
+ETCD_OPERATIONS = ("range", "txn", "watch", "status", "members", "lease_grant", "lease_revoke", "lease_keepalive")
+for _operation in ETCD_OPERATIONS:
+    ETCD_ERRORS.labels(_operation)
+    ETCD_LATENCY.labels(_operation)
 
 
-CLUSTER = ClusterCollector()
+def set_unschedulable(counts: Mapping[str, int]) -> None:
+    """Publish the scheduler's unschedulable tasks by reason; reasons not in `counts` go to 0."""
+    for reason in UNSCHEDULABLE_REASONS:
+        UNSCHEDULABLE.labels(reason).set(counts.get(reason, 0))
+
+
+def observe_revision(revision: int) -> None:
+    """Remember the newest etcd revision seen (the watch lag is measured against it)."""
+    if revision > ETCD_REVISION._value.get():  # type: ignore[attr-defined]
+        ETCD_REVISION.set(revision)
+
+
+def etcd_revision() -> int:
+    """The newest etcd revision seen so far."""
+    return int(ETCD_REVISION._value.get())  # type: ignore[attr-defined]
+
+
+CLUSTER = state_metrics.ClusterCollector(etcd_revision)
 prometheus_client.REGISTRY.register(CLUSTER)

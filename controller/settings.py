@@ -61,8 +61,26 @@ class ControllerSettings:
     etcd_timeout: float = 5.0
     #: Finished tasks kept per slot before the reaper deletes them.
     task_history_limit: int = 5
+    #: The AES key secrets are sealed with; every controller of a cluster needs the same file.
+    data_key_file: str = ""
+    #: Client TLS for an external etcd (CA, certificate, key files); empty for plaintext.
+    etcd_cacert: str = ""
+    etcd_cert: str = ""
+    etcd_key: str = ""
+    #: Where joining nodes (no certificate yet) connect: server-only TLS, only CA.Join (default: port + 1).
+    join_listen: str = ""
+    #: Lifetime of node certificates, recorded in the cluster object when the cluster is created.
+    cert_validity: float = 90 * 24 * 3600.0
+    #: Joins accepted per second from one address, on average, and in a burst.
+    join_rate: float = 20.0
+    join_burst: int = 100
     dispatcher: DispatcherSettings = dataclasses.field(default_factory=DispatcherSettings)
     loops: LoopSettings = dataclasses.field(default_factory=LoopSettings)
+
+    @property
+    def data_key_path(self) -> str:
+        """Where the secrets data key is (default: in the state dir)."""
+        return self.data_key_file or f"{self.state_dir}/data.key"
 
     @property
     def advertise_addr(self) -> str:

@@ -9,32 +9,40 @@ it never leads without a scheduler.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import NoReturn
 
-from shoal import ids
 from shoal.controller import metrics
 from shoal.controller.context import Leadership, Term
 from shoal.controller.dispatcher.dispatcher import Dispatcher, DispatcherServicer
 from shoal.controller.orchestrator.replicated import ReplicatedOrchestrator
 from shoal.controller.reaper import Reaper
 from shoal.controller.scheduler.scheduler import Scheduler
+from shoal.controller.secrets import Sealer
 from shoal.controller.settings import ControllerSettings
 from shoal.controller.store import writer as w
 from shoal.controller.store.cache import Cache
 from shoal.controller.store.etcd import Etcd
 from shoal.controller.store.keys import Keys
-from shoal.v1 import objects_pb2
+from shoal.v1 import dispatcher_pb2
 
 log = logging.getLogger(__name__)
 
 
-async def ensure_cluster(cache: Cache, writer: w.Writer, settings: ControllerSettings) -> None:
-    """Create the cluster object on the first term of a new cluster."""
-    if cache.cluster is None:
-        cluster = objects_pb2.Cluster(id=ids.new_id(), task_history_limit=settings.task_history_limit)
-        await writer.commit([w.create(cluster)])
-        log.info("created cluster %s", cluster.id)
+def deliverable_file(cache: Cache, sealer: Sealer, kind: str, file_id: str) -> dispatcher_pb2.AssignedFile | None:
+    """A secret (opened) or config as a node that needs it receives it; None if it is gone."""
+    if kind == "secret":
+        secret = cache.secrets.get(file_id)
+        if secret is None:
+            return None
+        return dispatcher_pb2.AssignedFile(id=file_id, name=secret.spec.name, data=sealer.open(secret.sealed, file_id))
+    config = cache.configs.get(file_id)
+    return (
+        None
+        if config is None
+        else dispatcher_pb2.AssignedFile(id=file_id, name=config.spec.name, data=config.spec.data)
+    )
 
 
 async def run_term(
@@ -45,6 +53,7 @@ async def run_term(
     settings: ControllerSettings,
     leadership: Leadership,
     dispatcher_servicer: DispatcherServicer,
+    sealer: Sealer,
 ) -> NoReturn:
     """Lead: build the cache, publish the term to the APIs, run every loop until one fails or we are cancelled."""
     cache = Cache(etcd, keys)
@@ -53,13 +62,13 @@ async def run_term(
         async with asyncio.TaskGroup() as tg:
             tg.create_task(cache.run(), name="cache")
             await cache.ready.wait()
-            await ensure_cluster(cache, writer, settings)
             dispatcher = Dispatcher(
                 cache=cache,
                 writer=writer,
                 keys=keys,
                 settings=settings.dispatcher,
                 controllers=lambda: [settings.advertise_addr],
+                files=functools.partial(deliverable_file, cache, sealer),
             )
             loops = settings.loops
             tg.create_task(dispatcher.run(), name="dispatcher")

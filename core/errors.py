@@ -6,6 +6,8 @@
       AlreadyExists            ALREADY_EXISTS       name taken
       FailedPrecondition       FAILED_PRECONDITION  e.g. removing a node that is READY
       PermissionDenied         PERMISSION_DENIED    a node reporting on another's task
+      Unauthenticated          UNAUTHENTICATED      no (valid) client certificate
+      ResourceExhausted        RESOURCE_EXHAUSTED   rate limits, size limits
       Conflict                 ABORTED              version compare failed: re-read, retry
       Unavailable              UNAVAILABLE          etcd or the leader unreachable
         NotLeader              UNAVAILABLE          this controller is not the leader
@@ -60,6 +62,18 @@ class PermissionDenied(ShoalError):
     code = grpc.StatusCode.PERMISSION_DENIED
 
 
+class Unauthenticated(ShoalError):
+    """The caller did not prove who it is."""
+
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class ResourceExhausted(ShoalError):
+    """Too many requests or too much data; slow down."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
 class Conflict(ShoalError):
     """The object changed since the caller read it; re-read and retry."""
 
@@ -95,6 +109,8 @@ _BY_CODE: dict[grpc.StatusCode, type[ShoalError]] = {
         AlreadyExists,
         FailedPrecondition,
         PermissionDenied,
+        Unauthenticated,
+        ResourceExhausted,
         Conflict,
         Unavailable,
         DeadlineExceeded,

@@ -25,6 +25,7 @@ import urllib.request
 import click
 import grpc
 
+from shoal import lab_prometheus
 from shoal.v1 import control_pb2, control_pb2_grpc, types_pb2
 
 DEFAULT_DIR = "/var/lib/shoal/lab"
@@ -154,7 +155,8 @@ def group() -> None:
 @click.option("--nodes", default=3, show_default=True, type=click.IntRange(1, 50), help="Agents to start.")
 @click.option("--dir", "root", default=DEFAULT_DIR, show_default=True, type=click.Path(path_type=pathlib.Path))
 @click.option("--heartbeat-period", default="5s", show_default=True)
-def up(nodes: int, root: pathlib.Path, heartbeat_period: str) -> None:
+@click.option("--prometheus", is_flag=True, help=f"Also run Prometheus on {lab_prometheus.ADDR}, scraping the lab.")
+def up(nodes: int, root: pathlib.Path, heartbeat_period: str, prometheus: bool) -> None:
     """Start the lab and wait until every node is READY."""
     for binary, package in (("etcd", "etcd-server"), ("docker", "docker.io"), ("docker-registry", "docker-registry")):
         _need(binary, package)
@@ -225,6 +227,11 @@ def up(nodes: int, root: pathlib.Path, heartbeat_period: str) -> None:
         f"lab up: controller {CONTROLLER} (metrics http://{CONTROLLER_METRICS}/metrics), nodes {', '.join(names)}"
     )
     click.echo(f"demo image: {DEMO_IMAGE}; logs in {root / 'logs'}")
+    if prometheus:
+        argv = lab_prometheus.prepare(root, _need("prometheus", "prometheus"), CONTROLLER_METRICS)
+        lab.spawn(state, "prometheus", argv)
+        _wait(lambda: _http_ok(f"http://{lab_prometheus.ADDR}/-/ready"), 60, f"Prometheus on {lab_prometheus.ADDR}")
+        click.echo(f"prometheus: http://{lab_prometheus.ADDR} (targets: /targets, alerts: /alerts)")
 
 
 def _leading(stub: control_pb2_grpc.ControlStub) -> bool:

@@ -26,6 +26,21 @@ def split_hostport(addr: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
+def advertised(bound: str, other: str) -> str:
+    """The address to hand out for an endpoint bound to `bound`.
+
+    A wildcard host (0.0.0.0, ::) names no machine another one can reach, so
+    the host of `other` (the daemon's advertised gRPC address) replaces it.
+    """
+    host, port = split_hostport(bound)
+    if host not in ("0.0.0.0", "::", ""):
+        return bound
+    other_host, _ = split_hostport(other)
+    if other_host in ("0.0.0.0", "::", ""):
+        return bound
+    return f"[{other_host}]:{port}" if ":" in other_host else f"{other_host}:{port}"
+
+
 @contextlib.asynccontextmanager
 async def serve(addr: str, *, extra_routes: list[web.RouteDef] | None = None) -> AsyncIterator[str]:
     """Serve /metrics (and `extra_routes`) on `addr` while the context is open; yields the bound address."""

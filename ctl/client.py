@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import grpc
 
-from shoal import errors, remotes
+from shoal import errors, remotes, tls
 from shoal.v1 import control_pb2, control_pb2_grpc, types_pb2
 
 Reply = TypeVar("Reply")
@@ -32,6 +32,8 @@ _MAX_REDIRECTS = 3
 
 #: Substrings of gRPC's connection-failure details and the short reason swarmctl prints.
 _CONNECT_REASONS = (
+    ("handshake", "TLS handshake failed: is --tls-dir the admin bundle of this cluster?"),
+    ("certificate", "TLS handshake failed: is --tls-dir the admin bundle of this cluster?"),
     ("connection refused", "connection refused"),
     ("errors resolving", "cannot resolve the host name"),
     ("dns resolution failed", "cannot resolve the host name"),
@@ -44,9 +46,9 @@ _CONNECT_REASONS = (
 )
 
 
-def open_channel(addr: str) -> grpc.aio.Channel:
-    """The one place a channel to a controller is made (TLS will be chosen here)."""
-    return grpc.aio.insecure_channel(addr)
+def open_channel(addr: str, bundle: tls.Bundle) -> grpc.aio.Channel:
+    """The one place a channel to a controller is made: mutual TLS with the admin bundle."""
+    return tls.secure_channel(addr, bundle)
 
 
 @dataclasses.dataclass
@@ -64,9 +66,10 @@ class ControlClient:
     Use as an async context manager; the channels close on exit.
     """
 
-    def __init__(self, hosts: remotes.Remotes, *, timeout: float) -> None:
+    def __init__(self, hosts: remotes.Remotes, *, timeout: float, bundle: tls.Bundle) -> None:
         self._hosts = hosts
         self._timeout = timeout
+        self._bundle = bundle
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._closed = False
 
@@ -164,10 +167,45 @@ class ControlClient:
         )
         return await self._call(lambda s: s.ListTasks, req, idempotent=True)
 
+    async def get_join_tokens(self) -> control_pb2.GetJoinTokensResponse:
+        """GetJoinTokens."""
+        return await self._call(lambda s: s.GetJoinTokens, control_pb2.GetJoinTokensRequest(), idempotent=True)
+
+    async def rotate_join_token(self, role: str) -> control_pb2.GetJoinTokensResponse:
+        """RotateJoinToken for "worker" or "controller"."""
+        return await self._call(lambda s: s.RotateJoinToken, control_pb2.RotateJoinTokenRequest(role=role))
+
+    # Secrets and configs: `kind` is "Secret" or "Config".
+
+    async def create_file(self, kind: str, spec: types_pb2.FileSpec) -> Any:
+        """CreateSecret / CreateConfig."""
+        return await self._call(lambda s: getattr(s, f"Create{kind}"), control_pb2.CreateFileRequest(spec=spec))
+
+    async def get_file(self, kind: str, ref: str) -> Any:
+        """GetSecret / GetConfig by ID, name or unique ID prefix."""
+        req = control_pb2.GetFileRequest(ref=ref)
+        return await self._call(lambda s: getattr(s, f"Get{kind}"), req, idempotent=True)
+
+    async def list_files(self, kind: str) -> Any:
+        """ListSecrets / ListConfigs."""
+        req = control_pb2.ListFilesRequest()
+        return await self._call(lambda s: getattr(s, f"List{kind}s"), req, idempotent=True)
+
+    async def remove_file(self, kind: str, ref: str) -> Any:
+        """RemoveSecret / RemoveConfig."""
+        return await self._call(lambda s: getattr(s, f"Remove{kind}"), control_pb2.GetFileRequest(ref=ref))
+
     async def get_cluster_info(self) -> control_pb2.GetClusterInfoResponse:
         """GetClusterInfo."""
         req = control_pb2.GetClusterInfoRequest()
         return await self._call(lambda s: s.GetClusterInfo, req, idempotent=True)
+
+    async def list_task_stats(
+        self, *, service_ids: Sequence[str] = (), node_ids: Sequence[str] = ()
+    ) -> control_pb2.ListTaskStatsResponse:
+        """ListTaskStats: running tasks' CPU and memory, as their agents last sampled them."""
+        req = control_pb2.ListTaskStatsRequest(service_ids=service_ids, node_ids=node_ids)
+        return await self._call(lambda s: s.ListTaskStats, req, idempotent=True)
 
     # Transport
 
@@ -176,7 +214,7 @@ class ControlClient:
             raise RuntimeError("ControlClient used after it was closed")
         channel = self._channels.get(addr)
         if channel is None:
-            channel = self._channels[addr] = open_channel(addr)
+            channel = self._channels[addr] = open_channel(addr, self._bundle)
         return control_pb2_grpc.ControlStub(channel)
 
     async def _call(

@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import os
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 import click
 
-from shoal import remotes
+from shoal import errors, remotes, tls
 from shoal.ctl import client
 
 T = TypeVar("T")
@@ -35,6 +36,7 @@ class Globals:
     format: str = "table"
     timeout: float = 10.0
     debug: bool = False
+    tls_dir: str = ""
 
     @property
     def json(self) -> bool:
@@ -44,15 +46,34 @@ class Globals:
     def call(self, fn: Callable[[client.ControlClient], Awaitable[T]]) -> T:
         """Run `fn` with a client connected to the controllers, in a fresh event loop."""
 
+        bundle = load_bundle(self.tls_dir or default_tls_dir())
+
         async def run() -> T:
             hosts = remotes.Remotes(list(self.hosts))
-            async with client.ControlClient(hosts, timeout=self.timeout) as control:
+            async with client.ControlClient(hosts, timeout=self.timeout, bundle=bundle) as control:
                 return await fn(control)
 
         return asyncio.run(run())
 
 
 pass_globals = click.make_pass_decorator(Globals)
+
+
+def default_tls_dir() -> str:
+    """Where swarmctl looks for its admin bundle when not told: $XDG_CONFIG_HOME/shoal/tls."""
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(base, "shoal", "tls")
+
+
+def load_bundle(directory: str) -> tls.Bundle:
+    """The admin bundle, or one line that says what is missing and where to get it."""
+    try:
+        return tls.Bundle.load(directory)
+    except errors.FailedPrecondition as exc:
+        raise errors.FailedPrecondition(
+            f"{exc}; swarmctl needs the admin bundle (ca.pem, cert.pem, key.pem) that the controller wrote to "
+            "<state-dir>/admin-tls: copy it there, or point --tls-dir / SWARMCTL_TLS_DIR at it"
+        ) from None
 
 
 def pass_globals_and_format(fn: Callable[..., T]) -> Callable[..., T]:

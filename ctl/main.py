@@ -17,7 +17,7 @@ from typing import NoReturn
 import click
 
 from shoal import errors
-from shoal.ctl import context, node, service, task
+from shoal.ctl import cluster, context, files, node, service, task
 
 PROG = "swarmctl"
 
@@ -53,16 +53,28 @@ _NO_ARGS_IS_HELP: tuple[type[Exception], ...] = tuple(
     metavar="SECONDS",
     help="Deadline of each call to a controller.",
 )
+@click.option(
+    "--tls-dir",
+    envvar="SWARMCTL_TLS_DIR",
+    default="",
+    metavar="DIR",
+    help="The admin client bundle (ca.pem, cert.pem, key.pem)  [default: ~/.config/shoal/tls].",
+)
 @click.option("--debug", is_flag=True, help="Print tracebacks of errors.")
 @click.pass_context
-def cli(ctx: click.Context, hosts: tuple[str, ...], fmt: str, timeout: float, debug: bool) -> None:
+def cli(ctx: click.Context, hosts: tuple[str, ...], fmt: str, timeout: float, tls_dir: str, debug: bool) -> None:
     """Drive a Shoal cluster through its controllers' Control API."""
-    ctx.obj = context.Globals(hosts=context.parse_hosts(hosts), format=fmt, timeout=timeout, debug=debug)
+    ctx.obj = context.Globals(
+        hosts=context.parse_hosts(hosts), format=fmt, timeout=timeout, debug=debug, tls_dir=tls_dir
+    )
 
 
 cli.add_command(service.service_group)
 cli.add_command(node.node_group)
 cli.add_command(task.task_group)
+cli.add_command(cluster.cluster_group)
+cli.add_command(files.secret_group)
+cli.add_command(files.config_group)
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:

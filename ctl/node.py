@@ -12,7 +12,7 @@ import click
 
 from shoal import errors
 from shoal.ctl import client as client_
-from shoal.ctl import context, options, output
+from shoal.ctl import context, options, output, stats
 from shoal.v1 import objects_pb2, types_pb2
 
 #: Re-reads after a version conflict (ABORTED): the dispatcher also writes nodes.
@@ -30,6 +30,9 @@ _AVAILABILITY = {
 @click.group("node")
 def node_group() -> None:
     """Manage the cluster's nodes."""
+
+
+node_group.add_command(stats.node_stats)
 
 
 @node_group.command("ls")
@@ -203,6 +206,7 @@ def node_fields(node: objects_pb2.Node) -> list[tuple[str, str]]:
         ("Status message", st.message or "-"),
         ("Status since", output.since(st.timestamp)),
         ("Address", st.addr or "-"),
+        ("Metrics", f"http://{st.metrics_addr}/metrics" if st.metrics_addr else "-"),
         ("Platform", f"{d.platform.os}/{d.platform.architecture}" if d.platform.os else "-"),
         ("CPUs", output.cpus(res.nano_cpus) if res.nano_cpus else "-"),
         ("Memory", output.size(res.memory_bytes) if res.memory_bytes else "-"),

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from shoal import units
+from shoal.v1 import types_pb2
 
 
 class KeyValue(click.ParamType):
@@ -74,3 +75,33 @@ KEY_VALUE = KeyValue()
 DURATION = Duration()
 SIZE = Size()
 CPUS = Cpus()
+
+
+class FileRef(click.ParamType):
+    """`NAME[,target=PATH][,mode=0400]`, a secret or config to mount, as a FileReference."""
+
+    name = "NAME[,target=PATH,mode=MODE]"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, types_pb2.FileReference):
+            return value
+        name, *rest = str(value).split(",")
+        ref = types_pb2.FileReference(name=name.strip())
+        if not ref.name:
+            self.fail(f"{value!r}: a name is needed", param, ctx)
+        for item in rest:
+            key, sep, val = item.partition("=")
+            key = key.strip()
+            if not sep or key not in ("target", "mode"):
+                self.fail(f"{value!r}: expected target=PATH or mode=MODE after the name", param, ctx)
+            if key == "target":
+                ref.target = val
+            else:
+                try:
+                    ref.mode = int(val, 8)
+                except ValueError:
+                    self.fail(f"{value!r}: mode must be octal, e.g. 0400", param, ctx)
+        return ref
+
+
+FILE_REF = FileRef()

@@ -16,7 +16,7 @@ import click
 
 from shoal import errors, units
 from shoal.ctl import client as client_
-from shoal.ctl import context, output, spec, task
+from shoal.ctl import context, output, spec, stats, task
 from shoal.v1 import control_pb2, objects_pb2, types_pb2
 
 #: Re-reads after a version conflict (ABORTED) before giving up: another writer
@@ -29,6 +29,9 @@ SERVICE_HEADERS = ("ID", "NAME", "MODE", "REPLICAS", "IMAGE", "UPDATE")
 @click.group("service")
 def service_group() -> None:
     """Manage services."""
+
+
+service_group.add_command(stats.service_stats)
 
 
 @service_group.command("create", context_settings={"allow_interspersed_args": False})

@@ -58,6 +58,10 @@ class SpecChanges:
     stop_grace_period: float | None = None
     command: tuple[str, ...] = ()
     force: bool = False
+    secret: tuple[types_pb2.FileReference, ...] = ()
+    secret_rm: tuple[str, ...] = ()
+    config: tuple[types_pb2.FileReference, ...] = ()
+    config_rm: tuple[str, ...] = ()
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> SpecChanges:
@@ -113,6 +117,18 @@ def task_options(fn: F) -> F:
             type=options.DURATION,
             help="Time to stop gracefully before the container is killed.",
         ),
+        click.option(
+            "--secret",
+            type=options.FILE_REF,
+            multiple=True,
+            help="Mount a secret at /run/secrets/TARGET: NAME[,target=TARGET,mode=0400] (repeatable).",
+        ),
+        click.option(
+            "--config",
+            type=options.FILE_REF,
+            multiple=True,
+            help="Mount a config: NAME[,target=/PATH,mode=0444] (repeatable).",
+        ),
     ]
     for decorator in reversed(decorators):
         fn = decorator(fn)
@@ -127,6 +143,8 @@ def update_only_options(fn: F) -> F:
         click.option("--label-rm", metavar="KEY", multiple=True, help="Remove a service label."),
         click.option("--container-label-rm", metavar="KEY", multiple=True, help="Remove a container label."),
         click.option("--constraint-rm", metavar="EXPR", multiple=True, help="Remove a placement constraint."),
+        click.option("--secret-rm", metavar="NAME", multiple=True, help="Stop mounting a secret."),
+        click.option("--config-rm", metavar="NAME", multiple=True, help="Stop mounting a config."),
         click.option("--force", is_flag=True, help="Redeploy every task even if nothing changed."),
     ]
     for decorator in reversed(decorators):
@@ -184,9 +202,22 @@ def apply(spec: types_pb2.ServiceSpec, changes: SpecChanges) -> types_pb2.Servic
         container.ClearField("args")
         container.command.append(changes.command[0])
         container.args.extend(changes.command[1:])
+    _set_files(container.secrets, changes.secret, changes.secret_rm)
+    _set_files(container.configs, changes.config, changes.config_rm)
     if changes.force:
         task.force_update += 1
     return out
+
+
+def _set_files(refs: Any, add: Sequence[types_pb2.FileReference], remove: Sequence[str]) -> None:
+    """Drop references by name, replace those named again, append new ones."""
+    if not add and not remove:
+        return
+    by_name = {r.name: r for r in refs if r.name not in remove}
+    for ref in add:
+        by_name[ref.name] = ref
+    del refs[:]
+    refs.extend(by_name.values())
 
 
 def replicas_spec(spec: types_pb2.ServiceSpec, replicas: int) -> types_pb2.ServiceSpec:

@@ -6,7 +6,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
-PACKAGES=(etcd-server docker.io runc busybox-static docker-registry iproute2 iptables python3-venv curl)
+PACKAGES=(etcd-server docker.io runc busybox-static docker-registry prometheus iproute2 iptables python3-venv curl)
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "prepare.sh: must run as root (it installs packages and starts dockerd)" >&2
@@ -29,9 +29,11 @@ if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
 fi
 "$VENV/bin/pip" install -q --upgrade pip >/dev/null
-# Non-editable, as users install it; SHOAL_EDITABLE=1 for development.
+# Non-editable, as users install it. SHOAL_EDITABLE=1 makes it editable, for
+# development, and is remembered in the venv so that `make test` keeps it so.
+[ "${SHOAL_EDITABLE:-0}" = 1 ] && touch "$VENV/.editable"
 target=".[dev]"
-[ "${SHOAL_EDITABLE:-0}" = 1 ] && target="-e .[dev]"
+[ -e "$VENV/.editable" ] && target="-e .[dev]"
 # shellcheck disable=SC2086
 "$VENV/bin/pip" install -q $target >"$VENV/pip.log" 2>&1 || { cat "$VENV/pip.log" >&2; exit 1; }
 

@@ -83,6 +83,21 @@ class ContainerSummary:
 
 
 @dataclasses.dataclass(frozen=True)
+class ContainerStats:
+    """One reading of a running container's resource use, from the engine."""
+
+    cpu_seconds: float
+    """CPU time used since the container started."""
+    memory_bytes: int
+    """Memory in use, page cache excluded (what docker stats shows)."""
+    memory_limit_bytes: int
+    """The container's memory limit, or the node's memory when it has none."""
+    network_rx_bytes: int = 0
+    network_tx_bytes: int = 0
+    pids: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
 class LogEntry:
     """One line of a container's output."""
 
@@ -125,6 +140,19 @@ class ControllerLogs(Protocol):
 
     def logs(self, *, follow: bool, tail: int, since: datetime.datetime | None) -> AsyncIterator[LogEntry]:
         """Lines of output: the last `tail` (0: all) after `since`, then new ones while `follow`."""
+        ...
+
+
+@runtime_checkable
+class ExecutorStats(Protocol):
+    """Optional: an executor that can read its containers' resource use (the agent's stats sampler)."""
+
+    async def ping(self) -> None:
+        """Return if the engine answers; TemporaryError if it cannot be reached."""
+        ...
+
+    async def container_stats(self, container_id: str) -> ContainerStats | None:
+        """The container's resource use now, or None if it is gone or not running."""
         ...
 
 

@@ -24,7 +24,8 @@ import aiohttp
 
 from shoal import units
 from shoal.agent import metrics
-from shoal.agent.executor import base
+from shoal.agent.executor import base, dockerstats
+from shoal.agent.files import FileStore
 from shoal.agent.settings import AgentSettings
 from shoal.v1 import objects_pb2, types_pb2
 
@@ -132,11 +133,18 @@ def _engine_errors(what: str) -> Iterator[None]:
 class DockerController:
     """One task's container on the Docker Engine (implements `base.Controller`, `base.ControllerLogs`)."""
 
-    def __init__(self, docker: aiodocker.Docker, task: objects_pb2.Task, settings: AgentSettings) -> None:
+    def __init__(
+        self, docker: aiodocker.Docker, task: objects_pb2.Task, settings: AgentSettings, files: FileStore | None = None
+    ) -> None:
         self._docker = docker
         self._task = task
         self._settings = settings
+        self._files = files
         self.name = container_name(task)
+
+    def _wipe_files(self) -> None:
+        if self._files is not None:
+            self._files.wipe(self._task.id)
 
     def _ref(self) -> aiodocker.containers.DockerContainer:
         # The name holds the task ID, so it names this task's container and no other.
@@ -151,6 +159,10 @@ class DockerController:
             return existing.container_id
         await self._ensure_image(image)
         config = container_config(self._task, self._settings.stop_grace_period)
+        if self._files is not None:
+            mounts = self._files.mounts(self._task)
+            if mounts:
+                config["HostConfig"]["Mounts"] = mounts
         with metrics.time_operation("create"), _engine_errors("create container"):
             async with asyncio.timeout(self._settings.engine_timeout):
                 try:
@@ -173,9 +185,10 @@ class DockerController:
                 except aiodocker.DockerError as exc:
                     if exc.status != 404:
                         raise
-        with metrics.time_operation("pull"), _engine_errors(f"pull {image}"):
+        with metrics.time_pull(), metrics.time_operation("pull"), _engine_errors(f"pull {image}"):
             async with asyncio.timeout(self._settings.pull_timeout):
-                await self._docker.images.pull(image)
+                progress = await self._docker.images.pull(image)
+        metrics.IMAGE_PULL_BYTES.inc(dockerstats.pulled_bytes(progress))
 
     async def start(self) -> None:
         with metrics.time_operation("start"), _engine_errors("start container"):
@@ -192,9 +205,16 @@ class DockerController:
                     raise base.PermanentError("exec: container disappeared") from exc
                 raise
         error = (result.get("Error") or {}).get("Message", "")
+        self._wipe_files()  # the task has stopped: its secrets go
         return base.ExitStatus(exit_code=int(result.get("StatusCode", -1)), error=error)
 
     async def shutdown(self) -> None:
+        try:
+            await self._shutdown()
+        finally:
+            self._wipe_files()
+
+    async def _shutdown(self) -> None:
         state = await self.inspect()
         if state is None or not state.running:
             return
@@ -215,6 +235,7 @@ class DockerController:
         return float(timeout) if timeout is not None else self._settings.stop_grace_period
 
     async def remove(self) -> None:
+        self._wipe_files()
         with metrics.time_operation("remove"), _engine_errors("remove container"):
             async with asyncio.timeout(self._settings.engine_timeout):
                 try:
@@ -279,9 +300,10 @@ async def _read_frames(content: aiohttp.StreamReader) -> AsyncIterator[base.LogE
 class DockerExecutor:
     """The Docker Engine as an executor (implements `base.Executor`)."""
 
-    def __init__(self, docker: aiodocker.Docker, settings: AgentSettings) -> None:
+    def __init__(self, docker: aiodocker.Docker, settings: AgentSettings, files: FileStore | None = None) -> None:
         self._docker = docker
         self._settings = settings
+        self.files = files
 
     async def describe(self) -> types_pb2.NodeDescription:
         with _engine_errors("engine info"):
@@ -301,7 +323,26 @@ class DockerExecutor:
         )
 
     def controller(self, task: objects_pb2.Task) -> DockerController:
-        return DockerController(self._docker, task, self._settings)
+        return DockerController(self._docker, task, self._settings, self.files)
+
+    async def ping(self) -> None:
+        with _engine_errors("ping"):
+            async with asyncio.timeout(self._settings.engine_timeout):
+                async with self._docker._query("_ping"):
+                    pass
+
+    async def container_stats(self, container_id: str) -> base.ContainerStats | None:
+        # one-shot: answer with one reading now instead of waiting a second for a CPU delta.
+        params = {"stream": "false", "one-shot": "true"}
+        with _engine_errors("container stats"):
+            async with asyncio.timeout(self._settings.engine_timeout):
+                try:
+                    raw = await self._docker._query_json(f"containers/{container_id}/stats", params=params)
+                except aiodocker.DockerError as exc:
+                    if exc.status in (404, 409):  # gone, or not running
+                        return None
+                    raise
+        return dockerstats.parse(raw)
 
     async def list_containers(self, node_id: str) -> list[base.ContainerSummary]:
         filters = json.dumps({"label": [f"{base.LABEL_NODE_ID}={node_id}"]})
@@ -335,8 +376,10 @@ async def open_executor(settings: AgentSettings) -> AsyncIterator[DockerExecutor
         docker = aiodocker.Docker(url=f"{_UNIX}localhost", connector=connector)
     else:
         docker = aiodocker.Docker(url=settings.docker_host)
+    files = FileStore(settings.files_dir)
+    files.mount(settings.files_size)
     try:
-        yield DockerExecutor(docker, settings)
+        yield DockerExecutor(docker, settings, files)
     finally:
         await docker.close()
         if connector is not None:

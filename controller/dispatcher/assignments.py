@@ -11,7 +11,8 @@ wins) and flushed after a short quiet gap or when many are pending
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+import collections
+from collections.abc import AsyncIterator, Callable, Iterable
 
 from shoal import states
 from shoal.controller.settings import DispatcherSettings
@@ -19,6 +20,16 @@ from shoal.v1 import dispatcher_pb2, objects_pb2
 
 UPDATE = dispatcher_pb2.AssignmentChange.UPDATE
 REMOVE = dispatcher_pb2.AssignmentChange.REMOVE
+
+
+#: Looks up a secret or config for delivery: (kind, id) -> the file, or None if it is gone.
+FileSource = Callable[[str, str], dispatcher_pb2.AssignedFile | None]
+
+
+def file_refs(task: objects_pb2.Task) -> list[tuple[str, str]]:
+    """The (kind, id) of every secret and config the task mounts."""
+    container = task.spec.container
+    return [("secret", r.id) for r in container.secrets] + [("config", r.id) for r in container.configs]
 
 
 def in_set(task: objects_pb2.Task | None, node_id: str) -> bool:
@@ -39,9 +50,13 @@ def agent_visible_change(old: objects_pb2.Task, new: objects_pb2.Task) -> bool:
 class AssignmentStream:
     """One agent's open Assignments stream."""
 
-    def __init__(self, node_id: str, settings: DispatcherSettings) -> None:
+    def __init__(self, node_id: str, settings: DispatcherSettings, files: FileSource | None = None) -> None:
         self.node_id = node_id
         self._settings = settings
+        self._files = files
+        # How many tasks of the set use each file: a node holds a secret only
+        # while a task assigned to it needs it.
+        self._file_users: collections.Counter[tuple[str, str]] = collections.Counter()
         self._pending: dict[str, dispatcher_pb2.AssignmentChange] = {}
         self._wake = asyncio.Event()
         self._closed: BaseException | None = None
@@ -51,12 +66,29 @@ class AssignmentStream:
         """Queue what a task change means for this node (nothing, UPDATE or REMOVE)."""
         was, now = in_set(old, self.node_id), in_set(new, self.node_id)
         if now and (not was or agent_visible_change(old, new)):  # type: ignore[arg-type]
+            if not was:
+                self._use_files(new, +1)  # type: ignore[arg-type]
             self._pending[new.id] = dispatcher_pb2.AssignmentChange(action=UPDATE, task=new)  # type: ignore[union-attr]
         elif was and not now:
             self._pending[old.id] = dispatcher_pb2.AssignmentChange(action=REMOVE, task=old)  # type: ignore[union-attr]
+            self._use_files(old, -1)  # type: ignore[arg-type]
         else:
             return
         self._wake.set()
+
+    def _use_files(self, task: objects_pb2.Task, delta: int) -> None:
+        """Count the task's files in or out; send a file on its first user, withdraw it after its last."""
+        for kind, file_id in file_refs(task):
+            key = (kind, file_id)
+            self._file_users[key] += delta
+            if delta > 0 and self._file_users[key] == 1:
+                found = self._files(kind, file_id) if self._files else None
+                if found is not None:
+                    self._pending[f"{kind}/{file_id}"] = dispatcher_pb2.AssignmentChange(action=UPDATE, **{kind: found})
+            elif self._file_users[key] <= 0:
+                del self._file_users[key]
+                gone = dispatcher_pb2.AssignedFile(id=file_id)
+                self._pending[f"{kind}/{file_id}"] = dispatcher_pb2.AssignmentChange(action=REMOVE, **{kind: gone})
 
     def close(self, exc: BaseException) -> None:
         """End the stream with `exc` (session replaced, node removed, leadership lost)."""
@@ -66,7 +98,12 @@ class AssignmentStream:
     async def messages(self, initial: Iterable[objects_pb2.Task]) -> AsyncIterator[dispatcher_pb2.AssignmentsMessage]:
         """The COMPLETE message, then INCREMENTAL ones as changes arrive."""
         self._seq += 1
-        changes = [dispatcher_pb2.AssignmentChange(action=UPDATE, task=t) for t in initial if in_set(t, self.node_id)]
+        tasks = [t for t in initial if in_set(t, self.node_id)]
+        for t in tasks:
+            self._use_files(t, +1)
+        # Files first, so that the agent has them before it prepares the tasks that mount them.
+        files, self._pending = list(self._pending.values()), {}
+        changes = files + [dispatcher_pb2.AssignmentChange(action=UPDATE, task=t) for t in tasks]
         yield dispatcher_pb2.AssignmentsMessage(
             type=dispatcher_pb2.AssignmentsMessage.COMPLETE, applies_to=0, results_in=self._seq, changes=changes
         )
@@ -81,12 +118,14 @@ class AssignmentStream:
             pending, self._pending = self._pending, {}
             if not pending:
                 continue
+            # Files first (new tasks need them); a withdrawn file after the tasks that used it are gone.
+            ordered = sorted(pending.values(), key=_delivery_order)
             self._seq += 1
             yield dispatcher_pb2.AssignmentsMessage(
                 type=dispatcher_pb2.AssignmentsMessage.INCREMENTAL,
                 applies_to=self._seq - 1,
                 results_in=self._seq,
-                changes=list(pending.values()),
+                changes=ordered,
             )
 
     async def _settle(self) -> None:
@@ -100,3 +139,10 @@ class AssignmentStream:
                     await self._wake.wait()
             except TimeoutError:
                 return
+
+
+def _delivery_order(change: dispatcher_pb2.AssignmentChange) -> int:
+    is_file = change.WhichOneof("item") != "task"
+    if is_file:
+        return 0 if change.action == UPDATE else 2
+    return 1

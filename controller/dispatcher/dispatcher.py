@@ -19,10 +19,10 @@ from typing import NoReturn
 import grpc
 from google.protobuf import timestamp_pb2
 
-from shoal import errors, ids, logs, units
-from shoal.controller import identity, metrics, validation
+from shoal import authz, errors, ids, logs, units
+from shoal.controller import metrics
 from shoal.controller.context import Leadership
-from shoal.controller.dispatcher.assignments import AssignmentStream
+from shoal.controller.dispatcher.assignments import AssignmentStream, FileSource
 from shoal.controller.dispatcher.heartbeat import Heartbeats
 from shoal.controller.dispatcher.ingest import StatusIngest
 from shoal.controller.rpcerrors import handle
@@ -71,7 +71,9 @@ class Dispatcher:
         keys: Keys,
         settings: DispatcherSettings,
         controllers: Callable[[], list[str]],
+        files: FileSource | None = None,
     ) -> None:
+        self._files = files
         self._cache = cache
         self._writer = writer
         self._keys = keys
@@ -166,30 +168,33 @@ class Dispatcher:
         times.append(now)
 
     async def register(self, node_id: str, request: dispatcher_pb2.SessionRequest) -> tuple[Session, objects_pb2.Node]:
-        """Create or refresh the node (READY), replacing any earlier session; returns the new session."""
+        """Mark the node READY with its latest description, replacing any earlier session.
+
+        Nodes are created only when they join (the CA's Join); a certificate
+        whose node is gone must join again.
+        """
         self._rate_limit(node_id)
-        validation.check_name("node", request.node_name)
         node = self._cache.nodes.get(node_id)
         if node is None:
-            new = self._new_node(node_id, request)
-            ops: list[w.Op] = [w.create(new), w.Claim(self._keys.name(Kind.NODE, new.name), node_id.encode())]
-        else:
-            if node.name != request.node_name:
-                raise errors.InvalidArgument(
-                    f'node {node_id} is registered as "{node.name}", not "{request.node_name}"'
-                )
-            new = objects_pb2.Node()
-            new.CopyFrom(node)
-            new.description.CopyFrom(request.description)
-            ops = [w.put(new)]
+            raise errors.NotFound(f"node {node_id} is not part of the cluster; join it again with a token")
+        if node.name != request.node_name:
+            raise errors.InvalidArgument(f'node {node_id} joined as "{node.name}", not "{request.node_name}"')
+        new = objects_pb2.Node()
+        new.CopyFrom(node)
+        # The description is the agent's to report; the spec (labels, availability) is not.
+        new.description.CopyFrom(request.description)
         new.status.CopyFrom(
-            types_pb2.NodeStatus(state=READY, addr=request.addr, timestamp=_now(), message="registered")
+            types_pb2.NodeStatus(
+                state=READY,
+                addr=request.addr,
+                metrics_addr=request.metrics_addr,
+                timestamp=_now(),
+                message="registered",
+            )
         )
         try:
-            await self._writer.commit(ops)
+            await self._writer.commit([w.put(new)])
         except errors.Conflict:
-            if node is None and node_id not in self._cache.nodes:
-                raise errors.AlreadyExists(f'a node named "{request.node_name}" already exists') from None
             raise errors.Unavailable("the node changed during registration; try again") from None
         old = self._sessions.get(node_id)
         if old is not None:
@@ -199,16 +204,8 @@ class Dispatcher:
         self.heartbeats.beat(node_id)
         metrics.SESSIONS.set(len(self._sessions))
         with logs.context(node_id=node_id):
-            log.info("node %s registered (%s)", request.node_name, "new" if node is None else "known")
+            log.info("node %s registered", request.node_name)
         return session, self._cache.nodes[node_id]
-
-    def _new_node(self, node_id: str, request: dispatcher_pb2.SessionRequest) -> objects_pb2.Node:
-        node = objects_pb2.Node(id=node_id, name=request.node_name, description=request.description)
-        # The agent's --label values seed the node's labels once; later the
-        # labels belong to administrators (swarmctl node update).
-        node.spec.labels.update(request.description.engine.labels)
-        validation.check_labels(f'node "{request.node_name}"', node.spec.labels)
-        return node
 
     def end_session(self, session: Session) -> None:
         """The agent closed its session stream: forget the session (liveness is left to heartbeats)."""
@@ -227,14 +224,14 @@ class Dispatcher:
         """Record a heartbeat; returns the period until the next one."""
         self.session(node_id, session_id)
         self.heartbeats.beat(node_id)
-        return self.heartbeats.next_period()
+        return self.heartbeats.next_period(node_id)
 
     def first_message(self, session: Session, node: objects_pb2.Node) -> dispatcher_pb2.SessionMessage:
         return dispatcher_pb2.SessionMessage(
             session_id=session.id,
             node=node,
             controllers=self._controllers(),
-            heartbeat_period=units.to_duration(self.heartbeats.next_period()),
+            heartbeat_period=units.to_duration(self.heartbeats.next_period(session.node_id)),
         )
 
     def assigned(self, node_id: str) -> list[objects_pb2.Task]:
@@ -245,7 +242,7 @@ class Dispatcher:
         """Attach a new assignment stream to the session, replacing an older one."""
         if session.stream is not None:
             session.stream.close(errors.Unavailable("replaced by a newer assignments stream"))
-        session.stream = AssignmentStream(session.node_id, self.settings)
+        session.stream = AssignmentStream(session.node_id, self.settings, self._files)
         return session.stream
 
     def report(self, node_id: str, updates: list[dispatcher_pb2.TaskStatusUpdate]) -> None:
@@ -281,9 +278,9 @@ class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServicer):
     async def Session(  # noqa: N802
         self, request: dispatcher_pb2.SessionRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[dispatcher_pb2.SessionMessage]:
-        caller = identity.node_caller(context)
+        caller = authz.node_caller()
         dispatcher = self._dispatcher()
-        session, node = await dispatcher.register(caller.node_id, request)
+        session, node = await dispatcher.register(caller.id, request)
         try:
             yield dispatcher.first_message(session, node)
             await session.ended.wait()
@@ -296,27 +293,27 @@ class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServicer):
     async def Heartbeat(  # noqa: N802
         self, request: dispatcher_pb2.HeartbeatRequest, context: grpc.aio.ServicerContext
     ) -> dispatcher_pb2.HeartbeatResponse:
-        caller = identity.node_caller(context)
-        period = self._dispatcher().heartbeat(caller.node_id, request.session_id)
+        caller = authz.node_caller()
+        period = self._dispatcher().heartbeat(caller.id, request.session_id)
         return dispatcher_pb2.HeartbeatResponse(period=units.to_duration(period))
 
     @handle
     async def Assignments(  # noqa: N802
         self, request: dispatcher_pb2.AssignmentsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[dispatcher_pb2.AssignmentsMessage]:
-        caller = identity.node_caller(context)
+        caller = authz.node_caller()
         dispatcher = self._dispatcher()
-        session = dispatcher.session(caller.node_id, request.session_id)
+        session = dispatcher.session(caller.id, request.session_id)
         stream = dispatcher.open_stream(session)
-        async for message in stream.messages(dispatcher.assigned(caller.node_id)):
+        async for message in stream.messages(dispatcher.assigned(caller.id)):
             yield message
 
     @handle
     async def UpdateTaskStatus(  # noqa: N802
         self, request: dispatcher_pb2.UpdateTaskStatusRequest, context: grpc.aio.ServicerContext
     ) -> dispatcher_pb2.UpdateTaskStatusResponse:
-        caller = identity.node_caller(context)
+        caller = authz.node_caller()
         dispatcher = self._dispatcher()
-        dispatcher.session(caller.node_id, request.session_id)
-        dispatcher.report(caller.node_id, list(request.updates))
+        dispatcher.session(caller.id, request.session_id)
+        dispatcher.report(caller.id, list(request.updates))
         return dispatcher_pb2.UpdateTaskStatusResponse()

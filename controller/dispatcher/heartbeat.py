@@ -10,6 +10,8 @@ from __future__ import annotations
 import random
 import time
 
+from shoal.controller import metrics
+
 
 class Heartbeats:
     """When each node's heartbeat is due, at the latest."""
@@ -18,14 +20,24 @@ class Heartbeats:
         self.period = period
         self.grace = grace
         self._deadline: dict[str, float] = {}
+        #: When each node was told to send its next heartbeat (for the lateness histogram).
+        self._due: dict[str, float] = {}
 
     def beat(self, node_id: str, grace: float | None = None) -> None:
-        """A heartbeat (or registration) arrived: the node is alive for another grace period."""
-        self._deadline[node_id] = time.monotonic() + (self.grace if grace is None else grace)
+        """A heartbeat (or registration) arrived: the node is alive for another grace period.
+
+        A `grace` of our own choosing (failover, retry) is not an arrival, so it measures no lateness.
+        """
+        now = time.monotonic()
+        due = self._due.pop(node_id, None)
+        if grace is None and due is not None:
+            metrics.HEARTBEAT_LATENESS.observe(max(0.0, now - due))
+        self._deadline[node_id] = now + (self.grace if grace is None else grace)
 
     def forget(self, node_id: str) -> None:
         """Stop watching a node (it is DOWN or gone)."""
         self._deadline.pop(node_id, None)
+        self._due.pop(node_id, None)
 
     def expired(self) -> list[str]:
         """Nodes whose deadline has passed; they are forgotten."""
@@ -33,12 +45,19 @@ class Heartbeats:
         late = [n for n, d in self._deadline.items() if d < now]
         for n in late:
             del self._deadline[n]
+            self._due.pop(n, None)
         return late
 
     def watched(self, node_id: str) -> bool:
         """True while the node has a deadline."""
         return node_id in self._deadline
 
-    def next_period(self) -> float:
-        """The period to tell an agent, with ±10% jitter so a fleet spreads its heartbeats."""
-        return self.period * random.uniform(0.9, 1.1)
+    def next_period(self, node_id: str | None = None) -> float:
+        """The period to tell an agent, with ±10% jitter so a fleet spreads its heartbeats.
+
+        With `node_id`, the node's next heartbeat is expected after that period.
+        """
+        period = self.period * random.uniform(0.9, 1.1)
+        if node_id is not None:
+            self._due[node_id] = time.monotonic() + period
+        return period

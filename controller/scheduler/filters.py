@@ -52,6 +52,8 @@ class Pipeline:
     def __init__(self, spec: types_pb2.TaskSpec) -> None:
         self.filters = pipeline(spec)
         self.refused: collections.Counter[str] = collections.Counter()
+        #: The same tally by filter name: a bounded value for metrics.
+        self.refused_by: collections.Counter[str] = collections.Counter()
         self._spec = spec
 
     def accepts(self, info: NodeInfo) -> bool:
@@ -59,13 +61,22 @@ class Pipeline:
         for f in self.filters:
             if not f.check(info):
                 self.refused[f.explain] += 1
+                self.refused_by[f.name] += 1
                 return False
         return True
 
     def eligible(self, nodes: Iterable[NodeInfo]) -> list[NodeInfo]:
         """The nodes that pass every filter (the tally is reset first)."""
         self.refused.clear()
+        self.refused_by.clear()
         return [n for n in nodes if self.accepts(n)]
+
+    def reason(self, total: int) -> str:
+        """Why no node fits, as one word: no_nodes, the filter that excluded the most nodes, or full."""
+        if total == 0:
+            return "no_nodes"
+        most = self.refused_by.most_common(1)
+        return most[0][0] if most else "full"
 
     def explain(self, total: int) -> str:
         """Why no node fits, naming each filter and the number of nodes it excluded."""

@@ -49,8 +49,9 @@ class Scheduler:
         self._settings = settings
         self._nodes: dict[str, NodeInfo] = {}
         self._pending: dict[str, objects_pb2.Task] = {}
-        #: Tasks that fit nowhere at the last try; retried when capacity may have appeared.
-        self._unfit: set[str] = set()
+        #: Tasks that fit nowhere at the last try, with the reason's one word (for metrics);
+        #: retried when capacity may have appeared.
+        self._unfit: dict[str, str] = {}
 
     async def run(self) -> NoReturn:
         sub = self._cache.subscribe()
@@ -61,6 +62,9 @@ class Scheduler:
         while True:
             if len(self._unfit) < len(self._pending):
                 await self._pass()
+            else:
+                # Unfit tasks may have been scheduled elsewhere or removed without a pass.
+                metrics.set_unschedulable(collections.Counter(self._unfit.values()))
             for batch in await loops.gather(sub, self._settings):
                 for change in batch.changes:
                     self._apply(change)
@@ -96,10 +100,10 @@ class Scheduler:
         if new is not None and is_pending(new):
             self._pending[task_id] = new
             if old is not None and old.spec_version != new.spec_version:
-                self._unfit.discard(task_id)
+                self._unfit.pop(task_id, None)
         else:
             self._pending.pop(task_id, None)
-            self._unfit.discard(task_id)
+            self._unfit.pop(task_id, None)
 
     # ---- deciding -------------------------------------------------------------
 
@@ -120,7 +124,7 @@ class Scheduler:
         finally:
             for _, assigned, info in decisions:
                 info.remove(assigned)
-        metrics.UNSCHEDULABLE.set(len(self._unfit))
+        metrics.set_unschedulable(collections.Counter(self._unfit.values()))
 
     def _place_group(
         self,
@@ -137,7 +141,7 @@ class Scheduler:
         for task in sorted(tasks, key=lambda t: t.slot):
             if not heap:
                 reason = pipeline.explain(len(self._nodes)) if not eligible else _full(pipeline, self._nodes)
-                self._unfit.add(task.id)
+                self._unfit[task.id] = pipeline.reason(len(self._nodes))
                 if task.status.err != reason:
                     explanations.append((task, reason))
                 continue

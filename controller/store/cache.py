@@ -28,7 +28,7 @@ from shoal import errors
 from shoal.backoff import Backoff
 from shoal.controller.store import etcd as etcd_
 from shoal.controller.store.events import Batch, Change
-from shoal.controller.store.keys import MESSAGE_OF, Keys, Kind
+from shoal.controller.store.keys import MESSAGE_OF, SINGLETONS, Keys, Kind
 from shoal.v1 import objects_pb2
 
 log = logging.getLogger(__name__)
@@ -81,12 +81,17 @@ class Cache:
         self.nodes: dict[str, objects_pb2.Node] = {}
         self.services: dict[str, objects_pb2.Service] = {}
         self.tasks: dict[str, objects_pb2.Task] = {}
+        self.secrets: dict[str, objects_pb2.Secret] = {}
+        self.configs: dict[str, objects_pb2.Config] = {}
         self.cluster: objects_pb2.Cluster | None = None
+        self.ca: objects_pb2.CertificateAuthority | None = None
         self.tasks_by_service: dict[str, set[str]] = collections.defaultdict(set)
         self.tasks_by_node: dict[str, set[str]] = collections.defaultdict(set)
         self.service_by_name: dict[str, str] = {}
         self.node_by_name: dict[str, str] = {}
         self.service_by_request: dict[str, str] = {}
+        self.secret_by_name: dict[str, str] = {}
+        self.config_by_name: dict[str, str] = {}
         self.revision = 0
         self.ready = asyncio.Event()
         self._subscribers: set[Subscription] = set()
@@ -96,6 +101,8 @@ class Cache:
             Kind.NODE: self.nodes,  # type: ignore[dict-item]
             Kind.SERVICE: self.services,  # type: ignore[dict-item]
             Kind.TASK: self.tasks,  # type: ignore[dict-item]
+            Kind.SECRET: self.secrets,  # type: ignore[dict-item]
+            Kind.CONFIG: self.configs,  # type: ignore[dict-item]
         }
 
     # ---- reading ----------------------------------------------------------
@@ -193,8 +200,9 @@ class Cache:
         self._advance(revision, changes)
 
     def _current(self, kind: Kind) -> dict[str, message.Message]:
-        if kind is Kind.CLUSTER:
-            return {self.cluster.id: self.cluster} if self.cluster is not None else {}
+        if kind in SINGLETONS:
+            single = self.cluster if kind is Kind.CLUSTER else self.ca
+            return {single.id: single} if single is not None else {}  # type: ignore[union-attr]
         return self._tables[kind]
 
     def _advance(self, revision: int, changes: list[Change]) -> None:
@@ -214,6 +222,10 @@ class Cache:
             old_cluster = self.cluster
             self.cluster = obj  # type: ignore[assignment]
             return Change(kind, old_cluster, obj)
+        if kind is Kind.CA:
+            old_ca = self.ca
+            self.ca = obj  # type: ignore[assignment]
+            return Change(kind, old_ca, obj)
         table = self._tables[kind]
         old = table.pop(obj_id, None)
         if old is not None:
@@ -234,6 +246,10 @@ class Cache:
                 self.service_by_request[obj.create_request_id] = obj.id  # type: ignore[attr-defined]
         elif kind is Kind.NODE:
             self.node_by_name[obj.name] = obj.id  # type: ignore[attr-defined]
+        elif kind is Kind.SECRET:
+            self.secret_by_name[obj.spec.name] = obj.id  # type: ignore[attr-defined]
+        elif kind is Kind.CONFIG:
+            self.config_by_name[obj.spec.name] = obj.id  # type: ignore[attr-defined]
 
     def _unindex(self, kind: Kind, obj: message.Message) -> None:
         if kind is Kind.TASK:
@@ -245,6 +261,10 @@ class Cache:
             self.service_by_request.pop(obj.create_request_id, None)  # type: ignore[attr-defined]
         elif kind is Kind.NODE and self.node_by_name.get(obj.name) == obj.id:  # type: ignore[attr-defined]
             del self.node_by_name[obj.name]  # type: ignore[attr-defined]
+        elif kind in (Kind.SECRET, Kind.CONFIG):
+            by_name = self.secret_by_name if kind is Kind.SECRET else self.config_by_name
+            if by_name.get(obj.spec.name) == obj.id:  # type: ignore[attr-defined]
+                del by_name[obj.spec.name]  # type: ignore[attr-defined]
 
 
 def _discard(index: dict[str, set[str]], key: str, value: str) -> None:

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import ipaddress
 import logging
+import pathlib
 import time
 from collections.abc import AsyncIterator, Sequence
 
@@ -71,24 +73,53 @@ def _unavailable(exc: grpc.aio.AioRpcError, op: str) -> errors.ShoalError:
     return errors.ShoalError(f"etcd {op} failed: {exc.code().name}: {exc.details()}")
 
 
+@dataclasses.dataclass(frozen=True)
+class EtcdTLS:
+    """Client TLS for etcd: the CA that signed the members' certificates, and our certificate and key."""
+
+    ca_pem: bytes
+    cert_pem: bytes | None = None
+    key_pem: bytes | None = None
+    #: The name the members' certificates are checked against, when not their address.
+    server_name: str = ""
+
+    @classmethod
+    def from_files(cls, cacert: str, cert: str = "", key: str = "", server_name: str = "") -> EtcdTLS | None:
+        """TLS from PEM files; None when no CA file is given (plaintext)."""
+        if not cacert:
+            return None
+        read = pathlib.Path.read_bytes
+        return cls(
+            read(pathlib.Path(cacert)),
+            read(pathlib.Path(cert)) if cert else None,
+            read(pathlib.Path(key)) if key else None,
+            server_name,
+        )
+
+
 class Etcd:
     """A connection to one etcd cluster. Use as an async context manager."""
 
-    def __init__(self, endpoints: Sequence[str], *, timeout: float = 5.0) -> None:
+    def __init__(self, endpoints: Sequence[str], *, timeout: float = 5.0, tls: EtcdTLS | None = None) -> None:
         self.endpoints = list(endpoints)
         self.timeout = timeout
-        self._channel = grpc.aio.insecure_channel(
-            _target(self.endpoints),
-            options=[
-                ("grpc.max_receive_message_length", _MAX_MESSAGE),
-                ("grpc.max_send_message_length", _MAX_MESSAGE),
-                ("grpc.keepalive_time_ms", 10_000),
-                ("grpc.keepalive_timeout_ms", 5_000),
-                ("grpc.keepalive_permit_without_calls", 1),
-                ("grpc.initial_reconnect_backoff_ms", 200),
-                ("grpc.max_reconnect_backoff_ms", 2_000),
-            ],
-        )
+        options = [
+            ("grpc.max_receive_message_length", _MAX_MESSAGE),
+            ("grpc.max_send_message_length", _MAX_MESSAGE),
+            ("grpc.keepalive_time_ms", 10_000),
+            ("grpc.keepalive_timeout_ms", 5_000),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.initial_reconnect_backoff_ms", 200),
+            ("grpc.max_reconnect_backoff_ms", 2_000),
+        ]
+        target = _target(self.endpoints)
+        if tls is None:
+            self._channel = grpc.aio.insecure_channel(target, options=options)
+        else:
+            if tls.server_name:
+                options.append(("grpc.ssl_target_name_override", tls.server_name))
+            creds = grpc.ssl_channel_credentials(tls.ca_pem, tls.key_pem, tls.cert_pem)
+            self._channel = grpc.aio.secure_channel(target, creds, options=options)
         self._kv = rpc.KVStub(self._channel)
         self._watch = rpc.WatchStub(self._channel)
         self._lease = rpc.LeaseStub(self._channel)
@@ -108,7 +139,10 @@ class Etcd:
     async def _call(self, op: str, coro_fn, request, **kw):  # type: ignore[no-untyped-def]
         start = time.perf_counter()
         try:
-            return await coro_fn(request, timeout=kw.pop("timeout", self.timeout), **kw)
+            resp = await coro_fn(request, timeout=kw.pop("timeout", self.timeout), **kw)
+            # Every etcd response names the store's current revision: the watch lag is measured against it.
+            metrics.observe_revision(resp.header.revision)
+            return resp
         except grpc.aio.AioRpcError as exc:
             metrics.ETCD_ERRORS.labels(op).inc()
             raise _unavailable(exc, op) from exc

@@ -21,6 +21,9 @@ class Kind(enum.Enum):
     SERVICE = "services"
     TASK = "tasks"
     CLUSTER = "cluster"
+    CA = "ca"
+    SECRET = "secrets"
+    CONFIG = "configs"
 
 
 MESSAGE_OF: dict[Kind, type[message.Message]] = {
@@ -28,7 +31,13 @@ MESSAGE_OF: dict[Kind, type[message.Message]] = {
     Kind.SERVICE: objects_pb2.Service,
     Kind.TASK: objects_pb2.Task,
     Kind.CLUSTER: objects_pb2.Cluster,
+    Kind.CA: objects_pb2.CertificateAuthority,
+    Kind.SECRET: objects_pb2.Secret,
+    Kind.CONFIG: objects_pb2.Config,
 }
+
+#: Kinds of which a cluster has exactly one object.
+SINGLETONS = (Kind.CLUSTER, Kind.CA)
 KIND_OF: dict[type[message.Message], Kind] = {v: k for k, v in MESSAGE_OF.items()}
 
 

@@ -8,6 +8,7 @@ removed, temporary directories go away with pytest's tmp_path.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import itertools
 import json
 import os
@@ -23,6 +24,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from shoal import pki, tls
 from shoal.v1 import control_pb2, control_pb2_grpc, objects_pb2, types_pb2
 
 T = TypeVar("T")
@@ -126,32 +128,71 @@ class Process:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
+#: The client TLS files (CA, certificate, key) of each etcd the harness started, by URL.
+ETCD_TLS: dict[str, tuple[pathlib.Path, pathlib.Path, pathlib.Path]] = {}
+
+
+def etcd_tls_files(tmp: pathlib.Path) -> tuple[pathlib.Path, ...]:
+    """An etcd CA with a server certificate for 127.0.0.1 and a client certificate, as files."""
+    ca_pem, ca_key = pki.new_ca("test etcd CA", "shoal-test")
+    paths = [tmp / "etcd-ca.pem"]
+    paths[0].write_bytes(ca_pem)
+    for name in ("server", "client"):
+        key = pki.new_key()
+        cert = pki.issue(
+            ca_pem, ca_key, pki.csr_pem(key), common_name=name, validity=datetime.timedelta(days=1),
+            dns_names=("localhost",), ip_addresses=("127.0.0.1",),
+        )
+        (tmp / f"etcd-{name}.pem").write_bytes(cert)
+        (tmp / f"etcd-{name}-key.pem").write_bytes(pki.key_pem(key))
+        paths += [tmp / f"etcd-{name}.pem", tmp / f"etcd-{name}-key.pem"]
+    return tuple(paths)
+
+
 @contextlib.contextmanager
 def etcd_server(tmp: pathlib.Path) -> Iterator[str]:
-    """A single-member etcd on free ports; yields its client URL."""
+    """A single-member etcd on free ports with mutual TLS; yields its client URL (TLS files in ETCD_TLS)."""
     require("etcd", "etcd-server")
     client, peer = free_port(), free_port()
+    ca, server, server_key, client_cert, client_key = etcd_tls_files(tmp)
     proc = Process(
         "etcd",
         [
             "etcd",
             "--name=test",
             f"--data-dir={tmp / 'etcd'}",
-            f"--listen-client-urls=http://127.0.0.1:{client}",
-            f"--advertise-client-urls=http://127.0.0.1:{client}",
+            f"--listen-client-urls=https://127.0.0.1:{client}",
+            f"--advertise-client-urls=https://127.0.0.1:{client}",
             f"--listen-peer-urls=http://127.0.0.1:{peer}",
             f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
             f"--initial-cluster=test=http://127.0.0.1:{peer}",
+            f"--trusted-ca-file={ca}",
+            f"--cert-file={server}",
+            f"--key-file={server_key}",
+            "--client-cert-auth",
             "--log-level=warn",
         ],
         tmp / "etcd.log",
     )
+    url = f"https://127.0.0.1:{client}"
+    ETCD_TLS[url] = (ca, client_cert, client_key)
     try:
-        url = f"http://127.0.0.1:{client}"
-        wait_until(lambda: _http_ok(f"{url}/health"), 30, "etcd to answer /health")
+        wait_until(lambda: _tcp_open("127.0.0.1", client), 30, "etcd to listen")
         yield url
     finally:
+        ETCD_TLS.pop(url, None)
         proc.stop()
+
+
+def unmount(path: pathlib.Path) -> None:
+    """Unmount an agent's secrets tmpfs, if it is mounted (lazily: a dead container may still hold it)."""
+    if os.path.ismount(path):
+        subprocess.run(["umount", "-l", str(path)], check=False, capture_output=True)
+
+
+def _tcp_open(host: str, port: int) -> bool:
+    with socket.create_connection((host, port), timeout=1):
+        return True
 
 
 def _http_ok(url: str) -> bool:
@@ -213,16 +254,35 @@ def registry_with_image(tmp: pathlib.Path) -> Iterator[str]:
         proc.stop()
 
 
-class Control:
-    """A synchronous Control API client for assertions."""
+def sync_channel(addr: str, bundle: tls.Bundle | None, *, ca_pem: bytes | None = None,
+                 server_name: str = pki.CONTROLLER_NAME) -> grpc.Channel:
+    """A blocking mutual-TLS channel, as tests make them."""
+    return grpc.secure_channel(addr, tls.channel_credentials(bundle, ca_pem), options=tls.channel_options(server_name))
 
-    def __init__(self, addr: str) -> None:
+
+class Control:
+    """A synchronous Control API client for assertions, with the controller's admin bundle."""
+
+    def __init__(self, addr: str, tls_dir: pathlib.Path) -> None:
         self.addr = addr
-        self._channel = grpc.insecure_channel(addr)
-        self.stub = control_pb2_grpc.ControlStub(self._channel)
+        self.tls_dir = tls_dir
+        self._channel: grpc.Channel | None = None
+        self._stub: control_pb2_grpc.ControlStub | None = None
+
+    @property
+    def stub(self) -> control_pb2_grpc.ControlStub:
+        # The admin bundle exists only once the controller has started.
+        if self._stub is None:
+            self._channel = sync_channel(self.addr, tls.Bundle.load(self.tls_dir))
+            self._stub = control_pb2_grpc.ControlStub(self._channel)
+        return self._stub
 
     def close(self) -> None:
-        self._channel.close()
+        if self._channel is not None:
+            self._channel.close()
+
+    def worker_token(self) -> str:
+        return self.stub.GetJoinTokens(control_pb2.GetJoinTokensRequest(), timeout=5).worker
 
     def nodes(self) -> list[objects_pb2.Node]:
         return list(self.stub.ListNodes(control_pb2.ListNodesRequest(), timeout=5).nodes)
@@ -252,10 +312,25 @@ class Cluster:
         self.prefix = f"/test-{tmp.name}-{os.getpid()}"
         self.heartbeat = heartbeat
         self.controller_addr = f"127.0.0.1:{free_port()}"
+        self.controller_metrics = f"127.0.0.1:{free_port()}"
         self.controller: Process | None = None
         self.agents: dict[str, Process] = {}
         self.agent_metrics: dict[str, str] = {}
-        self.control = Control(self.controller_addr)
+        self.join_addr = f"127.0.0.1:{free_port()}"
+        self.control = Control(self.controller_addr, tmp / "controller" / "admin-tls")
+        self._token = ""
+
+    def _etcd_tls_args(self) -> list[str]:
+        files = ETCD_TLS.get(self.etcd_url)
+        if files is None:
+            return []
+        ca, cert, key = files
+        return ["--etcd-cacert", str(ca), "--etcd-cert", str(cert), "--etcd-key", str(key)]
+
+    @property
+    def admin_tls(self) -> pathlib.Path:
+        """The admin client bundle the controller wrote."""
+        return self.tmp / "controller" / "admin-tls"
 
     def start_controller(self) -> Process:
         d = self.tmp / "controller"
@@ -271,10 +346,13 @@ class Cluster:
                 self.etcd_url,
                 "--etcd-prefix",
                 self.prefix,
+                *self._etcd_tls_args(),
+                "--join-listen",
+                self.join_addr,
                 "--state-dir",
                 str(d),
                 "--metrics-listen",
-                f"127.0.0.1:{free_port()}",
+                self.controller_metrics,
                 "--heartbeat-period",
                 self.heartbeat,
                 "--log-level",
@@ -310,11 +388,22 @@ class Cluster:
             str(d),
             "--log-level",
             "debug",
+            "--join-token",
+            self.worker_token,
+            "--join-addr",
+            self.join_addr,
         ]
         for k, v in (labels or {}).items():
             argv += ["--label", f"{k}={v}"]
         self.agents[name] = Process(f"agent {name}", argv, self.tmp / f"{name}.log")
         return self.agents[name]
+
+    @property
+    def worker_token(self) -> str:
+        """The worker join token, asked once."""
+        if not self._token:
+            self._token = self.control.worker_token()
+        return self._token
 
     def agent_tasks(self, name: str, state: str = "RUNNING") -> int:
         """What the agent's own metrics say it runs: proof that it has reconciled its assignment set."""
@@ -339,7 +428,7 @@ class Cluster:
     def ctl(self, *args: str, check: bool = False, input: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run swarmctl against this cluster."""
         result = subprocess.run(
-            [str(BIN / "swarmctl"), "-H", self.controller_addr, *args],
+            [str(BIN / "swarmctl"), "-H", self.controller_addr, "--tls-dir", str(self.admin_tls), *args],
             capture_output=True,
             text=True,
             timeout=60,
@@ -391,6 +480,7 @@ class Cluster:
                 ids = docker("ps", "-aq", "--filter", f"label=shoal.node.id={node_id}").stdout.split()
                 if ids:
                     docker("rm", "-f", *ids, check=False)
+            unmount(self.tmp / name / "files")
 
     def dump_logs(self) -> str:
         parts = []
@@ -398,3 +488,50 @@ class Cluster:
             if proc is not None:
                 parts.append(f"===== {proc.name} =====\n{proc.log()[-6000:]}")
         return "\n".join(parts)
+
+
+def join_node(cluster: Cluster, name: str, token: str | None = None) -> tls.Bundle:
+    """Join a node by hand (as an agent would, without running one): its certificate bundle."""
+    from shoal.v1 import ca_pb2, ca_pb2_grpc
+
+    token = token or cluster.worker_token
+    ca_pem = tls.fetch_root_ca(cluster.join_addr, pki.parse_token(token).ca_digest)
+    key = pki.new_key()
+    with sync_channel(cluster.join_addr, None, ca_pem=ca_pem) as channel:
+        reply = ca_pb2_grpc.CAStub(channel).Join(
+            ca_pb2.JoinRequest(token=token, csr_pem=pki.csr_pem(key), node_name=name), timeout=10
+        )
+    return tls.Bundle(reply.ca_pem, reply.certificate_pem, pki.key_pem(key))
+
+
+def read_etcd(cluster: Cluster, key: bytes) -> bytes | None:
+    """One raw value from the cluster's etcd (for checks of what is stored)."""
+    import asyncio
+
+    from shoal.controller.store.etcd import Etcd, EtcdTLS
+
+    ca, cert, key_file = ETCD_TLS[cluster.etcd_url]
+
+    async def get() -> bytes | None:
+        async with Etcd([cluster.etcd_url], tls=EtcdTLS.from_files(str(ca), str(cert), str(key_file))) as etcd:
+            kv = await etcd.get(key)
+            return kv.value if kv else None
+
+    return asyncio.run(get())
+
+
+def etcd_dump(cluster: Cluster) -> dict[bytes, bytes]:
+    """Every key and value under the cluster's prefix."""
+    import asyncio
+
+    from shoal.controller.store.etcd import Etcd, EtcdTLS
+    from shoal.controller.store.keys import Keys
+
+    ca, cert, key_file = ETCD_TLS[cluster.etcd_url]
+
+    async def dump() -> dict[bytes, bytes]:
+        async with Etcd([cluster.etcd_url], tls=EtcdTLS.from_files(str(ca), str(cert), str(key_file))) as etcd:
+            _, kvs = await etcd.range_prefix(Keys(cluster.prefix).root)
+            return {kv.key: kv.value for kv in kvs}
+
+    return asyncio.run(dump())

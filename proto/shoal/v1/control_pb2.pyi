@@ -160,6 +160,68 @@ class ListTasksResponse(_message.Message):
     tasks: _containers.RepeatedCompositeFieldContainer[_objects_pb2.Task]
     def __init__(self, tasks: _Optional[_Iterable[_Union[_objects_pb2.Task, _Mapping]]] = ...) -> None: ...
 
+class GetJoinTokensRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetJoinTokensResponse(_message.Message):
+    __slots__ = ("worker", "controller")
+    WORKER_FIELD_NUMBER: _ClassVar[int]
+    CONTROLLER_FIELD_NUMBER: _ClassVar[int]
+    worker: str
+    controller: str
+    def __init__(self, worker: _Optional[str] = ..., controller: _Optional[str] = ...) -> None: ...
+
+class RotateJoinTokenRequest(_message.Message):
+    __slots__ = ("role",)
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    role: str
+    def __init__(self, role: _Optional[str] = ...) -> None: ...
+
+class CreateFileRequest(_message.Message):
+    __slots__ = ("spec",)
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    spec: _types_pb2.FileSpec
+    def __init__(self, spec: _Optional[_Union[_types_pb2.FileSpec, _Mapping]] = ...) -> None: ...
+
+class GetFileRequest(_message.Message):
+    __slots__ = ("ref",)
+    REF_FIELD_NUMBER: _ClassVar[int]
+    ref: str
+    def __init__(self, ref: _Optional[str] = ...) -> None: ...
+
+class ListFilesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RemoveFileResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class SecretResponse(_message.Message):
+    __slots__ = ("secret",)
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    secret: _objects_pb2.Secret
+    def __init__(self, secret: _Optional[_Union[_objects_pb2.Secret, _Mapping]] = ...) -> None: ...
+
+class ListSecretsResponse(_message.Message):
+    __slots__ = ("secrets",)
+    SECRETS_FIELD_NUMBER: _ClassVar[int]
+    secrets: _containers.RepeatedCompositeFieldContainer[_objects_pb2.Secret]
+    def __init__(self, secrets: _Optional[_Iterable[_Union[_objects_pb2.Secret, _Mapping]]] = ...) -> None: ...
+
+class ConfigResponse(_message.Message):
+    __slots__ = ("config",)
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    config: _objects_pb2.Config
+    def __init__(self, config: _Optional[_Union[_objects_pb2.Config, _Mapping]] = ...) -> None: ...
+
+class ListConfigsResponse(_message.Message):
+    __slots__ = ("configs",)
+    CONFIGS_FIELD_NUMBER: _ClassVar[int]
+    configs: _containers.RepeatedCompositeFieldContainer[_objects_pb2.Config]
+    def __init__(self, configs: _Optional[_Iterable[_Union[_objects_pb2.Config, _Mapping]]] = ...) -> None: ...
+
 class GetClusterInfoRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
@@ -183,3 +245,59 @@ class GetClusterInfoResponse(_message.Message):
     controllers: _containers.RepeatedCompositeFieldContainer[ControllerInfo]
     etcd_endpoints: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, cluster: _Optional[_Union[_objects_pb2.Cluster, _Mapping]] = ..., controllers: _Optional[_Iterable[_Union[ControllerInfo, _Mapping]]] = ..., etcd_endpoints: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ListTaskStatsRequest(_message.Message):
+    __slots__ = ("service_ids", "node_ids")
+    SERVICE_IDS_FIELD_NUMBER: _ClassVar[int]
+    NODE_IDS_FIELD_NUMBER: _ClassVar[int]
+    service_ids: _containers.RepeatedScalarFieldContainer[str]
+    node_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, service_ids: _Optional[_Iterable[str]] = ..., node_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class TaskStats(_message.Message):
+    __slots__ = ("task_id", "service_id", "service_name", "slot", "node_id", "node_name", "cpu_cores", "cpu_seconds_total", "memory_bytes", "memory_limit_bytes", "network_rx_bytes", "network_tx_bytes", "pids")
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_NAME_FIELD_NUMBER: _ClassVar[int]
+    SLOT_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_NAME_FIELD_NUMBER: _ClassVar[int]
+    CPU_CORES_FIELD_NUMBER: _ClassVar[int]
+    CPU_SECONDS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_LIMIT_BYTES_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_RX_BYTES_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_TX_BYTES_FIELD_NUMBER: _ClassVar[int]
+    PIDS_FIELD_NUMBER: _ClassVar[int]
+    task_id: str
+    service_id: str
+    service_name: str
+    slot: int
+    node_id: str
+    node_name: str
+    cpu_cores: float
+    cpu_seconds_total: float
+    memory_bytes: int
+    memory_limit_bytes: int
+    network_rx_bytes: int
+    network_tx_bytes: int
+    pids: int
+    def __init__(self, task_id: _Optional[str] = ..., service_id: _Optional[str] = ..., service_name: _Optional[str] = ..., slot: _Optional[int] = ..., node_id: _Optional[str] = ..., node_name: _Optional[str] = ..., cpu_cores: _Optional[float] = ..., cpu_seconds_total: _Optional[float] = ..., memory_bytes: _Optional[int] = ..., memory_limit_bytes: _Optional[int] = ..., network_rx_bytes: _Optional[int] = ..., network_tx_bytes: _Optional[int] = ..., pids: _Optional[int] = ...) -> None: ...
+
+class NodeStatsError(_message.Message):
+    __slots__ = ("node_id", "node_name", "error")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_NAME_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    node_name: str
+    error: str
+    def __init__(self, node_id: _Optional[str] = ..., node_name: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
+
+class ListTaskStatsResponse(_message.Message):
+    __slots__ = ("stats", "errors")
+    STATS_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    stats: _containers.RepeatedCompositeFieldContainer[TaskStats]
+    errors: _containers.RepeatedCompositeFieldContainer[NodeStatsError]
+    def __init__(self, stats: _Optional[_Iterable[_Union[TaskStats, _Mapping]]] = ..., errors: _Optional[_Iterable[_Union[NodeStatsError, _Mapping]]] = ...) -> None: ...

@@ -94,6 +94,61 @@ class ControlStub:
                 request_serializer=shoal_dot_v1_dot_control__pb2.GetClusterInfoRequest.SerializeToString,
                 response_deserializer=shoal_dot_v1_dot_control__pb2.GetClusterInfoResponse.FromString,
                 _registered_method=True)
+        self.GetJoinTokens = channel.unary_unary(
+                '/shoal.v1.Control/GetJoinTokens',
+                request_serializer=shoal_dot_v1_dot_control__pb2.GetJoinTokensRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.GetJoinTokensResponse.FromString,
+                _registered_method=True)
+        self.RotateJoinToken = channel.unary_unary(
+                '/shoal.v1.Control/RotateJoinToken',
+                request_serializer=shoal_dot_v1_dot_control__pb2.RotateJoinTokenRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.GetJoinTokensResponse.FromString,
+                _registered_method=True)
+        self.CreateSecret = channel.unary_unary(
+                '/shoal.v1.Control/CreateSecret',
+                request_serializer=shoal_dot_v1_dot_control__pb2.CreateFileRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.SecretResponse.FromString,
+                _registered_method=True)
+        self.GetSecret = channel.unary_unary(
+                '/shoal.v1.Control/GetSecret',
+                request_serializer=shoal_dot_v1_dot_control__pb2.GetFileRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.SecretResponse.FromString,
+                _registered_method=True)
+        self.ListSecrets = channel.unary_unary(
+                '/shoal.v1.Control/ListSecrets',
+                request_serializer=shoal_dot_v1_dot_control__pb2.ListFilesRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.ListSecretsResponse.FromString,
+                _registered_method=True)
+        self.RemoveSecret = channel.unary_unary(
+                '/shoal.v1.Control/RemoveSecret',
+                request_serializer=shoal_dot_v1_dot_control__pb2.GetFileRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.RemoveFileResponse.FromString,
+                _registered_method=True)
+        self.CreateConfig = channel.unary_unary(
+                '/shoal.v1.Control/CreateConfig',
+                request_serializer=shoal_dot_v1_dot_control__pb2.CreateFileRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.ConfigResponse.FromString,
+                _registered_method=True)
+        self.GetConfig = channel.unary_unary(
+                '/shoal.v1.Control/GetConfig',
+                request_serializer=shoal_dot_v1_dot_control__pb2.GetFileRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.ConfigResponse.FromString,
+                _registered_method=True)
+        self.ListConfigs = channel.unary_unary(
+                '/shoal.v1.Control/ListConfigs',
+                request_serializer=shoal_dot_v1_dot_control__pb2.ListFilesRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.ListConfigsResponse.FromString,
+                _registered_method=True)
+        self.RemoveConfig = channel.unary_unary(
+                '/shoal.v1.Control/RemoveConfig',
+                request_serializer=shoal_dot_v1_dot_control__pb2.GetFileRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.RemoveFileResponse.FromString,
+                _registered_method=True)
+        self.ListTaskStats = channel.unary_unary(
+                '/shoal.v1.Control/ListTaskStats',
+                request_serializer=shoal_dot_v1_dot_control__pb2.ListTaskStatsRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.ListTaskStatsResponse.FromString,
+                _registered_method=True)
 
 
 class ControlServicer:
@@ -171,6 +226,74 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetJoinTokens(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateJoinToken(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateSecret(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSecret(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSecrets(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveSecret(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateConfig(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetConfig(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListConfigs(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveConfig(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTaskStats(self, request, context):
+        """Live CPU and memory of running tasks, read from the metrics their nodes'
+        agents export (what `swarmctl service stats` and `node stats` show).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -233,6 +356,61 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.GetClusterInfo,
                     request_deserializer=shoal_dot_v1_dot_control__pb2.GetClusterInfoRequest.FromString,
                     response_serializer=shoal_dot_v1_dot_control__pb2.GetClusterInfoResponse.SerializeToString,
+            ),
+            'GetJoinTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetJoinTokens,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.GetJoinTokensRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.GetJoinTokensResponse.SerializeToString,
+            ),
+            'RotateJoinToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateJoinToken,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.RotateJoinTokenRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.GetJoinTokensResponse.SerializeToString,
+            ),
+            'CreateSecret': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSecret,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.CreateFileRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.SecretResponse.SerializeToString,
+            ),
+            'GetSecret': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSecret,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.GetFileRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.SecretResponse.SerializeToString,
+            ),
+            'ListSecrets': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSecrets,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.ListFilesRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.ListSecretsResponse.SerializeToString,
+            ),
+            'RemoveSecret': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveSecret,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.GetFileRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.RemoveFileResponse.SerializeToString,
+            ),
+            'CreateConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateConfig,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.CreateFileRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.ConfigResponse.SerializeToString,
+            ),
+            'GetConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConfig,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.GetFileRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.ConfigResponse.SerializeToString,
+            ),
+            'ListConfigs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListConfigs,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.ListFilesRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.ListConfigsResponse.SerializeToString,
+            ),
+            'RemoveConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveConfig,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.GetFileRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.RemoveFileResponse.SerializeToString,
+            ),
+            'ListTaskStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTaskStats,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.ListTaskStatsRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.ListTaskStatsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -559,6 +737,303 @@ class Control:
             '/shoal.v1.Control/GetClusterInfo',
             shoal_dot_v1_dot_control__pb2.GetClusterInfoRequest.SerializeToString,
             shoal_dot_v1_dot_control__pb2.GetClusterInfoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetJoinTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/GetJoinTokens',
+            shoal_dot_v1_dot_control__pb2.GetJoinTokensRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.GetJoinTokensResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateJoinToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/RotateJoinToken',
+            shoal_dot_v1_dot_control__pb2.RotateJoinTokenRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.GetJoinTokensResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSecret(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/CreateSecret',
+            shoal_dot_v1_dot_control__pb2.CreateFileRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.SecretResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSecret(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/GetSecret',
+            shoal_dot_v1_dot_control__pb2.GetFileRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.SecretResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSecrets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/ListSecrets',
+            shoal_dot_v1_dot_control__pb2.ListFilesRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.ListSecretsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveSecret(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/RemoveSecret',
+            shoal_dot_v1_dot_control__pb2.GetFileRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.RemoveFileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/CreateConfig',
+            shoal_dot_v1_dot_control__pb2.CreateFileRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.ConfigResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/GetConfig',
+            shoal_dot_v1_dot_control__pb2.GetFileRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.ConfigResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListConfigs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/ListConfigs',
+            shoal_dot_v1_dot_control__pb2.ListFilesRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.ListConfigsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/RemoveConfig',
+            shoal_dot_v1_dot_control__pb2.GetFileRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.RemoveFileResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTaskStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/ListTaskStats',
+            shoal_dot_v1_dot_control__pb2.ListTaskStatsRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.ListTaskStatsResponse.FromString,
             options,
             channel_credentials,
             insecure,

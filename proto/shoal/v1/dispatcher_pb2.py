@@ -27,7 +27,7 @@ from shoal.v1 import objects_pb2 as shoal_dot_v1_dot_objects__pb2
 from shoal.v1 import types_pb2 as shoal_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19shoal/v1/dispatcher.proto\x12\x08shoal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x16shoal/v1/objects.proto\x1a\x14shoal/v1/types.proto\"a\n\x0eSessionRequest\x12\x11\n\tnode_name\x18\x01 \x01(\t\x12.\n\x0b\x64\x65scription\x18\x02 \x01(\x0b\x32\x19.shoal.v1.NodeDescription\x12\x0c\n\x04\x61\x64\x64r\x18\x03 \x01(\t\"\x8c\x01\n\x0eSessionMessage\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x1c\n\x04node\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Node\x12\x13\n\x0b\x63ontrollers\x18\x03 \x03(\t\x12\x33\n\x10heartbeat_period\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"&\n\x10HeartbeatRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\">\n\x11HeartbeatResponse\x12)\n\x06period\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\"(\n\x12\x41ssignmentsRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"\x85\x01\n\x10\x41ssignmentChange\x12\x31\n\x06\x61\x63tion\x18\x01 \x01(\x0e\x32!.shoal.v1.AssignmentChange.Action\x12\x1c\n\x04task\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Task\" \n\x06\x41\x63tion\x12\n\n\x06UPDATE\x10\x00\x12\n\n\x06REMOVE\x10\x01\"\xc1\x01\n\x12\x41ssignmentsMessage\x12/\n\x04type\x18\x01 \x01(\x0e\x32!.shoal.v1.AssignmentsMessage.Type\x12\x12\n\napplies_to\x18\x02 \x01(\x04\x12\x12\n\nresults_in\x18\x03 \x01(\x04\x12+\n\x07\x63hanges\x18\x04 \x03(\x0b\x32\x1a.shoal.v1.AssignmentChange\"%\n\x04Type\x12\x0c\n\x08\x43OMPLETE\x10\x00\x12\x0f\n\x0bINCREMENTAL\x10\x01\"I\n\x10TaskStatusUpdate\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12$\n\x06status\x18\x02 \x01(\x0b\x32\x14.shoal.v1.TaskStatus\"Z\n\x17UpdateTaskStatusRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12+\n\x07updates\x18\x02 \x03(\x0b\x32\x1a.shoal.v1.TaskStatusUpdate\"\x1a\n\x18UpdateTaskStatusResponse2\xbb\x02\n\nDispatcher\x12?\n\x07Session\x12\x18.shoal.v1.SessionRequest\x1a\x18.shoal.v1.SessionMessage0\x01\x12\x44\n\tHeartbeat\x12\x1a.shoal.v1.HeartbeatRequest\x1a\x1b.shoal.v1.HeartbeatResponse\x12K\n\x0b\x41ssignments\x12\x1c.shoal.v1.AssignmentsRequest\x1a\x1c.shoal.v1.AssignmentsMessage0\x01\x12Y\n\x10UpdateTaskStatus\x12!.shoal.v1.UpdateTaskStatusRequest\x1a\".shoal.v1.UpdateTaskStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19shoal/v1/dispatcher.proto\x12\x08shoal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x16shoal/v1/objects.proto\x1a\x14shoal/v1/types.proto\"w\n\x0eSessionRequest\x12\x11\n\tnode_name\x18\x01 \x01(\t\x12.\n\x0b\x64\x65scription\x18\x02 \x01(\x0b\x32\x19.shoal.v1.NodeDescription\x12\x0c\n\x04\x61\x64\x64r\x18\x03 \x01(\t\x12\x14\n\x0cmetrics_addr\x18\x04 \x01(\t\"\x8c\x01\n\x0eSessionMessage\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x1c\n\x04node\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Node\x12\x13\n\x0b\x63ontrollers\x18\x03 \x03(\t\x12\x33\n\x10heartbeat_period\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"&\n\x10HeartbeatRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\">\n\x11HeartbeatResponse\x12)\n\x06period\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\"(\n\x12\x41ssignmentsRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"\xe3\x01\n\x10\x41ssignmentChange\x12\x31\n\x06\x61\x63tion\x18\x01 \x01(\x0e\x32!.shoal.v1.AssignmentChange.Action\x12\x1e\n\x04task\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.TaskH\x00\x12(\n\x06secret\x18\x03 \x01(\x0b\x32\x16.shoal.v1.AssignedFileH\x00\x12(\n\x06\x63onfig\x18\x04 \x01(\x0b\x32\x16.shoal.v1.AssignedFileH\x00\" \n\x06\x41\x63tion\x12\n\n\x06UPDATE\x10\x00\x12\n\n\x06REMOVE\x10\x01\x42\x06\n\x04item\"6\n\x0c\x41ssignedFile\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"\xc1\x01\n\x12\x41ssignmentsMessage\x12/\n\x04type\x18\x01 \x01(\x0e\x32!.shoal.v1.AssignmentsMessage.Type\x12\x12\n\napplies_to\x18\x02 \x01(\x04\x12\x12\n\nresults_in\x18\x03 \x01(\x04\x12+\n\x07\x63hanges\x18\x04 \x03(\x0b\x32\x1a.shoal.v1.AssignmentChange\"%\n\x04Type\x12\x0c\n\x08\x43OMPLETE\x10\x00\x12\x0f\n\x0bINCREMENTAL\x10\x01\"I\n\x10TaskStatusUpdate\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12$\n\x06status\x18\x02 \x01(\x0b\x32\x14.shoal.v1.TaskStatus\"Z\n\x17UpdateTaskStatusRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12+\n\x07updates\x18\x02 \x03(\x0b\x32\x1a.shoal.v1.TaskStatusUpdate\"\x1a\n\x18UpdateTaskStatusResponse2\xbb\x02\n\nDispatcher\x12?\n\x07Session\x12\x18.shoal.v1.SessionRequest\x1a\x18.shoal.v1.SessionMessage0\x01\x12\x44\n\tHeartbeat\x12\x1a.shoal.v1.HeartbeatRequest\x1a\x1b.shoal.v1.HeartbeatResponse\x12K\n\x0b\x41ssignments\x12\x1c.shoal.v1.AssignmentsRequest\x1a\x1c.shoal.v1.AssignmentsMessage0\x01\x12Y\n\x10UpdateTaskStatus\x12!.shoal.v1.UpdateTaskStatusRequest\x1a\".shoal.v1.UpdateTaskStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,29 +35,31 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'shoal.v1.dispatcher_pb2', _
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SESSIONREQUEST']._serialized_start=117
-  _globals['_SESSIONREQUEST']._serialized_end=214
-  _globals['_SESSIONMESSAGE']._serialized_start=217
-  _globals['_SESSIONMESSAGE']._serialized_end=357
-  _globals['_HEARTBEATREQUEST']._serialized_start=359
-  _globals['_HEARTBEATREQUEST']._serialized_end=397
-  _globals['_HEARTBEATRESPONSE']._serialized_start=399
-  _globals['_HEARTBEATRESPONSE']._serialized_end=461
-  _globals['_ASSIGNMENTSREQUEST']._serialized_start=463
-  _globals['_ASSIGNMENTSREQUEST']._serialized_end=503
-  _globals['_ASSIGNMENTCHANGE']._serialized_start=506
-  _globals['_ASSIGNMENTCHANGE']._serialized_end=639
-  _globals['_ASSIGNMENTCHANGE_ACTION']._serialized_start=607
-  _globals['_ASSIGNMENTCHANGE_ACTION']._serialized_end=639
-  _globals['_ASSIGNMENTSMESSAGE']._serialized_start=642
-  _globals['_ASSIGNMENTSMESSAGE']._serialized_end=835
-  _globals['_ASSIGNMENTSMESSAGE_TYPE']._serialized_start=798
-  _globals['_ASSIGNMENTSMESSAGE_TYPE']._serialized_end=835
-  _globals['_TASKSTATUSUPDATE']._serialized_start=837
-  _globals['_TASKSTATUSUPDATE']._serialized_end=910
-  _globals['_UPDATETASKSTATUSREQUEST']._serialized_start=912
-  _globals['_UPDATETASKSTATUSREQUEST']._serialized_end=1002
-  _globals['_UPDATETASKSTATUSRESPONSE']._serialized_start=1004
-  _globals['_UPDATETASKSTATUSRESPONSE']._serialized_end=1030
-  _globals['_DISPATCHER']._serialized_start=1033
-  _globals['_DISPATCHER']._serialized_end=1348
+  _globals['_SESSIONREQUEST']._serialized_end=236
+  _globals['_SESSIONMESSAGE']._serialized_start=239
+  _globals['_SESSIONMESSAGE']._serialized_end=379
+  _globals['_HEARTBEATREQUEST']._serialized_start=381
+  _globals['_HEARTBEATREQUEST']._serialized_end=419
+  _globals['_HEARTBEATRESPONSE']._serialized_start=421
+  _globals['_HEARTBEATRESPONSE']._serialized_end=483
+  _globals['_ASSIGNMENTSREQUEST']._serialized_start=485
+  _globals['_ASSIGNMENTSREQUEST']._serialized_end=525
+  _globals['_ASSIGNMENTCHANGE']._serialized_start=528
+  _globals['_ASSIGNMENTCHANGE']._serialized_end=755
+  _globals['_ASSIGNMENTCHANGE_ACTION']._serialized_start=715
+  _globals['_ASSIGNMENTCHANGE_ACTION']._serialized_end=747
+  _globals['_ASSIGNEDFILE']._serialized_start=757
+  _globals['_ASSIGNEDFILE']._serialized_end=811
+  _globals['_ASSIGNMENTSMESSAGE']._serialized_start=814
+  _globals['_ASSIGNMENTSMESSAGE']._serialized_end=1007
+  _globals['_ASSIGNMENTSMESSAGE_TYPE']._serialized_start=970
+  _globals['_ASSIGNMENTSMESSAGE_TYPE']._serialized_end=1007
+  _globals['_TASKSTATUSUPDATE']._serialized_start=1009
+  _globals['_TASKSTATUSUPDATE']._serialized_end=1082
+  _globals['_UPDATETASKSTATUSREQUEST']._serialized_start=1084
+  _globals['_UPDATETASKSTATUSREQUEST']._serialized_end=1174
+  _globals['_UPDATETASKSTATUSRESPONSE']._serialized_start=1176
+  _globals['_UPDATETASKSTATUSRESPONSE']._serialized_end=1202
+  _globals['_DISPATCHER']._serialized_start=1205
+  _globals['_DISPATCHER']._serialized_end=1520
 # @@protoc_insertion_point(module_scope)

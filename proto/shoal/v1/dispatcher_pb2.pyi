@@ -13,14 +13,16 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class SessionRequest(_message.Message):
-    __slots__ = ("node_name", "description", "addr")
+    __slots__ = ("node_name", "description", "addr", "metrics_addr")
     NODE_NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     ADDR_FIELD_NUMBER: _ClassVar[int]
+    METRICS_ADDR_FIELD_NUMBER: _ClassVar[int]
     node_name: str
     description: _types_pb2.NodeDescription
     addr: str
-    def __init__(self, node_name: _Optional[str] = ..., description: _Optional[_Union[_types_pb2.NodeDescription, _Mapping]] = ..., addr: _Optional[str] = ...) -> None: ...
+    metrics_addr: str
+    def __init__(self, node_name: _Optional[str] = ..., description: _Optional[_Union[_types_pb2.NodeDescription, _Mapping]] = ..., addr: _Optional[str] = ..., metrics_addr: _Optional[str] = ...) -> None: ...
 
 class SessionMessage(_message.Message):
     __slots__ = ("session_id", "node", "controllers", "heartbeat_period")
@@ -53,7 +55,7 @@ class AssignmentsRequest(_message.Message):
     def __init__(self, session_id: _Optional[str] = ...) -> None: ...
 
 class AssignmentChange(_message.Message):
-    __slots__ = ("action", "task")
+    __slots__ = ("action", "task", "secret", "config")
     class Action(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         UPDATE: _ClassVar[AssignmentChange.Action]
@@ -62,9 +64,23 @@ class AssignmentChange(_message.Message):
     REMOVE: AssignmentChange.Action
     ACTION_FIELD_NUMBER: _ClassVar[int]
     TASK_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
     action: AssignmentChange.Action
     task: _objects_pb2.Task
-    def __init__(self, action: _Optional[_Union[AssignmentChange.Action, str]] = ..., task: _Optional[_Union[_objects_pb2.Task, _Mapping]] = ...) -> None: ...
+    secret: AssignedFile
+    config: AssignedFile
+    def __init__(self, action: _Optional[_Union[AssignmentChange.Action, str]] = ..., task: _Optional[_Union[_objects_pb2.Task, _Mapping]] = ..., secret: _Optional[_Union[AssignedFile, _Mapping]] = ..., config: _Optional[_Union[AssignedFile, _Mapping]] = ...) -> None: ...
+
+class AssignedFile(_message.Message):
+    __slots__ = ("id", "name", "data")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    data: bytes
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class AssignmentsMessage(_message.Message):
     __slots__ = ("type", "applies_to", "results_in", "changes")

@@ -22,23 +22,30 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from shoal.v1 import types_pb2 as shoal_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16shoal/v1/objects.proto\x12\x08shoal.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14shoal/v1/types.proto\"\xb6\x01\n\x04Node\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1c\n\x04meta\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Meta\x12\x0c\n\x04name\x18\x03 \x01(\t\x12 \n\x04spec\x18\x04 \x01(\x0b\x32\x12.shoal.v1.NodeSpec\x12.\n\x0b\x64\x65scription\x18\x05 \x01(\x0b\x32\x19.shoal.v1.NodeDescription\x12$\n\x06status\x18\x06 \x01(\x0b\x32\x14.shoal.v1.NodeStatus\"\xe6\x01\n\x07Service\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1c\n\x04meta\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Meta\x12#\n\x04spec\x18\x03 \x01(\x0b\x32\x15.shoal.v1.ServiceSpec\x12,\n\rprevious_spec\x18\x04 \x01(\x0b\x32\x15.shoal.v1.ServiceSpec\x12\x14\n\x0cspec_version\x18\x05 \x01(\x04\x12-\n\rupdate_status\x18\x06 \x01(\x0b\x32\x16.shoal.v1.UpdateStatus\x12\x19\n\x11\x63reate_request_id\x18\x07 \x01(\t\"\xb4\x02\n\x04Task\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1c\n\x04meta\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Meta\x12\x12\n\nservice_id\x18\x03 \x01(\t\x12\x14\n\x0cservice_name\x18\x04 \x01(\t\x12\x0c\n\x04slot\x18\x05 \x01(\x04\x12\x0f\n\x07node_id\x18\x06 \x01(\t\x12 \n\x04spec\x18\x07 \x01(\x0b\x32\x12.shoal.v1.TaskSpec\x12\x14\n\x0cspec_version\x18\x08 \x01(\x04\x12*\n\rdesired_state\x18\t \x01(\x0e\x32\x13.shoal.v1.TaskState\x12$\n\x06status\x18\n \x01(\x0b\x32\x14.shoal.v1.TaskStatus\x12/\n\x0bstart_after\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"O\n\x07\x43luster\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1c\n\x04meta\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Meta\x12\x1a\n\x12task_history_limit\x18\x03 \x01(\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16shoal/v1/objects.proto\x12\x08shoal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14shoal/v1/types.proto\"\xb6\x01\n\x04Node\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1c\n\x04meta\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Meta\x12\x0c\n\x04name\x18\x03 \x01(\t\x12 \n\x04spec\x18\x04 \x01(\x0b\x32\x12.shoal.v1.NodeSpec\x12.\n\x0b\x64\x65scription\x18\x05 \x01(\x0b\x32\x19.shoal.v1.NodeDescription\x12$\n\x06status\x18\x06 \x01(\x0b\x32\x14.shoal.v1.NodeStatus\"\xe6\x01\n\x07Service\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1c\n\x04meta\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Meta\x12#\n\x04spec\x18\x03 \x01(\x0b\x32\x15.shoal.v1.ServiceSpec\x12,\n\rprevious_spec\x18\x04 \x01(\x0b\x32\x15.shoal.v1.ServiceSpec\x12\x14\n\x0cspec_version\x18\x05 \x01(\x04\x12-\n\rupdate_status\x18\x06 \x01(\x0b\x32\x16.shoal.v1.UpdateStatus\x12\x19\n\x11\x63reate_request_id\x18\x07 \x01(\t\"\xb4\x02\n\x04Task\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1c\n\x04meta\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Meta\x12\x12\n\nservice_id\x18\x03 \x01(\t\x12\x14\n\x0cservice_name\x18\x04 \x01(\t\x12\x0c\n\x04slot\x18\x05 \x01(\x04\x12\x0f\n\x07node_id\x18\x06 \x01(\t\x12 \n\x04spec\x18\x07 \x01(\x0b\x32\x12.shoal.v1.TaskSpec\x12\x14\n\x0cspec_version\x18\x08 \x01(\x04\x12*\n\rdesired_state\x18\t \x01(\x0e\x32\x13.shoal.v1.TaskState\x12$\n\x06status\x18\n \x01(\x0b\x32\x14.shoal.v1.TaskStatus\x12/\n\x0bstart_after\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9d\x01\n\x07\x43luster\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1c\n\x04meta\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Meta\x12\x1a\n\x12task_history_limit\x18\x03 \x01(\x03\x12\x15\n\rremoved_nodes\x18\x04 \x03(\t\x12\x35\n\x12node_cert_validity\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\"t\n\x06Secret\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1c\n\x04meta\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Meta\x12 \n\x04spec\x18\x03 \x01(\x0b\x32\x12.shoal.v1.FileSpec\x12\x0e\n\x06sealed\x18\x04 \x01(\x0c\x12\x0e\n\x06\x64igest\x18\x05 \x01(\t\"T\n\x06\x43onfig\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1c\n\x04meta\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Meta\x12 \n\x04spec\x18\x03 \x01(\x0b\x32\x12.shoal.v1.FileSpec\"\x9d\x01\n\x14\x43\x65rtificateAuthority\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1c\n\x04meta\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Meta\x12\x15\n\rroot_cert_pem\x18\x03 \x01(\x0c\x12\x14\n\x0croot_key_pem\x18\x04 \x01(\x0c\x12\x14\n\x0cworker_token\x18\x05 \x01(\t\x12\x18\n\x10\x63ontroller_token\x18\x06 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'shoal.v1.objects_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_NODE']._serialized_start=92
-  _globals['_NODE']._serialized_end=274
-  _globals['_SERVICE']._serialized_start=277
-  _globals['_SERVICE']._serialized_end=507
-  _globals['_TASK']._serialized_start=510
-  _globals['_TASK']._serialized_end=818
-  _globals['_CLUSTER']._serialized_start=820
-  _globals['_CLUSTER']._serialized_end=899
+  _globals['_NODE']._serialized_start=124
+  _globals['_NODE']._serialized_end=306
+  _globals['_SERVICE']._serialized_start=309
+  _globals['_SERVICE']._serialized_end=539
+  _globals['_TASK']._serialized_start=542
+  _globals['_TASK']._serialized_end=850
+  _globals['_CLUSTER']._serialized_start=853
+  _globals['_CLUSTER']._serialized_end=1010
+  _globals['_SECRET']._serialized_start=1012
+  _globals['_SECRET']._serialized_end=1128
+  _globals['_CONFIG']._serialized_start=1130
+  _globals['_CONFIG']._serialized_end=1214
+  _globals['_CERTIFICATEAUTHORITY']._serialized_start=1217
+  _globals['_CERTIFICATEAUTHORITY']._serialized_end=1374
 # @@protoc_insertion_point(module_scope)

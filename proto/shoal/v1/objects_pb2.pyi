@@ -1,10 +1,12 @@
 import datetime
 
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from shoal.v1 import types_pb2 as _types_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -70,11 +72,55 @@ class Task(_message.Message):
     def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[_types_pb2.Meta, _Mapping]] = ..., service_id: _Optional[str] = ..., service_name: _Optional[str] = ..., slot: _Optional[int] = ..., node_id: _Optional[str] = ..., spec: _Optional[_Union[_types_pb2.TaskSpec, _Mapping]] = ..., spec_version: _Optional[int] = ..., desired_state: _Optional[_Union[_types_pb2.TaskState, str]] = ..., status: _Optional[_Union[_types_pb2.TaskStatus, _Mapping]] = ..., start_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Cluster(_message.Message):
-    __slots__ = ("id", "meta", "task_history_limit")
+    __slots__ = ("id", "meta", "task_history_limit", "removed_nodes", "node_cert_validity")
     ID_FIELD_NUMBER: _ClassVar[int]
     META_FIELD_NUMBER: _ClassVar[int]
     TASK_HISTORY_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_NODES_FIELD_NUMBER: _ClassVar[int]
+    NODE_CERT_VALIDITY_FIELD_NUMBER: _ClassVar[int]
     id: str
     meta: _types_pb2.Meta
     task_history_limit: int
-    def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[_types_pb2.Meta, _Mapping]] = ..., task_history_limit: _Optional[int] = ...) -> None: ...
+    removed_nodes: _containers.RepeatedScalarFieldContainer[str]
+    node_cert_validity: _duration_pb2.Duration
+    def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[_types_pb2.Meta, _Mapping]] = ..., task_history_limit: _Optional[int] = ..., removed_nodes: _Optional[_Iterable[str]] = ..., node_cert_validity: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class Secret(_message.Message):
+    __slots__ = ("id", "meta", "spec", "sealed", "digest")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    META_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    SEALED_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    meta: _types_pb2.Meta
+    spec: _types_pb2.FileSpec
+    sealed: bytes
+    digest: str
+    def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[_types_pb2.Meta, _Mapping]] = ..., spec: _Optional[_Union[_types_pb2.FileSpec, _Mapping]] = ..., sealed: _Optional[bytes] = ..., digest: _Optional[str] = ...) -> None: ...
+
+class Config(_message.Message):
+    __slots__ = ("id", "meta", "spec")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    META_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    meta: _types_pb2.Meta
+    spec: _types_pb2.FileSpec
+    def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[_types_pb2.Meta, _Mapping]] = ..., spec: _Optional[_Union[_types_pb2.FileSpec, _Mapping]] = ...) -> None: ...
+
+class CertificateAuthority(_message.Message):
+    __slots__ = ("id", "meta", "root_cert_pem", "root_key_pem", "worker_token", "controller_token")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    META_FIELD_NUMBER: _ClassVar[int]
+    ROOT_CERT_PEM_FIELD_NUMBER: _ClassVar[int]
+    ROOT_KEY_PEM_FIELD_NUMBER: _ClassVar[int]
+    WORKER_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CONTROLLER_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    meta: _types_pb2.Meta
+    root_cert_pem: bytes
+    root_key_pem: bytes
+    worker_token: str
+    controller_token: str
+    def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[_types_pb2.Meta, _Mapping]] = ..., root_cert_pem: _Optional[bytes] = ..., root_key_pem: _Optional[bytes] = ..., worker_token: _Optional[str] = ..., controller_token: _Optional[str] = ...) -> None: ...

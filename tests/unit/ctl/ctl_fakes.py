@@ -6,7 +6,8 @@ prefix) and keeping versions, so that the CLI's requests and its handling of
 every status code go over real gRPC. `Follower`, `Unavailable` and `Stalled`
 are controllers that misbehave in one way each. `ServerThread` serves one on a
 free loopback port in its own thread and event loop, since swarmctl itself
-calls `asyncio.run`.
+calls `asyncio.run`, with mutual TLS and the controller's `authz.Authorizer`,
+as a real controller serves the Control API.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 import grpc
 from google.protobuf import timestamp_pb2
 
-from shoal import errors
+from shoal import authz, errors, tls
 from shoal.v1 import control_pb2, control_pb2_grpc, objects_pb2, types_pb2
 
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
@@ -50,6 +51,8 @@ class FakeControl(control_pb2_grpc.ControlServicer):
         self.running: dict[str, int] = {}
         #: Every request received, as (method name, request).
         self.requests: list[tuple[str, Any]] = []
+        #: Who made each request: the CN and OU of the client certificate, as the Authorizer read them.
+        self.callers: list[authz.Caller] = []
         #: The next N update calls fail with ABORTED, as if another writer got there first.
         self.conflicts = 0
         self._revision = 100
@@ -111,6 +114,7 @@ class FakeControl(control_pb2_grpc.ControlServicer):
 
     async def _serve(self, context: grpc.aio.ServicerContext, method: str, request: Any, fn: Callable[[], Any]) -> Any:
         self.requests.append((method, request))
+        self.callers.append(authz.caller())
         try:
             return fn()
         except errors.ShoalError as exc:
@@ -293,10 +297,15 @@ class Stalled(control_pb2_grpc.ControlServicer):
 
 
 class ServerThread:
-    """A grpc.aio server for one servicer on a free loopback port, in a thread with its own loop."""
+    """A grpc.aio server for one servicer on a free loopback port, in a thread with its own loop.
 
-    def __init__(self, servicer: control_pb2_grpc.ControlServicer) -> None:
+    It serves with `bundle` (a controller certificate) and asks for a client
+    certificate from the same CA and cluster, with the controller's own rules.
+    """
+
+    def __init__(self, servicer: control_pb2_grpc.ControlServicer, bundle: tls.Bundle) -> None:
         self.servicer = servicer
+        self.bundle = bundle
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="fake-control", daemon=True)
         self.server: grpc.aio.Server | None = None
@@ -316,8 +325,9 @@ class ServerThread:
         self.loop.close()
 
     async def _start(self) -> int:
-        self.server = grpc.aio.server()
+        cluster_id = self.bundle.identity.cluster_id
+        self.server = grpc.aio.server(interceptors=[authz.Authorizer(lambda: cluster_id, authz.CONTROLLER_RULES)])
         control_pb2_grpc.add_ControlServicer_to_server(self.servicer, self.server)
-        port = self.server.add_insecure_port("127.0.0.1:0")
+        port = self.server.add_secure_port("127.0.0.1:0", tls.ServingCertificate(self.bundle).credentials())
         await self.server.start()
         return port

@@ -1,0 +1,126 @@
+"""Control API: services. Specs are validated and defaulted, names reserved in etcd, creates made idempotent."""
+
+from __future__ import annotations
+
+import logging
+
+import grpc
+
+from shoal import errors, ids, states
+from shoal.controller import validation
+from shoal.controller.api import refs
+from shoal.controller.api.base import Handlers, check_version
+from shoal.controller.api.files import resolve_file_refs
+from shoal.controller.rpcerrors import handle
+from shoal.controller.store import writer as w
+from shoal.controller.store.keys import Kind
+from shoal.v1 import control_pb2, objects_pb2, types_pb2
+
+log = logging.getLogger(__name__)
+
+
+class ServiceHandlers(Handlers):
+    """CreateService, GetService, ListServices, UpdateService, RemoveService."""
+
+    @handle
+    async def CreateService(  # noqa: N802
+        self, request: control_pb2.CreateServiceRequest, context: grpc.aio.ServicerContext
+    ):
+        spec = types_pb2.ServiceSpec()
+        spec.CopyFrom(request.spec)
+        validation.apply_defaults(spec)
+        validation.check_service_spec(spec)
+        term = self._leadership.require()
+        cache = term.cache
+        resolve_file_refs(cache, spec)
+        existing = self._created_by(cache, request.request_id)
+        if existing is not None:
+            return control_pb2.CreateServiceResponse(service=existing)
+        if spec.name in cache.service_by_name:
+            raise errors.AlreadyExists(f'service "{spec.name}" already exists')
+        service = objects_pb2.Service(id=ids.new_id(), spec=spec, spec_version=1, create_request_id=request.request_id)
+        ops: list[w.Op] = [w.create(service), w.Claim(self._keys.name(Kind.SERVICE, spec.name), service.id.encode())]
+        try:
+            await term.writer.commit(ops)
+        except errors.Conflict:
+            # Either the name was taken meanwhile, or this is a retry of a create that landed.
+            existing = self._created_by(cache, request.request_id)
+            if existing is not None:
+                return control_pb2.CreateServiceResponse(service=existing)
+            raise errors.AlreadyExists(f'service "{spec.name}" already exists') from None
+        log.info("service %s (%s) created", spec.name, service.id)
+        return control_pb2.CreateServiceResponse(service=cache.services[service.id])
+
+    @staticmethod
+    def _created_by(cache, request_id: str) -> objects_pb2.Service | None:  # type: ignore[no-untyped-def]
+        service_id = cache.service_by_request.get(request_id) if request_id else None
+        return cache.services.get(service_id) if service_id else None
+
+    @handle
+    async def GetService(self, request: control_pb2.GetServiceRequest, context: grpc.aio.ServicerContext):  # noqa: N802
+        cache = self._leadership.require().cache
+        service = refs.resolve("service", request.ref, cache.services, cache.service_by_name)
+        return control_pb2.GetServiceResponse(service=service)
+
+    @handle
+    async def ListServices(  # noqa: N802
+        self, request: control_pb2.ListServicesRequest, context: grpc.aio.ServicerContext
+    ):
+        cache = self._leadership.require().cache
+        services = sorted(cache.services.values(), key=lambda s: s.spec.name)
+        replicas = []
+        for s in services:
+            running = sum(
+                1
+                for t in cache.tasks_of_service(s.id)
+                if t.status.state == states.RUNNING and t.desired_state == states.RUNNING
+            )
+            replicas.append(
+                control_pb2.ServiceReplicas(service_id=s.id, running=running, desired=s.spec.replicated.replicas)
+            )
+        return control_pb2.ListServicesResponse(services=services, replicas=replicas)
+
+    @handle
+    async def UpdateService(  # noqa: N802
+        self, request: control_pb2.UpdateServiceRequest, context: grpc.aio.ServicerContext
+    ):
+        term = self._leadership.require()
+        service = refs.resolve("service", request.ref, term.cache.services, term.cache.service_by_name)
+        spec = types_pb2.ServiceSpec()
+        spec.CopyFrom(request.spec)
+        validation.apply_defaults(spec)
+        validation.check_service_spec(spec)
+        resolve_file_refs(term.cache, spec)
+        name = service.spec.name
+        if spec.name != name:
+            raise errors.InvalidArgument(f'service "{name}": renaming a service is not supported')
+        if spec.WhichOneof("mode") != service.spec.WhichOneof("mode"):
+            raise errors.InvalidArgument(f'service "{name}": the mode of a service cannot change')
+        check_version("service", name, request.version, service.meta.version)
+        new = objects_pb2.Service()
+        new.CopyFrom(service)
+        new.previous_spec.CopyFrom(service.spec)
+        new.spec.CopyFrom(spec)
+        if spec.task != service.spec.task:
+            new.spec_version += 1
+        try:
+            await term.writer.commit([w.Put(new, request.version)])
+        except errors.Conflict:
+            raise errors.Conflict(f'service "{name}" changed since it was read; read it again') from None
+        log.info("service %s (%s) updated", name, service.id)
+        return control_pb2.UpdateServiceResponse(service=term.cache.services[service.id])
+
+    @handle
+    async def RemoveService(  # noqa: N802
+        self, request: control_pb2.RemoveServiceRequest, context: grpc.aio.ServicerContext
+    ):
+        term = self._leadership.require()
+        service = refs.resolve("service", request.ref, term.cache.services, term.cache.service_by_name)
+        ops: list[w.Op] = [w.delete(service), w.Claim(self._keys.name(Kind.SERVICE, service.spec.name), None, None)]
+        try:
+            await term.writer.commit(ops)
+        except errors.Conflict:
+            raise errors.Conflict(f'service "{service.spec.name}" changed while being removed; try again') from None
+        log.info("service %s (%s) removed", service.spec.name, service.id)
+        return control_pb2.RemoveServiceResponse()
+

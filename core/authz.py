@@ -1,0 +1,164 @@
+"""Who is calling, and may they: authorization of every RPC by role, in one place.
+
+The caller is the peer's TLS client certificate (CN = node, controller or
+user ID; OU = role; O = cluster ID), never a field of a request. The
+`Authorizer` interceptor checks it before any handler runs: each method is
+allowed to a set of roles, or to anyone (None) for the CA's Join, which is how
+a node without a certificate gets one. Certificates must come from this
+cluster's CA (TLS checks the signature and expiry) and name this cluster; a
+removed node's certificate is refused. The caller is then left for the
+handler (`caller()`, `node_caller()`). The controller and the agent's own
+server both use it, with their own rules.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextvars
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import grpc
+
+from shoal import errors, pki
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Caller:
+    """An authenticated caller: CN (node, controller or user ID) and OU (role) of its certificate."""
+
+    id: str
+    role: str
+
+
+_CALLER: contextvars.ContextVar[Caller | None] = contextvars.ContextVar("shoal_caller", default=None)
+
+
+def set_caller(caller: Caller | None) -> contextvars.Token[Caller | None]:
+    """Record the caller of the RPC being handled (the interceptor does this)."""
+    return _CALLER.set(caller)
+
+
+def caller() -> Caller:
+    """The authenticated caller of the current RPC."""
+    current = _CALLER.get()
+    if current is None:
+        raise errors.Unauthenticated("this call needs a client certificate")
+    return current
+
+
+def node_caller() -> Caller:
+    """The calling node (a worker or a controller acting as one)."""
+    current = caller()
+    if current.role not in ("worker", "controller"):
+        raise errors.PermissionDenied(f"a {current.role} certificate cannot act as a node")
+    return current
+
+
+WORKER, CONTROLLER, ADMIN = "worker", "controller", "admin"
+
+#: Who may call what, by method prefix; the longest matching prefix wins and
+#: a method that matches nothing is refused.
+CONTROLLER_RULES: Mapping[str, frozenset[str] | None] = {
+    "/shoal.v1.CA/Join": None,
+    "/shoal.v1.CA/RenewCertificate": frozenset({WORKER, CONTROLLER, ADMIN}),
+    "/shoal.v1.Dispatcher/": frozenset({WORKER, CONTROLLER}),
+    "/shoal.v1.Control/": frozenset({ADMIN, CONTROLLER}),
+}
+#: The agent's own server answers the controllers only.
+AGENT_RULES: Mapping[str, frozenset[str] | None] = {"/shoal.v1.Agent/": frozenset({CONTROLLER})}
+
+_PARSED_MAX = 4096
+
+
+class Authorizer(grpc.aio.ServerInterceptor):
+    """Checks the caller's certificate against the method's roles before the handler runs."""
+
+    def __init__(
+        self,
+        cluster_id: Callable[[], str],
+        rules: Mapping[str, frozenset[str] | None],
+        removed: Callable[[str], bool] = lambda _id: False,
+    ) -> None:
+        self._cluster_id = cluster_id
+        self._rules = rules
+        self._removed = removed
+        self._parsed: collections.OrderedDict[bytes, pki.Identity] = collections.OrderedDict()
+
+    def _roles(self, method: str) -> frozenset[str] | None | bool:
+        best = max((p for p in self._rules if method.startswith(p)), key=len, default=None)
+        return False if best is None else self._rules[best]
+
+    def _identity(self, pem: bytes) -> pki.Identity:
+        found = self._parsed.get(pem)
+        if found is None:
+            found = pki.identity(pki.load_cert(pem))
+            self._parsed[pem] = found
+            if len(self._parsed) > _PARSED_MAX:
+                self._parsed.popitem(last=False)
+        return found
+
+    def check(self, method: str, auth: Mapping[str, Any]) -> tuple[grpc.StatusCode, str] | Caller | None:
+        """The caller, None for an open method, or (code, message) to refuse with."""
+        roles = self._roles(method)
+        if roles is False:
+            return grpc.StatusCode.PERMISSION_DENIED, f"{method} is not allowed"
+        pems = auth.get("x509_pem_cert") or []
+        if not pems:
+            if roles is None:
+                return None
+            return grpc.StatusCode.UNAUTHENTICATED, "a client certificate from this cluster's CA is required"
+        who = self._identity(pems[0])
+        if who.cluster_id != self._cluster_id():
+            return grpc.StatusCode.PERMISSION_DENIED, "the certificate belongs to another cluster"
+        if self._removed(who.id):
+            return grpc.StatusCode.PERMISSION_DENIED, f"node {who.id} was removed from the cluster"
+        if roles is not None and who.role not in roles:
+            return grpc.StatusCode.PERMISSION_DENIED, f"a {who.role or 'role-less'} certificate may not call {method}"
+        return Caller(who.id, who.role)
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None:
+            return handler
+        method = details.method  # type: ignore[attr-defined]
+        return _wrap(handler, lambda context: self.check(method, context.auth_context()))
+
+
+def _wrap(handler: grpc.RpcMethodHandler, check: Callable[[Any], Any]) -> grpc.RpcMethodHandler:
+    async def admit(context: grpc.aio.ServicerContext) -> None:
+        verdict = check(context)
+        if isinstance(verdict, tuple):
+            await context.abort(*verdict)
+        set_caller(verdict)
+
+    if handler.unary_unary is not None:
+        inner_uu = handler.unary_unary
+
+        async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            await admit(context)
+            return await inner_uu(request, context)
+
+        return grpc.unary_unary_rpc_method_handler(
+            unary_unary, handler.request_deserializer, handler.response_serializer
+        )
+    if handler.unary_stream is not None:
+        inner_us = handler.unary_stream
+
+        async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            await admit(context)
+            async for item in inner_us(request, context):
+                yield item
+
+        return grpc.unary_stream_rpc_method_handler(
+            unary_stream, handler.request_deserializer, handler.response_serializer
+        )
+    raise TypeError(f"unsupported handler kind for authorization: {handler}")

@@ -1,0 +1,54 @@
+"""`swarmctl cluster`: who leads, and the join tokens that admit new nodes."""
+
+from __future__ import annotations
+
+import click
+
+from shoal.ctl import context, output
+
+
+@click.group("cluster")
+def cluster_group() -> None:
+    """Inspect the cluster and manage its join tokens."""
+
+
+@cluster_group.command("info")
+@context.pass_globals_and_format
+def info(g: context.Globals) -> None:
+    """Show the cluster's ID, its controllers and etcd endpoints."""
+    reply = g.call(lambda c: c.get_cluster_info())
+    if g.json:
+        output.echo_json(reply)
+        return
+    output.echo_fields(
+        [
+            ("Cluster ID", reply.cluster.id),
+            ("Task history", str(reply.cluster.task_history_limit)),
+            ("Removed nodes", str(len(reply.cluster.removed_nodes))),
+            ("etcd", ", ".join(reply.etcd_endpoints) or "-"),
+        ]
+    )
+    output.echo_table(
+        ("CONTROLLER", "ADDRESS", "LEADER"),
+        ((c.id, c.addr, "yes" if c.leader else "") for c in reply.controllers),
+    )
+
+
+@cluster_group.command("join-token")
+@click.argument("role", type=click.Choice(["worker", "controller"]))
+@click.option("--rotate", is_flag=True, help="Replace the token; nodes that already joined are not affected.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the token.")
+@context.pass_globals
+def join_token(g: context.Globals, role: str, rotate: bool, quiet: bool) -> None:
+    """Print (or rotate) the token a worker or controller joins with."""
+    reply = g.call(lambda c: c.rotate_join_token(role) if rotate else c.get_join_tokens())
+    token = getattr(reply, role)
+    if quiet:
+        click.echo(token)
+        return
+    if rotate:
+        click.echo(f"Rotated the {role} join token.")
+    click.echo(
+        f"To add a {role} to this cluster, run:\n\n    swarmd agent --join-token {token} "
+        f"--controller {g.hosts[0]} --node-name NAME\n"
+    )
