@@ -18,7 +18,6 @@ from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from shoal import states
-from shoal.controller.scheduler.nodeinfo import holds_resources
 from shoal.v1 import objects_pb2, types_pb2
 
 if TYPE_CHECKING:
@@ -27,6 +26,12 @@ if TYPE_CHECKING:
 NODE_STATES = types_pb2.NodeStatus.State
 UPDATE_STATES = types_pb2.UpdateStatus.State
 AVAILABILITY = types_pb2.NodeSpec.Availability
+
+
+def holds_resources(task: objects_pb2.Task) -> bool:
+    """True while a task may occupy its node's resources (the scheduler's rule, scheduler/nodeinfo.py;
+    not imported from there, because metrics sit below the control loops, in the store's layer)."""
+    return bool(task.node_id) and states.ASSIGNED <= task.status.state < states.COMPLETE
 
 
 def running_replicas(tasks: list[objects_pb2.Task]) -> int:

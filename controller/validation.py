@@ -26,6 +26,7 @@ MAX_ARGV = 1024
 MAX_VALUE_BYTES = 32 * 1024
 MAX_ARGV_BYTES = 64 * 1024
 MAX_IMAGE = 512
+MAX_FILES = 64
 
 #: Docker Swarm's default: five seconds between a task's end and its replacement.
 DEFAULT_RESTART_DELAY = 5.0
@@ -95,6 +96,8 @@ def _check_task_spec(what: str, task: types_pb2.TaskSpec) -> None:
     if any("\x00" in a for a in argv):
         raise errors.InvalidArgument(f"{what}: command and arguments must not contain NUL characters")
     check_labels(f"{what} container", c.labels)
+    if len(c.secrets) > MAX_FILES or len(c.configs) > MAX_FILES:
+        raise errors.InvalidArgument(f"{what}: at most {MAX_FILES} secrets and {MAX_FILES} configs")
     if c.stop_grace_period.ToNanoseconds() < 0:
         raise errors.InvalidArgument(f"{what}: stop grace period must not be negative")
     for name in ("limits", "reservations"):

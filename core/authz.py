@@ -133,32 +133,42 @@ class Authorizer(grpc.aio.ServerInterceptor):
         return _wrap(handler, lambda context: self.check(method, context.auth_context()))
 
 
+_MALFORMED = object()
+
+
 def _wrap(handler: grpc.RpcMethodHandler, check: Callable[[Any], Any]) -> grpc.RpcMethodHandler:
-    async def admit(context: grpc.aio.ServicerContext) -> None:
+    inner_deserialize = handler.request_deserializer
+
+    def deserialize(data: bytes) -> Any:
+        # gRPC would answer INTERNAL for bytes that do not parse; it is the caller's error.
+        try:
+            return inner_deserialize(data) if inner_deserialize else data
+        except Exception:  # noqa: BLE001 - any parse failure is a malformed request
+            return _MALFORMED
+
+    async def admit(context: grpc.aio.ServicerContext, request: Any) -> None:
         verdict = check(context)
         if isinstance(verdict, tuple):
             await context.abort(*verdict)
+        if request is _MALFORMED:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed request: not a valid message")
         set_caller(verdict)
 
     if handler.unary_unary is not None:
         inner_uu = handler.unary_unary
 
         async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            await admit(context)
+            await admit(context, request)
             return await inner_uu(request, context)
 
-        return grpc.unary_unary_rpc_method_handler(
-            unary_unary, handler.request_deserializer, handler.response_serializer
-        )
+        return grpc.unary_unary_rpc_method_handler(unary_unary, deserialize, handler.response_serializer)
     if handler.unary_stream is not None:
         inner_us = handler.unary_stream
 
         async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            await admit(context)
+            await admit(context, request)
             async for item in inner_us(request, context):
                 yield item
 
-        return grpc.unary_stream_rpc_method_handler(
-            unary_stream, handler.request_deserializer, handler.response_serializer
-        )
+        return grpc.unary_stream_rpc_method_handler(unary_stream, deserialize, handler.response_serializer)
     raise TypeError(f"unsupported handler kind for authorization: {handler}")

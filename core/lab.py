@@ -25,7 +25,7 @@ import urllib.request
 import click
 import grpc
 
-from shoal import lab_prometheus
+from shoal import errors, lab_prometheus, pki, tls
 from shoal.v1 import control_pb2, control_pb2_grpc, types_pb2
 
 DEFAULT_DIR = "/var/lib/shoal/lab"
@@ -123,8 +123,18 @@ class Lab:
             return False
 
 
-def _control() -> control_pb2_grpc.ControlStub:
-    return control_pb2_grpc.ControlStub(grpc.insecure_channel(CONTROLLER))
+def _admin_dir(root: pathlib.Path) -> pathlib.Path:
+    return root / "controller" / "admin-tls"
+
+
+def _control(root: pathlib.Path) -> control_pb2_grpc.ControlStub:
+    """The Control API over mutual TLS with the admin bundle the lab's controller wrote."""
+    _wait(lambda: tls.Bundle.exists(_admin_dir(root)), 60, "the controller's admin bundle")
+    bundle = tls.Bundle.load(_admin_dir(root))
+    channel = grpc.secure_channel(
+        CONTROLLER, tls.channel_credentials(bundle), options=tls.channel_options(pki.CONTROLLER_NAME)
+    )
+    return control_pb2_grpc.ControlStub(channel)
 
 
 def _ready_nodes(stub: control_pb2_grpc.ControlStub) -> set[str]:
@@ -198,8 +208,10 @@ def up(nodes: int, root: pathlib.Path, heartbeat_period: str, prometheus: bool) 
             heartbeat_period,
         ],
     )
-    stub = _control()
+    stub = _control(root)
     _wait(lambda: _leading(stub), 60, f"the controller on {CONTROLLER}")
+    token = stub.GetJoinTokens(control_pb2.GetJoinTokensRequest(), timeout=5).worker
+    admin = _install_admin_bundle(root)
     names = [f"lab-{i}" for i in range(1, nodes + 1)]
     for i, name in enumerate(names, start=1):
         lab.spawn(
@@ -220,6 +232,8 @@ def up(nodes: int, root: pathlib.Path, heartbeat_period: str, prometheus: bool) 
                 str(root / name),
                 "--docker-host",
                 DOCKER_HOST,
+                "--join-token",
+                token,
             ],
         )
     _wait(lambda: set(names) <= _ready_nodes(stub), 60, f"nodes {', '.join(names)} to be READY")
@@ -227,11 +241,29 @@ def up(nodes: int, root: pathlib.Path, heartbeat_period: str, prometheus: bool) 
         f"lab up: controller {CONTROLLER} (metrics http://{CONTROLLER_METRICS}/metrics), nodes {', '.join(names)}"
     )
     click.echo(f"demo image: {DEMO_IMAGE}; logs in {root / 'logs'}")
+    click.echo(f"swarmctl's admin bundle (mutual TLS): {admin}")
     if prometheus:
         argv = lab_prometheus.prepare(root, _need("prometheus", "prometheus"), CONTROLLER_METRICS)
         lab.spawn(state, "prometheus", argv)
         _wait(lambda: _http_ok(f"http://{lab_prometheus.ADDR}/-/ready"), 60, f"Prometheus on {lab_prometheus.ADDR}")
         click.echo(f"prometheus: http://{lab_prometheus.ADDR} (targets: /targets, alerts: /alerts)")
+
+
+def _install_admin_bundle(root: pathlib.Path) -> pathlib.Path:
+    """Copy the lab's admin bundle where swarmctl looks by default, so that it just works."""
+    target = tls.default_client_dir()
+    tls.Bundle.load(_admin_dir(root)).save(target)
+    return target
+
+
+def _remove_admin_bundle(root: pathlib.Path) -> None:
+    """Remove the default admin bundle if it is this lab's (another cluster's is left alone)."""
+    target = tls.default_client_dir()
+    try:
+        if tls.Bundle.load(target).ca_pem == tls.Bundle.load(_admin_dir(root)).ca_pem:
+            shutil.rmtree(target)
+    except errors.ShoalError:
+        pass
 
 
 def _leading(stub: control_pb2_grpc.ControlStub) -> bool:
@@ -264,6 +296,11 @@ def down(root: pathlib.Path) -> None:
                 _docker("rm", "-f", *ids, check=False)
                 removed += len(ids)
     _docker("rmi", "-f", state.get("image", DEMO_IMAGE), check=False)
+    for files in root.glob("lab-*/files"):
+        # The agents' tmpfs for secrets (lazily: a container that just died may still hold it).
+        if os.path.ismount(files):
+            subprocess.run(["umount", "-l", str(files)], check=False, capture_output=True)
+    _remove_admin_bundle(root)
     if root.exists():
         shutil.rmtree(root)
     click.echo(f"lab down: stopped {len(procs)} processes, removed {removed} containers and {root}")
@@ -290,7 +327,7 @@ def status(root: pathlib.Path) -> None:
     state = Lab(root).load()
     if not state["processes"]:
         raise LabError(f"no lab in {root}")
-    ready = _ready_nodes(_control())
+    ready = _ready_nodes(_control(root))
     click.echo(f"{'PROCESS':<12} {'PID':>7}  {'STATE':<8} NODE")
     for name, proc in state["processes"].items():
         alive = "running" if Lab.alive(proc["pid"]) else "dead"

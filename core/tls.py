@@ -88,6 +88,12 @@ class Bundle:
         return max(0.0, (at - datetime.datetime.now(datetime.UTC)).total_seconds())
 
 
+def default_client_dir() -> pathlib.Path:
+    """Where swarmctl looks for its admin bundle when not told: $XDG_CONFIG_HOME/shoal/tls."""
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return pathlib.Path(base) / "shoal" / "tls"
+
+
 def channel_options(server_name: str, extra: Sequence[tuple[str, object]] = ()) -> list[tuple[str, object]]:
     """Options for a channel to a Shoal server: check its certificate against `server_name`."""
     return [("grpc.ssl_target_name_override", server_name), ("grpc.default_authority", server_name), *extra]

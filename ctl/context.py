@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import os
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
@@ -61,8 +60,7 @@ pass_globals = click.make_pass_decorator(Globals)
 
 def default_tls_dir() -> str:
     """Where swarmctl looks for its admin bundle when not told: $XDG_CONFIG_HOME/shoal/tls."""
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return os.path.join(base, "shoal", "tls")
+    return str(tls.default_client_dir())
 
 
 def load_bundle(directory: str) -> tls.Bundle:

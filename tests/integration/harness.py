@@ -332,7 +332,7 @@ class Cluster:
         """The admin client bundle the controller wrote."""
         return self.tmp / "controller" / "admin-tls"
 
-    def start_controller(self) -> Process:
+    def start_controller(self, *extra: str) -> Process:
         d = self.tmp / "controller"
         d.mkdir(exist_ok=True)
         self.controller = Process(
@@ -357,6 +357,7 @@ class Cluster:
                 self.heartbeat,
                 "--log-level",
                 "debug",
+                *extra,
             ],
             self.tmp / "controller.log",
         )

@@ -1,4 +1,9 @@
-"""A scripted fake of our own Dispatcher service, served by a real in-process grpc.aio server."""
+"""A scripted fake of our own Dispatcher service, served by a real in-process grpc.aio server.
+
+It is served with mutual TLS behind the controller's `authz.Authorizer`
+(`agent_tls.serving_controller`), so it knows its caller as the controller
+does: by the CN of the client certificate (`authz.node_caller()`).
+"""
 
 from __future__ import annotations
 
@@ -7,19 +12,24 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 
 import grpc
+from agent_tls import serving_controller
 
-from shoal import errors, identity, units
+from shoal import authz, errors, tls, units
 from shoal.v1 import dispatcher_pb2, dispatcher_pb2_grpc, objects_pb2
 
 COMPLETE = dispatcher_pb2.AssignmentsMessage.COMPLETE
 INCREMENTAL = dispatcher_pb2.AssignmentsMessage.INCREMENTAL
 
 
-def complete(results_in: int, tasks: Sequence[objects_pb2.Task] = ()) -> dispatcher_pb2.AssignmentsMessage:
+def complete(
+    results_in: int,
+    tasks: Sequence[objects_pb2.Task] = (),
+    files: Sequence[dispatcher_pb2.AssignmentChange] = (),
+) -> dispatcher_pb2.AssignmentsMessage:
     return dispatcher_pb2.AssignmentsMessage(
         type=COMPLETE,
         results_in=results_in,
-        changes=[dispatcher_pb2.AssignmentChange(task=t) for t in tasks],
+        changes=[*files, *(dispatcher_pb2.AssignmentChange(task=t) for t in tasks)],
     )
 
 
@@ -35,7 +45,7 @@ class FakeDispatcher(dispatcher_pb2_grpc.DispatcherServicer):
     """Records every call; tests script assignment streams, errors and redirects."""
 
     def __init__(self) -> None:
-        self.calls: list[tuple[str, str | None]] = []  # (method, node ID from metadata)
+        self.calls: list[tuple[str, str]] = []  # (method, node ID: the CN of the caller's certificate)
         self.session_requests: list[dispatcher_pb2.SessionRequest] = []
         self.session_id = ""
         self.sessions_opened = 0
@@ -49,11 +59,11 @@ class FakeDispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self.assignment_opens = 0
         self.status_updates: list[tuple[str, str, int]] = []  # (session, task, state)
         self.on_session: Callable[[], None] | None = None
+        #: Node IDs whose certificates the Authorizer refuses, as for a node removed from the cluster.
+        self.removed: set[str] = set()
 
     def _record(self, method: str, context: grpc.aio.ServicerContext) -> None:
-        metadata = dict(context.invocation_metadata() or ())
-        node_id = metadata.get(identity.NODE_ID_METADATA_KEY)
-        self.calls.append((method, node_id if isinstance(node_id, str) else None))
+        self.calls.append((method, authz.node_caller().id))
 
     async def _check_session(self, session_id: str, context: grpc.aio.ServicerContext) -> None:
         if session_id != self.session_id:
@@ -74,7 +84,7 @@ class FakeDispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self.session_requests.append(request)
         self.sessions_opened += 1
         self.session_id = f"session-{self.sessions_opened}"
-        node_id = self.calls[-1][1] or ""
+        node_id = self.calls[-1][1]
         yield dispatcher_pb2.SessionMessage(
             session_id=self.session_id,
             node=objects_pb2.Node(id=node_id, name=request.node_name),
@@ -121,13 +131,7 @@ class FakeDispatcher(dispatcher_pb2_grpc.DispatcherServicer):
 
 
 @contextlib.asynccontextmanager
-async def serving(dispatcher: FakeDispatcher) -> AsyncIterator[str]:
-    """Serve `dispatcher` on a free loopback port; yields HOST:PORT."""
-    server = grpc.aio.server(options=(("grpc.so_reuseport", 0),))
-    dispatcher_pb2_grpc.add_DispatcherServicer_to_server(dispatcher, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        await server.stop(0)
+async def serving(dispatcher: FakeDispatcher, bundle: tls.Bundle) -> AsyncIterator[str]:
+    """Serve `dispatcher` with mutual TLS as a controller with `bundle`, on a free loopback port; yields HOST:PORT."""
+    async with serving_controller(bundle, dispatcher=dispatcher, removed=dispatcher.removed.__contains__) as bound:
+        yield bound.addr

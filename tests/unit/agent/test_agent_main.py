@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import click
 import pytest
+from agent_tls import Cluster
 from click.testing import CliRunner
 
 from shoal.agent import main
@@ -84,7 +87,35 @@ def root_logging() -> Iterator[None]:
     root.setLevel(level)
 
 
-def test_an_address_in_use_is_a_one_line_error(tmp_path: Path, root_logging: None) -> None:
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Iterator[Path]:
+    """An agent state dir; `swarmd agent` mounts a tmpfs at <state-dir>/files and keeps it, so unmount it after."""
+    yield tmp_path
+    files = tmp_path / "files"
+    if os.path.ismount(files):
+        subprocess.run(["umount", str(files)], check=True)
+
+
+def test_without_a_certificate_or_a_join_token_is_a_one_line_error(state_dir: Path, root_logging: None) -> None:
+    args = ["--controller", "127.0.0.1:1", "--node-name", "n1", "--state-dir", str(state_dir)]
+    result = CliRunner().invoke(main.command, [*args, "--listen", "127.0.0.1:0"], env={"SHOAL_JOIN_TOKEN": None})
+    assert result.exit_code == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"Error: this node has no certificate in {state_dir / 'tls'} and no --join-token")
+    assert "Traceback" not in result.output
+
+
+def test_a_malformed_join_token_is_a_one_line_error(state_dir: Path, root_logging: None) -> None:
+    args = ["--controller", "127.0.0.1:1", "--node-name", "n1", "--state-dir", str(state_dir)]
+    result = CliRunner().invoke(main.command, [*args, "--join-token", "SHOALTKN-1-nonsense"])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1] == "Error: invalid join token"
+    assert "Traceback" not in result.output
+
+
+def test_an_address_in_use_is_a_one_line_error(state_dir: Path, root_logging: None) -> None:
+    tmp_path = state_dir
+    Cluster.new().node("node0000000000000000000001").save(tmp_path / "tls")  # a node that joined earlier
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()

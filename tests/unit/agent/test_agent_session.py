@@ -1,18 +1,20 @@
-"""Session and agent loop against a scripted in-process Dispatcher server."""
+"""Session and agent loop against a scripted in-process Dispatcher server, over mutual TLS."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 import grpc
 import pytest
 from agent_dispatcher import FakeDispatcher, complete, incremental, serving
 from agent_fakes import NODE_ID, FakeExecutor, make_task, wait_until
+from agent_tls import Cluster
 
-from shoal import states
+from shoal import pki, states, tls
 from shoal.agent import agent as agent_
+from shoal.agent import credentials as credentials_
 from shoal.agent import reporter as reporter_
 from shoal.agent.settings import AgentSettings
 from shoal.v1 import dispatcher_pb2, objects_pb2, types_pb2
@@ -21,18 +23,29 @@ UPDATE = dispatcher_pb2.AssignmentChange.UPDATE
 REMOVE = dispatcher_pb2.AssignmentChange.REMOVE
 
 
+def _item(change: dispatcher_pb2.AssignmentChange) -> str:
+    """A task change as its task ID, a file change as "secret/ID" or "config/ID"."""
+    kind = change.WhichOneof("item")
+    return change.task.id if kind == "task" else f"{kind}/{getattr(change, kind).id}"
+
+
 class RecordingWorker:
     """An AssignmentSink that keeps what it was told."""
 
     def __init__(self) -> None:
         self.events: list[tuple[str, list[str]]] = []
+        #: The secrets and configs of each COMPLETE set, as `_item` names them.
+        self.files: list[list[str]] = []
 
-    def assign(self, tasks: Sequence[objects_pb2.Task]) -> None:
+    def assign(
+        self, tasks: Sequence[objects_pb2.Task], files: Sequence[dispatcher_pb2.AssignmentChange] = ()
+    ) -> None:
         self.events.append(("assign", [t.id for t in tasks]))
+        self.files.append([_item(f) for f in files])
 
     def update(self, changes: Sequence[dispatcher_pb2.AssignmentChange]) -> None:
         names = {UPDATE: "update", REMOVE: "remove"}
-        self.events.append(("update", [f"{names[c.action]}:{c.task.id}" for c in changes]))
+        self.events.append(("update", [f"{names[c.action]}:{_item(c)}" for c in changes]))
 
 
 def settings_for(controllers: Sequence[str], state_dir: Path) -> AgentSettings:
@@ -50,14 +63,15 @@ def settings_for(controllers: Sequence[str], state_dir: Path) -> AgentSettings:
 
 
 class Running:
-    """An Agent loop as a task, with a recording worker and a real reporter."""
+    """An Agent loop as a task, with the node certificate `bundle`, a recording worker and a real reporter."""
 
-    def __init__(self, controllers: Sequence[str], state_dir: Path) -> None:
+    def __init__(self, controllers: Sequence[str], state_dir: Path, bundle: tls.Bundle) -> None:
+        settings = settings_for(controllers, state_dir)
         self.worker = RecordingWorker()
         self.reporter = reporter_.Reporter(reporter_.ReporterSettings(flush_interval=0.001, retry_base=0.01))
         self.agent = agent_.Agent(
-            settings=settings_for(controllers, state_dir),
-            node_id=NODE_ID,
+            settings=settings,
+            credentials=credentials_.Credentials(settings, bundle),
             executor=FakeExecutor(),
             worker=self.worker,
             reporter=self.reporter,
@@ -81,20 +95,21 @@ async def dispatcher() -> FakeDispatcher:
 
 
 @pytest.fixture
-async def addr(dispatcher: FakeDispatcher) -> AsyncIterator[str]:
-    async with serving(dispatcher) as bound:
+async def addr(dispatcher: FakeDispatcher, cluster: Cluster) -> AsyncIterator[str]:
+    async with serving(dispatcher, cluster.controller()) as bound:
         yield bound
 
 
-async def test_registers_with_node_id_metadata_and_heartbeats(
-    dispatcher: FakeDispatcher, addr: str, tmp_path: Path
+async def test_registers_with_its_node_certificate_and_heartbeats(
+    dispatcher: FakeDispatcher, addr: str, tmp_path: Path, node_bundle: tls.Bundle
 ) -> None:
-    async with Running([addr], tmp_path):
+    async with Running([addr], tmp_path, node_bundle):
         await wait_until(lambda: dispatcher.heartbeats >= 3, what="three heartbeats")
 
     assert dispatcher.sessions_opened == 1
     methods = {method for method, _ in dispatcher.calls}
     assert {"Session", "Heartbeat", "Assignments"} <= methods
+    # The controller knows the node by its certificate's CN, on every call.
     assert all(node_id == NODE_ID for _, node_id in dispatcher.calls)
     request = dispatcher.session_requests[0]
     assert request.node_name == "node-1"
@@ -105,7 +120,9 @@ async def test_registers_with_node_id_metadata_and_heartbeats(
     assert request.description.engine.engine_version == "20.10.24"
 
 
-async def test_complete_then_incremental_assignments(dispatcher: FakeDispatcher, addr: str, tmp_path: Path) -> None:
+async def test_complete_then_incremental_assignments(
+    dispatcher: FakeDispatcher, addr: str, tmp_path: Path, node_bundle: tls.Bundle
+) -> None:
     a, b, c = make_task("a"), make_task("b"), make_task("c")
     dispatcher.assignment_scripts = [
         [
@@ -114,67 +131,74 @@ async def test_complete_then_incremental_assignments(dispatcher: FakeDispatcher,
             incremental(2, 3, dispatcher_pb2.AssignmentChange(action=REMOVE, task=a)),
         ]
     ]
-    async with Running([addr], tmp_path) as running:
+    async with Running([addr], tmp_path, node_bundle) as running:
         await wait_until(lambda: len(running.worker.events) == 3, what="three assignment messages")
     assert running.worker.events == [("assign", ["a", "b"]), ("update", ["update:c"]), ("update", ["remove:a"])]
     assert dispatcher.assignment_opens == 1
 
 
 async def test_a_sequence_gap_reopens_the_assignment_stream(
-    dispatcher: FakeDispatcher, addr: str, tmp_path: Path
+    dispatcher: FakeDispatcher, addr: str, tmp_path: Path, node_bundle: tls.Bundle
 ) -> None:
     x = make_task("x")
     dispatcher.assignment_scripts = [
         [complete(1), incremental(7, 8, dispatcher_pb2.AssignmentChange(action=UPDATE, task=x))],
         [complete(9, [x])],
     ]
-    async with Running([addr], tmp_path) as running:
+    async with Running([addr], tmp_path, node_bundle) as running:
         await wait_until(lambda: len(running.worker.events) == 2, what="a fresh complete set")
     assert running.worker.events == [("assign", []), ("assign", ["x"])]
     assert dispatcher.assignment_opens == 2
     assert dispatcher.sessions_opened == 1  # only the stream was reopened
 
 
-async def test_an_incremental_first_message_is_a_gap(dispatcher: FakeDispatcher, addr: str, tmp_path: Path) -> None:
+async def test_an_incremental_first_message_is_a_gap(
+    dispatcher: FakeDispatcher, addr: str, tmp_path: Path, node_bundle: tls.Bundle
+) -> None:
     dispatcher.assignment_scripts = [[incremental(1, 2)], [complete(3)]]
-    async with Running([addr], tmp_path) as running:
+    async with Running([addr], tmp_path, node_bundle) as running:
         await wait_until(lambda: running.worker.events, what="a complete set")
     assert running.worker.events == [("assign", [])]
 
 
 async def test_follows_the_leader_named_in_trailing_metadata(
-    dispatcher: FakeDispatcher, addr: str, tmp_path: Path
+    dispatcher: FakeDispatcher, addr: str, tmp_path: Path, node_bundle: tls.Bundle, cluster: Cluster
 ) -> None:
     follower = FakeDispatcher()
     follower.redirect_to = addr
-    async with serving(follower) as follower_addr, Running([follower_addr], tmp_path) as running:
+    async with (
+        serving(follower, cluster.controller()) as follower_addr,
+        Running([follower_addr], tmp_path, node_bundle) as running,
+    ):
         await wait_until(lambda: dispatcher.heartbeats >= 1, what="a session with the leader")
         assert running.agent.remotes.current == addr
     assert [m for m, _ in follower.calls] == ["Session"]
     assert follower.calls[0][1] == NODE_ID
 
 
-async def test_skips_an_unreachable_controller(dispatcher: FakeDispatcher, addr: str, tmp_path: Path) -> None:
-    async with serving(FakeDispatcher()) as gone:
+async def test_skips_an_unreachable_controller(
+    dispatcher: FakeDispatcher, addr: str, tmp_path: Path, node_bundle: tls.Bundle, cluster: Cluster
+) -> None:
+    async with serving(FakeDispatcher(), cluster.controller()) as gone:
         pass  # a port that nothing listens on any more
-    async with Running([gone, addr], tmp_path):
+    async with Running([gone, addr], tmp_path, node_bundle):
         await wait_until(lambda: dispatcher.heartbeats >= 1, what="a session with the live controller")
 
 
 @pytest.mark.parametrize("code", [grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT])
 async def test_a_stale_session_registers_again(
-    dispatcher: FakeDispatcher, addr: str, tmp_path: Path, code: grpc.StatusCode
+    dispatcher: FakeDispatcher, addr: str, tmp_path: Path, code: grpc.StatusCode, node_bundle: tls.Bundle
 ) -> None:
     dispatcher.heartbeat_errors = [code]
-    async with Running([addr], tmp_path):
+    async with Running([addr], tmp_path, node_bundle):
         await wait_until(lambda: dispatcher.heartbeats >= 1, what="a heartbeat in a new session")
     assert dispatcher.sessions_opened == 2
 
 
 async def test_statuses_are_resent_after_the_session_ends(
-    dispatcher: FakeDispatcher, addr: str, tmp_path: Path
+    dispatcher: FakeDispatcher, addr: str, tmp_path: Path, node_bundle: tls.Bundle
 ) -> None:
-    async with Running([addr], tmp_path) as running:
+    async with Running([addr], tmp_path, node_bundle) as running:
         running.reporter.update("t1", types_pb2.TaskStatus(state=states.RUNNING))
         await wait_until(lambda: dispatcher.states_of("t1"), what="the first report")
         assert all(node_id == NODE_ID for method, node_id in dispatcher.calls if method == "UpdateTaskStatus")
@@ -187,13 +211,66 @@ async def test_statuses_are_resent_after_the_session_ends(
 
 
 async def test_controller_list_comes_from_session_messages(
-    dispatcher: FakeDispatcher, addr: str, tmp_path: Path
+    dispatcher: FakeDispatcher, addr: str, tmp_path: Path, node_bundle: tls.Bundle
 ) -> None:
     dispatcher.controllers = [addr, "10.0.0.2:4240"]
-    async with Running([addr], tmp_path) as running:
+    async with Running([addr], tmp_path, node_bundle) as running:
         await wait_until(lambda: len(running.agent.remotes.all) == 2, what="the controller list")
         assert running.agent.remotes.all == [addr, "10.0.0.2:4240"]
         dispatcher.session_pushes.put_nowait(
             dispatcher_pb2.SessionMessage(controllers=[addr, "10.0.0.2:4240", "10.0.0.3:4240"])
         )
         await wait_until(lambda: len(running.agent.remotes.all) == 3, what="a pushed controller list")
+
+
+async def test_files_come_with_the_complete_set_and_in_incremental_changes(
+    dispatcher: FakeDispatcher, addr: str, tmp_path: Path, node_bundle: tls.Bundle
+) -> None:
+    a = make_task("a")
+    secret = dispatcher_pb2.AssignmentChange(secret=dispatcher_pb2.AssignedFile(id="s1", name="db", data=b"pw"))
+    config = dispatcher_pb2.AssignmentChange(config=dispatcher_pb2.AssignedFile(id="c1", name="app", data=b"x"))
+    gone = dispatcher_pb2.AssignmentChange(action=REMOVE, secret=dispatcher_pb2.AssignedFile(id="s1"))
+    dispatcher.assignment_scripts = [[complete(1, [a], [secret]), incremental(1, 2, config, gone)]]
+    async with Running([addr], tmp_path, node_bundle) as running:
+        await wait_until(lambda: len(running.worker.events) == 2, what="both assignment messages")
+    assert running.worker.events == [("assign", ["a"]), ("update", ["update:config/c1", "remove:secret/s1"])]
+    assert running.worker.files == [["secret/s1"]]
+
+
+@pytest.mark.parametrize(
+    "impostor",
+    [
+        pytest.param(lambda cluster: Cluster.new("cluster0000000000000000002").controller(), id="another-cluster"),
+        pytest.param(lambda cluster: cluster.node("node0000000000000000000002"), id="a-node-certificate"),
+    ],
+)
+async def test_a_server_that_is_not_a_controller_of_the_cluster_is_skipped(
+    dispatcher: FakeDispatcher,
+    addr: str,
+    tmp_path: Path,
+    node_bundle: tls.Bundle,
+    cluster: Cluster,
+    impostor: Callable[[Cluster], tls.Bundle],
+) -> None:
+    # The agent checks the server's chain against its CA and the name against pki.CONTROLLER_NAME.
+    stranger = FakeDispatcher()
+    async with (
+        serving(stranger, impostor(cluster)) as stranger_addr,
+        Running([stranger_addr, addr], tmp_path, node_bundle) as running,
+    ):
+        await wait_until(lambda: dispatcher.heartbeats >= 1, what="a session with the real controller")
+        assert running.agent.remotes.current == addr
+    assert stranger.calls == []
+    assert stranger.session_requests == []
+
+
+async def test_a_removed_node_stops_the_agent(
+    dispatcher: FakeDispatcher, addr: str, tmp_path: Path, node_bundle: tls.Bundle
+) -> None:
+    dispatcher.removed.add(NODE_ID)
+    agent = Running([addr], tmp_path, node_bundle).agent
+
+    with pytest.raises(credentials_.NodeRemoved, match=f"node {NODE_ID} was removed"):
+        await agent.run()
+    assert dispatcher.calls == []
+

@@ -108,12 +108,14 @@ def test_debug_prints_a_traceback(swarmctl, closed_addr) -> None:
     assert result.err.splitlines()[-1].startswith("swarmctl: cannot reach a controller")
 
 
-def test_main_exits_with_the_status(closed_addr, capsys) -> None:
+def test_main_exits_with_the_status(closed_addr, tls_dir, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        ctl_main.main(["-H", closed_addr, "node", "ls"])
+        ctl_main.main(["--tls-dir", str(tls_dir), "-H", closed_addr, "node", "ls"])
 
     assert exit_info.value.code == 1
-    assert capsys.readouterr().err.count("\n") == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"swarmctl: cannot reach a controller at {closed_addr}")
 
 
 def test_help_exits_zero(swarmctl) -> None:
