@@ -195,9 +195,13 @@ async def run(settings: AgentSettings, executor: base.Executor) -> NoReturn:
             addr=addr,
             metrics_addr=metrics_http.advertised(metrics_addr, addr),
         )
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(creds.renew_forever(lambda: agent.remotes.current), name="certificate-renewal")
-            tg.create_task(agent.run(), name="sessions")
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(creds.renew_forever(lambda: agent.remotes.current), name="certificate-renewal")
+                tg.create_task(agent.run(), name="sessions")
+        except* (credentials_.NodeRemoved, errors.ShoalError, OSError) as group:
+            # One reason to stop, said in one line by main, not a group of them.
+            raise errors.first_leaf(group) from None
 
 
 async def serve(settings: AgentSettings) -> NoReturn:

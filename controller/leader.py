@@ -75,12 +75,12 @@ class Election:
                 backoff.reset()
             except* errors.ShoalError as group:
                 delay = backoff.next()
-                log.warning("leadership round ended (%s); campaigning again in %.2fs", _first(group), delay)
+                log.warning("leadership round ended (%s); campaigning again in %.2fs", errors.first_leaf(group), delay)
                 await asyncio.sleep(delay)
             except* Exception as group:
                 # A crashed loop must not leave a leader without a scheduler: step down, start over.
                 delay = backoff.next()
-                log.error("a control loop crashed; campaigning again in %.2fs", delay, exc_info=_first(group))
+                log.error("a control loop crashed; campaigning again in %.2fs", delay, exc_info=errors.first_leaf(group))
                 await asyncio.sleep(delay)
 
     async def _campaign_once(self, lead: Callable[[Fence], Awaitable[object]]) -> None:
@@ -144,9 +144,3 @@ class Election:
                     return
                 self.leader = LeaderInfo.decode(ev.kv.value)
 
-
-def _first(group: BaseExceptionGroup) -> BaseException:
-    exc: BaseException = group
-    while isinstance(exc, BaseExceptionGroup):
-        exc = exc.exceptions[0]
-    return exc

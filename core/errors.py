@@ -128,3 +128,11 @@ def from_code(code: grpc.StatusCode, message: str, leader: str = "") -> ShoalErr
     if code == grpc.StatusCode.UNAVAILABLE and leader:
         return NotLeader(message, leader=leader)
     return _BY_CODE.get(code, ShoalError)(message)
+
+
+def first_leaf(group: BaseException) -> BaseException:
+    """The first exception inside (nested) exception groups: the one reason to report."""
+    exc = group
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc

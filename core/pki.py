@@ -178,8 +178,12 @@ def issue(
     validity: datetime.timedelta,
     dns_names: tuple[str, ...] = (),
     ip_addresses: tuple[str, ...] = (),
+    start: datetime.datetime | None = None,
 ) -> bytes:
-    """A certificate for the CSR's key with the subject the CA chooses (the CSR's own subject is ignored)."""
+    """A certificate for the CSR's key with the subject the CA chooses (the CSR's own subject is ignored).
+
+    It is valid from `start` (default: now, backdated a little) for `validity`.
+    """
     try:
         request = x509.load_pem_x509_csr(csr)
     except ValueError:
@@ -195,7 +199,7 @@ def issue(
         attrs.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, role))
     if organization:
         attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
-    now = datetime.datetime.now(datetime.UTC)
+    now = start or datetime.datetime.now(datetime.UTC)
     sans: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
     sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
     builder = (

@@ -33,6 +33,7 @@ _MAX_REDIRECTS = 3
 #: Substrings of gRPC's connection-failure details and the short reason swarmctl prints.
 _CONNECT_REASONS = (
     ("handshake", "TLS handshake failed: is --tls-dir the admin bundle of this cluster?"),
+    ("verification", "TLS verification failed: is this a controller of the cluster of --tls-dir?"),
     ("certificate", "TLS handshake failed: is --tls-dir the admin bundle of this cluster?"),
     ("connection refused", "connection refused"),
     ("errors resolving", "cannot resolve the host name"),

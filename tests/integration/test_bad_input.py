@@ -53,7 +53,11 @@ def test_duplicate_name_unknown_object_and_unreachable(cluster: Cluster, image: 
 
     from tests.integration.harness import BIN
 
-    result = subprocess.run([str(BIN / "swarmctl"), "-H", dead, "service", "ls"], capture_output=True, text=True)
+    result = subprocess.run(
+        [str(BIN / "swarmctl"), "-H", dead, "--tls-dir", str(cluster.admin_tls), "service", "ls"],
+        capture_output=True,
+        text=True,
+    )
     assert "cannot reach" in one_line_error(result)
 
 

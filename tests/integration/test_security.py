@@ -52,7 +52,9 @@ def cluster_ca(cluster: Cluster) -> bytes:
     return tls.Bundle.load(cluster.admin_tls).ca_pem
 
 
-def signed_by_cluster(cluster: Cluster, *, role: str, cn: str, validity: datetime.timedelta) -> tls.Bundle:
+def signed_by_cluster(
+    cluster: Cluster, *, role: str, cn: str, validity: datetime.timedelta, start: datetime.datetime | None = None
+) -> tls.Bundle:
     """A certificate signed with the cluster's own CA key (read from etcd, as only a controller can)."""
     stored = harness.read_etcd(cluster, Keys(cluster.prefix).object(Kind.CA, "root"))
     ca = objects_pb2.CertificateAuthority.FromString(stored)
@@ -66,6 +68,7 @@ def signed_by_cluster(cluster: Cluster, *, role: str, cn: str, validity: datetim
         role=role,
         organization=cluster_id,
         validity=validity,
+        start=start,
     )
     return tls.Bundle(ca.root_cert_pem, cert, pki.key_pem(key))
 
@@ -88,7 +91,10 @@ def test_strangers_are_refused(cluster: Cluster) -> None:
     )
     assert list_nodes(cluster, tls.Bundle(admin.ca_pem, forged, pki.key_pem(key))) == grpc.StatusCode.UNAVAILABLE
 
-    expired = signed_by_cluster(cluster, role="admin", cn="admin-old", validity=datetime.timedelta(seconds=-1))
+    two_hours_ago = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=2)
+    expired = signed_by_cluster(
+        cluster, role="admin", cn="admin-old", validity=datetime.timedelta(hours=1), start=two_hours_ago
+    )
     assert list_nodes(cluster, expired) == grpc.StatusCode.UNAVAILABLE
 
     # The real admin bundle works, so the refusals above are about the certificates.

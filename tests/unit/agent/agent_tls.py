@@ -1,4 +1,4 @@
-"""A throwaway cluster CA for the agent's unit tests, a fake of our CA service, and a server that serves like a controller.
+"""A throwaway cluster CA for the agent's unit tests, a fake of our CA service, a server that serves like a controller.
 
 `Cluster` issues certificates as the controller's CA does (core/pki.py,
 controller/bootstrap.py): CN = ID, OU = role, O = cluster ID, and the fixed
@@ -56,7 +56,8 @@ class Cluster:
     def bundle(self, common_name: str, role: str, *, validity: datetime.timedelta = VALIDITY) -> tls.Bundle:
         """A fresh key and a certificate from this CA."""
         key = pki.new_key()
-        return tls.Bundle(self.ca_pem, self.issue(pki.csr_pem(key), common_name, role, validity=validity), pki.key_pem(key))
+        cert = self.issue(pki.csr_pem(key), common_name, role, validity=validity)
+        return tls.Bundle(self.ca_pem, cert, pki.key_pem(key))
 
     def controller(self, controller_id: str = "controller00000000000000001") -> tls.Bundle:
         return self.bundle(controller_id, "controller")

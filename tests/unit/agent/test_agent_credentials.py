@@ -218,7 +218,7 @@ async def test_a_failed_renewal_keeps_the_certificate(
 async def test_renew_forever_renews_when_due_and_retries_failures(
     controller: Endpoints, ca: FakeCA, cluster: Cluster, tmp_path: Path
 ) -> None:
-    # Certificates start a minute in the past: with a one-second lifetime, every one is due at once.
+    # One-second certificates are due for renewal well before they expire (at 50-80% of their lifetime).
     ca.validity = datetime.timedelta(seconds=1)
     ca.renew_errors = [grpc.StatusCode.UNAVAILABLE]
     settings = settings_for(tmp_path, controllers=[controller.addr])
@@ -228,7 +228,7 @@ async def test_renew_forever_renews_when_due_and_retries_failures(
 
     task = asyncio.create_task(creds.renew_forever(lambda: controller.addr))
     try:
-        await wait_until(lambda: len(renewed) >= 2, what="two renewals")
+        await wait_until(lambda: len(renewed) >= 2, timeout=15, what="two renewals")
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 import pytest
+from agent_fakes import NODE_ID
 from agent_tls import Cluster
 from click.testing import CliRunner
 
@@ -114,13 +115,12 @@ def test_a_malformed_join_token_is_a_one_line_error(state_dir: Path, root_loggin
 
 
 def test_an_address_in_use_is_a_one_line_error(state_dir: Path, root_logging: None) -> None:
-    tmp_path = state_dir
-    Cluster.new().node("node0000000000000000000001").save(tmp_path / "tls")  # a node that joined earlier
+    Cluster.new().node(NODE_ID).save(state_dir / "tls")  # a node that joined earlier
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        args = ["--controller", "127.0.0.1:1", "--node-name", "n1", "--state-dir", str(tmp_path)]
+        args = ["--controller", "127.0.0.1:1", "--node-name", "n1", "--state-dir", str(state_dir)]
         result = CliRunner().invoke(main.command, [*args, "--listen", f"127.0.0.1:{port}"])
     assert result.exit_code == 1
     assert (

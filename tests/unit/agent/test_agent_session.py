@@ -12,7 +12,7 @@ from agent_dispatcher import FakeDispatcher, complete, incremental, serving
 from agent_fakes import NODE_ID, FakeExecutor, make_task, wait_until
 from agent_tls import Cluster
 
-from shoal import pki, states, tls
+from shoal import states, tls
 from shoal.agent import agent as agent_
 from shoal.agent import credentials as credentials_
 from shoal.agent import reporter as reporter_
@@ -271,6 +271,7 @@ async def test_a_removed_node_stops_the_agent(
     agent = Running([addr], tmp_path, node_bundle).agent
 
     with pytest.raises(credentials_.NodeRemoved, match=f"node {NODE_ID} was removed"):
-        await agent.run()
+        async with asyncio.timeout(30):  # a guard only: without it, a regression would hang until pytest's timeout
+            await agent.run()
     assert dispatcher.calls == []
 

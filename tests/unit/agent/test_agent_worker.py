@@ -158,3 +158,32 @@ async def test_restarted_worker_adopts_instead_of_duplicating(executor: FakeExec
         assert "prepare" not in executor.ops(task.id)
         assert "start" not in executor.ops(task.id)
         assert sink.states(task.id) == ["RUNNING"]
+
+
+class RecordingFiles:
+    """A FileSink that keeps the calls it gets, as (method, [file IDs])."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[str]]] = []
+
+    def replace(self, changes: list[dispatcher_pb2.AssignmentChange]) -> None:
+        self.calls.append(("replace", [c.secret.id or c.config.id for c in changes]))
+
+    def apply(self, changes: list[dispatcher_pb2.AssignmentChange]) -> None:
+        self.calls.append(("apply", [c.secret.id or c.config.id or f"task:{c.task.id}" for c in changes]))
+
+
+async def test_files_go_to_the_file_store_and_only_tasks_become_runners(executor: FakeExecutor) -> None:
+    files = RecordingFiles()
+    task, later = make_task(), make_task(slot=2)
+    s1 = dispatcher_pb2.AssignmentChange(secret=dispatcher_pb2.AssignedFile(id="s1", data=b"x"))
+    c1 = dispatcher_pb2.AssignmentChange(config=dispatcher_pb2.AssignedFile(id="c1", data=b"y"))
+    async with worker_.Worker(
+        node_id=NODE_ID, executor=executor, reporter=RecordingSink(), timings=TIMINGS, files=files
+    ) as worker:
+        worker.assign([task], [s1])
+        worker.update([c1, change(later)])
+        await wait_until(lambda: state_of(worker, later.id) == states.RUNNING, what="the later task running")
+        assert files.calls == [("replace", ["s1"]), ("apply", ["c1", f"task:{later.id}"])]
+        assert set(executor.containers) == {task.id, later.id}  # the file changes made no container
+        assert worker.runner("") is None  # ... and no runner

@@ -37,6 +37,8 @@ def test_the_hierarchy_is_the_documented_one() -> None:
         "AlreadyExists",
         "FailedPrecondition",
         "PermissionDenied",
+        "Unauthenticated",
+        "ResourceExhausted",
         "Conflict",
         "Unavailable",
         "NotLeader",

@@ -17,7 +17,6 @@ from ctl_fakes import FakeControl, ServerThread
 from ctl_tls import Cluster
 
 from shoal import tls
-
 from shoal.ctl import main as ctl_main
 from shoal.v1 import control_pb2_grpc
 
