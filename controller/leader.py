@@ -80,7 +80,9 @@ class Election:
             except* Exception as group:
                 # A crashed loop must not leave a leader without a scheduler: step down, start over.
                 delay = backoff.next()
-                log.error("a control loop crashed; campaigning again in %.2fs", delay, exc_info=errors.first_leaf(group))
+                log.error(
+                    "a control loop crashed; campaigning again in %.2fs", delay, exc_info=errors.first_leaf(group)
+                )
                 await asyncio.sleep(delay)
 
     async def _campaign_once(self, lead: Callable[[Fence], Awaitable[object]]) -> None:
@@ -143,4 +145,3 @@ class Election:
                     self.leader = None
                     return
                 self.leader = LeaderInfo.decode(ev.kv.value)
-

@@ -8,6 +8,10 @@ controller process never loads (or exports metrics of) the agent, and back.
 from __future__ import annotations
 
 import importlib
+import os
+
+# gRPC's C core logs every refused TLS handshake at INFO; the daemons log what matters themselves.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 import click
 
