@@ -22,7 +22,7 @@ from typing import NoReturn
 
 import grpc
 
-from shoal import backoff, errors, pki, tls
+from shoal import backoff, errors, pki, remotes, tls
 from shoal.agent.settings import AgentSettings
 from shoal.v1 import ca_pb2, ca_pb2_grpc
 
@@ -35,9 +35,12 @@ class NodeRemoved(Exception):
 
 def join_addr(settings: AgentSettings) -> str:
     """Where to join: --join-addr, or the first controller's port plus one."""
-    if settings.join_addr:
-        return settings.join_addr
-    host, _, port = settings.controllers[0].rpartition(":")
+    return settings.join_addr or _join_port_of(settings.controllers[0])
+
+
+def _join_port_of(controller: str) -> str:
+    """A controller's join address by the default convention: its gRPC port plus one."""
+    host, _, port = controller.rpartition(":")
     return f"{host}:{int(port) + 1}"
 
 
@@ -56,12 +59,22 @@ async def join(settings: AgentSettings) -> tls.Bundle:
             "(swarmctl cluster join-token worker prints it)"
         )
     token = pki.parse_token(settings.join_token)
-    addr = join_addr(settings)
+    # Without --join-addr, try every controller's join port in turn; a follower names the leader.
+    candidates = remotes.Remotes(
+        [settings.join_addr] if settings.join_addr else [_join_port_of(c) for c in settings.controllers]
+    )
     delay = backoff.Backoff(base=settings.backoff_base, cap=settings.backoff_cap)
     while True:
+        addr = candidates.current
         try:
             return await _join_once(settings, addr, token)
+        except errors.NotLeader as exc:
+            if exc.leader and not settings.join_addr:
+                candidates.prefer(_join_port_of(exc.leader))
+                continue
+            candidates.failed(addr)
         except errors.Unavailable as exc:
+            candidates.failed(addr)
             wait = delay.next()
             log.warning("cannot join through %s (%s); retrying in %.1fs", addr, exc, wait)
             await asyncio.sleep(wait)
@@ -77,7 +90,8 @@ async def _join_once(settings: AgentSettings, addr: str, token: pki.Token) -> tl
         try:
             reply = await ca_pb2_grpc.CAStub(channel).Join(request, timeout=settings.rpc_timeout)
         except grpc.aio.AioRpcError as exc:
-            raise errors.from_code(exc.code(), f"join refused by {addr}: {exc.details()}") from None
+            leader = next((v for k, v in exc.trailing_metadata() or () if k == errors.LEADER_METADATA_KEY), "")
+            raise errors.from_code(exc.code(), f"join refused by {addr}: {exc.details()}", leader) from None
     bundle = tls.Bundle(reply.ca_pem, reply.certificate_pem, pki.key_pem(key))
     bundle.save(settings.tls_dir)
     _write_node_id(settings.node_id_path, reply.node_id)

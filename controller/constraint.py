@@ -1,4 +1,4 @@
-"""Placement constraints: parsing "node.labels.zone==a" and matching nodes.
+"""Placement constraints ("node.labels.zone==a") and spread preferences ("node.labels.zone").
 
 Shared by validation (refuse a bad expression before anything is written) and
 the scheduler (filter nodes), so both agree on what an expression means.
@@ -13,7 +13,11 @@ from shoal import errors
 from shoal.v1 import objects_pb2
 
 _EXPR = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(==|!=)\s*(\S(?:.*\S)?)\s*$")
-_FIXED_KEYS = ("node.id", "node.hostname", "node.name", "node.platform.os", "node.platform.arch")
+_FIXED_KEYS = ("node.id", "node.hostname", "node.name", "node.role", "node.platform.os", "node.platform.arch")
+#: Every node is a worker: controllers run no tasks (they are not nodes), so
+#: `node.role==worker` holds everywhere and `node.role==manager` nowhere, as in
+#: a Swarm whose managers are drained.
+NODE_ROLE = "worker"
 _LABEL_PREFIX = "node.labels."
 
 
@@ -63,9 +67,28 @@ def _value(key: str, node: objects_pb2.Node) -> str | None:
         return node.id
     if key in ("node.hostname", "node.name"):
         return node.description.hostname or node.name
+    if key == "node.role":
+        return NODE_ROLE
     if key == "node.platform.os":
         return node.description.platform.os
     if key == "node.platform.arch":
         return node.description.platform.architecture
     label = key[len(_LABEL_PREFIX) :]
     return node.spec.labels.get(label)
+
+
+def parse_spread(descriptor: str) -> str:
+    """The label key of a spread preference ("node.labels.zone" -> "zone"); InvalidArgument otherwise.
+
+    Only node labels can be spread over: spreading over a node's ID or
+    hostname is what the scheduler already does by default.
+    """
+    key = descriptor.strip()
+    if not key.startswith(_LABEL_PREFIX) or len(key) == len(_LABEL_PREFIX) or any(c.isspace() for c in key):
+        raise errors.InvalidArgument(f"placement preference spread={descriptor!r}: expected node.labels.KEY")
+    return key[len(_LABEL_PREFIX) :]
+
+
+def label(node: objects_pb2.Node, key: str) -> str | None:
+    """A node label's value, or None when the node has no such label."""
+    return node.spec.labels.get(key)

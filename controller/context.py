@@ -13,6 +13,7 @@ from shoal import errors
 from shoal.controller.leader import Election
 from shoal.controller.settings import ControllerSettings
 from shoal.controller.store.cache import Cache
+from shoal.controller.store.etcd import Etcd
 from shoal.controller.store.writer import Writer
 
 
@@ -27,10 +28,14 @@ class Term:
 class Leadership:
     """The current term, if this controller leads."""
 
-    def __init__(self, election: Election, settings: ControllerSettings) -> None:
+    def __init__(self, election: Election, settings: ControllerSettings, etcd: Etcd | None = None) -> None:
         self.election = election
         self.settings = settings
+        #: The process's etcd connection (cluster information, health).
+        self.etcd = etcd
         self.current: Term | None = None
+        #: Every live controller's address, leader first, as last read from etcd.
+        self.controllers: list[str] = [settings.advertise_addr]
 
     def require(self) -> Term:
         """The current term, or NotLeader naming the leader."""

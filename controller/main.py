@@ -64,7 +64,9 @@ async def serve(settings: ControllerSettings) -> None:
     """Run the controller until cancelled."""
     async with contextlib.AsyncExitStack() as stack:
         endpoints = list(settings.etcd_endpoints)
-        etcd_tls = EtcdTLS.from_files(settings.etcd_cacert, settings.etcd_cert, settings.etcd_key)
+        etcd_tls = EtcdTLS.from_files(
+            settings.etcd_cacert, settings.etcd_cert, settings.etcd_key, settings.etcd_server_name
+        )
         if not endpoints:
             url, etcd_tls = await stack.enter_async_context(
                 embedded_etcd(settings.state_dir, settings.embedded_etcd_listen)
@@ -82,7 +84,7 @@ async def serve(settings: ControllerSettings) -> None:
             authority.bundle(common_name=me.controller_id, role="controller", validity=bootstrap.cert_validity(cluster))
         )
         election = Election(etcd, keys, me, ttl=settings.leader_ttl)
-        leadership = Leadership(election, settings)
+        leadership = Leadership(election, settings, etcd)
         dispatcher_servicer = DispatcherServicer(leadership)
         sealer = Sealer.from_file(settings.data_key_path)
 
@@ -183,6 +185,7 @@ def _duration(_ctx: click.Context, _param: click.Parameter, value: str) -> float
 @click.option("--etcd-cacert", default="", help="CA file to verify an external etcd with (enables TLS).")
 @click.option("--etcd-cert", default="", help="Client certificate file for an external etcd.")
 @click.option("--etcd-key", default="", help="Client key file for an external etcd.")
+@click.option("--etcd-server-name", default="", help="Name to check the etcd members' certificates against.")
 @click.option("--data-key-file", default="", help="AES key that seals secrets (default: STATE_DIR/data.key).")
 @click.option(
     "--cert-validity",
@@ -213,6 +216,7 @@ def command(
     etcd_cacert: str,
     etcd_cert: str,
     etcd_key: str,
+    etcd_server_name: str,
     data_key_file: str,
     cert_validity: float,
     state_dir: str,
@@ -238,6 +242,7 @@ def command(
         etcd_cacert=etcd_cacert,
         etcd_cert=etcd_cert,
         etcd_key=etcd_key,
+        etcd_server_name=etcd_server_name,
         data_key_file=data_key_file,
         cert_validity=cert_validity,
         state_dir=state_dir,

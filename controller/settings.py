@@ -67,6 +67,8 @@ class ControllerSettings:
     etcd_cacert: str = ""
     etcd_cert: str = ""
     etcd_key: str = ""
+    #: The name the etcd members' certificates are checked against, when not their addresses.
+    etcd_server_name: str = ""
     #: Where joining nodes (no certificate yet) connect: server-only TLS, only CA.Join (default: port + 1).
     join_listen: str = ""
     #: Lifetime of node certificates, recorded in the cluster object when the cluster is created.

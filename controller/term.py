@@ -13,7 +13,8 @@ import functools
 import logging
 from typing import NoReturn
 
-from shoal.controller import metrics
+from shoal import errors
+from shoal.controller import members, metrics
 from shoal.controller.context import Leadership, Term
 from shoal.controller.dispatcher.dispatcher import Dispatcher, DispatcherServicer
 from shoal.controller.orchestrator.replicated import ReplicatedOrchestrator
@@ -45,6 +46,22 @@ def deliverable_file(cache: Cache, sealer: Sealer, kind: str, file_id: str) -> d
     )
 
 
+#: How often the leader re-reads the list of controllers it hands to agents.
+CONTROLLERS_REFRESH = 5.0
+
+
+async def _track_controllers(etcd: Etcd, keys: Keys, leadership: Leadership) -> NoReturn:
+    """Keep the controller list agents are given current: this (leading) controller first."""
+    me = leadership.settings.advertise_addr
+    while True:
+        try:
+            found = [m.addr for m in await members.list_members(etcd, keys) if m.addr]
+            leadership.controllers = [me, *(a for a in found if a != me)]
+        except errors.ShoalError as exc:
+            log.debug("cannot list controllers: %s", exc)
+        await asyncio.sleep(CONTROLLERS_REFRESH)
+
+
 async def run_term(
     fence: w.Fence,
     *,
@@ -67,11 +84,12 @@ async def run_term(
                 writer=writer,
                 keys=keys,
                 settings=settings.dispatcher,
-                controllers=lambda: [settings.advertise_addr],
+                controllers=lambda: leadership.controllers,
                 files=functools.partial(deliverable_file, cache, sealer),
             )
             loops = settings.loops
             tg.create_task(dispatcher.run(), name="dispatcher")
+            tg.create_task(_track_controllers(etcd, keys, leadership), name="controllers")
             tg.create_task(
                 ReplicatedOrchestrator(cache=cache, writer=writer, settings=loops).run(), name="orchestrator"
             )

@@ -62,8 +62,7 @@ def check_service_spec(spec: types_pb2.ServiceSpec) -> None:
     what = f'service "{spec.name}"'
     check_labels(what, spec.labels)
     mode = spec.WhichOneof("mode")
-    if mode == "global":
-        raise errors.InvalidArgument(f"{what}: global services are not supported yet")
+    check_mode_and_placement(what, spec)
     if mode == "replicated":
         if spec.replicated.replicas < 0:
             raise errors.InvalidArgument(f"{what}: replicas must be >= 0")
@@ -119,6 +118,7 @@ def apply_defaults(spec: types_pb2.ServiceSpec) -> None:
     """Fill what the user left unset, as Docker Swarm does (restart delay 5 s, one replica, ...)."""
     if spec.WhichOneof("mode") is None:
         spec.replicated.replicas = 1
+    apply_job_defaults(spec)
     if not spec.task.restart.HasField("delay"):
         spec.task.restart.delay.CopyFrom(units.to_duration(DEFAULT_RESTART_DELAY))
     if not spec.task.container.HasField("stop_grace_period"):
@@ -134,3 +134,40 @@ def check_node_spec(name: str, spec: types_pb2.NodeSpec) -> None:
     check_labels(f'node "{name}"', spec.labels)
     if spec.availability not in types_pb2.NodeSpec.Availability.values():
         raise errors.InvalidArgument(f'node "{name}": unknown availability {spec.availability}')
+
+
+# ---- modes and placement (global services, jobs, spread, max per node) ------
+
+MAX_PREFERENCES = 8
+
+
+def check_mode_and_placement(what: str, spec: types_pb2.ServiceSpec) -> None:
+    """Job counts are bounded; a per-node maximum needs a replicated mode; preferences name node labels."""
+    mode = spec.WhichOneof("mode")
+    if mode == "replicated_job":
+        job = spec.replicated_job
+        if job.total_completions > MAX_REPLICAS or job.max_concurrent > MAX_REPLICAS:
+            raise errors.InvalidArgument(f"{what}: job completions and concurrency must be <= {MAX_REPLICAS}")
+    placement = spec.task.placement
+    if placement.max_replicas and mode not in ("replicated", "replicated_job"):
+        raise errors.InvalidArgument(
+            f"{what}: a maximum of replicas per node applies to replicated services and jobs, not to "
+            f"{mode.replace('_', '-') if mode else 'this mode'}"
+        )
+    if len(placement.preferences) > MAX_PREFERENCES:
+        raise errors.InvalidArgument(f"{what}: at most {MAX_PREFERENCES} placement preferences")
+    for pref in placement.preferences:
+        try:
+            constraint.parse_spread(pref.spread)
+        except errors.InvalidArgument as exc:
+            raise errors.InvalidArgument(f"{what}: {exc}") from None
+
+
+def apply_job_defaults(spec: types_pb2.ServiceSpec) -> None:
+    """As Docker: a replicated job completes once unless told, running as many tasks at once as completions."""
+    if spec.WhichOneof("mode") == "replicated_job":
+        job = spec.replicated_job
+        if not job.total_completions:
+            job.total_completions = job.max_concurrent or 1
+        if not job.max_concurrent:
+            job.max_concurrent = job.total_completions

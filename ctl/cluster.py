@@ -32,6 +32,16 @@ def info(g: context.Globals) -> None:
         ("CONTROLLER", "ADDRESS", "LEADER"),
         ((c.id, c.addr, "yes" if c.leader else "") for c in reply.controllers),
     )
+    if reply.etcd_members:
+        click.echo()
+        output.echo_table(
+            ("ETCD MEMBER", "CLIENT URLS", "HEALTH", "LEADER"),
+            (
+                (m.name, ",".join(m.client_urls), "healthy" if m.healthy else f"unhealthy: {m.error}"[:60],
+                 "yes" if m.leader else "")
+                for m in reply.etcd_members
+            ),
+        )
 
 
 @cluster_group.command("join-token")

@@ -103,7 +103,17 @@ def parse_hosts(values: Iterable[str]) -> tuple[str, ...]:
     for value in values:
         for word in value.replace(",", " ").split():
             hosts.append(_with_port(word))
-    return tuple(dict.fromkeys(hosts)) or (DEFAULT_HOST,)
+    return tuple(dict.fromkeys(hosts)) or default_hosts()
+
+
+def default_hosts() -> tuple[str, ...]:
+    """Without -H or SWARMCTL_HOST: the controllers `swarmd lab up` wrote down, else 127.0.0.1:4240."""
+    path = tls.default_client_dir().parent / "hosts"
+    try:
+        words = path.read_text().replace(",", " ").split()
+    except OSError:
+        words = []
+    return tuple(_with_port(w) for w in words) or (DEFAULT_HOST,)
 
 
 def _with_port(addr: str) -> str:

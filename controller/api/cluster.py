@@ -7,6 +7,7 @@ import logging
 import grpc
 
 from shoal import errors, pki
+from shoal.controller import members
 from shoal.controller.api.base import Handlers
 from shoal.controller.rpcerrors import handle
 from shoal.controller.store import writer as w
@@ -24,11 +25,24 @@ class ClusterHandlers(Handlers):
     ):
         term = self._leadership.require()
         election = self._leadership.election
-        me = election.me
+        etcd = self._leadership.etcd
+        controllers = [control_pb2.ControllerInfo(id=election.me.controller_id, addr=election.me.addr, leader=True)]
+        etcd_members = []
+        if etcd is not None:
+            for m in await members.list_members(etcd, self._keys):
+                if m.controller_id != election.me.controller_id:
+                    controllers.append(control_pb2.ControllerInfo(id=m.controller_id, addr=m.addr))
+            etcd_members = [
+                control_pb2.EtcdMemberInfo(
+                    name=h.name, client_urls=h.client_urls, healthy=h.healthy, leader=h.leader, error=h.error
+                )
+                for h in await etcd.member_health()
+            ]
         return control_pb2.GetClusterInfoResponse(
             cluster=term.cache.cluster,
-            controllers=[control_pb2.ControllerInfo(id=me.controller_id, addr=me.addr, leader=election.is_leader)],
+            controllers=controllers,
             etcd_endpoints=self._leadership.settings.etcd_endpoints,
+            etcd_members=etcd_members,
         )
 
     @handle

@@ -2,7 +2,9 @@
 
 Filters run in order; the first that refuses a node is the one blamed for it,
 so the explanation names each filter and how many nodes it excluded, e.g.
-"no suitable node (1 node not ready; 2 nodes: insufficient memory)".
+"no suitable node (1 node not ready; 2 nodes insufficient memory)". A task
+made for one node (a global service's) is checked against that node only,
+and `refusal` says what that node lacks.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ class Filter:
     check: Callable[[NodeInfo], bool]
 
 
-def pipeline(spec: types_pb2.TaskSpec) -> list[Filter]:
-    """The filters for one task spec, cheapest first."""
+def pipeline(spec: types_pb2.TaskSpec, service_id: str = "") -> list[Filter]:
+    """The filters for one task spec of a service, cheapest first."""
     res = spec.resources.reservations
     filters = [
         Filter("ready", "not ready", lambda n: n.node.status.state == types_pb2.NodeStatus.READY),
@@ -43,14 +45,23 @@ def pipeline(spec: types_pb2.TaskSpec) -> list[Filter]:
         filters.append(Filter("memory", "insufficient memory", lambda n: n.free_memory >= res.memory_bytes))
     for c in constraint.parse_all(list(spec.placement.constraints)):
         filters.append(Filter("constraint", f"constraint {c} not met", lambda n, c=c: c.matches(n.node)))
+    limit = spec.placement.max_replicas
+    if limit:
+        filters.append(
+            Filter(
+                "max_replicas",
+                f"already running the maximum of {limit} task{'s' if limit != 1 else ''} of the service per node",
+                lambda n: n.by_service[service_id] < limit,
+            )
+        )
     return filters
 
 
 class Pipeline:
     """The filters for one task spec, with a tally of refusals for the explanation."""
 
-    def __init__(self, spec: types_pb2.TaskSpec) -> None:
-        self.filters = pipeline(spec)
+    def __init__(self, spec: types_pb2.TaskSpec, service_id: str = "") -> None:
+        self.filters = pipeline(spec, service_id)
         self.refused: collections.Counter[str] = collections.Counter()
         #: The same tally by filter name: a bounded value for metrics.
         self.refused_by: collections.Counter[str] = collections.Counter()
@@ -64,6 +75,14 @@ class Pipeline:
                 self.refused_by[f.name] += 1
                 return False
         return True
+
+    def refusal(self, info: NodeInfo) -> Filter | None:
+        """The first filter that refuses the node, or None if it fits (nothing is tallied)."""
+        return next((f for f in self.filters if not f.check(info)), None)
+
+    def explain_node(self, info: NodeInfo, refused: Filter) -> str:
+        """Why a task made for this node (a global service's) cannot run there."""
+        return f"node {info.node.name or info.node.id} cannot take the task: {refused.explain}{self._wants()}"
 
     def eligible(self, nodes: Iterable[NodeInfo]) -> list[NodeInfo]:
         """The nodes that pass every filter (the tally is reset first)."""
@@ -83,11 +102,13 @@ class Pipeline:
         if total == 0:
             return "no suitable node (the cluster has no nodes)"
         parts = [f"{n} node{'s' if n != 1 else ''} {reason}" for reason, n in self.refused.most_common()]
+        return f"no suitable node ({'; '.join(parts) or 'every node is full'}{self._wants()})"
+
+    def _wants(self) -> str:
         res = self._spec.resources.reservations
         detail = []
         if res.nano_cpus:
             detail.append(f"{res.nano_cpus / 1e9:g} CPU")
         if res.memory_bytes:
             detail.append(units.format_size(res.memory_bytes))
-        wants = f"; the task reserves {' and '.join(detail)}" if detail else ""
-        return f"no suitable node ({'; '.join(parts) or 'every node is full'}{wants})"
+        return f"; the task reserves {' and '.join(detail)}" if detail else ""

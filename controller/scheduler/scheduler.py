@@ -4,7 +4,9 @@ Its view (a NodeInfo per node, the PENDING tasks) is built from the cache's
 snapshot and kept current by the cache's changes. A pass groups the waiting
 tasks by (service, spec version) so the filters run once per group, then
 places each task on the eligible node with the fewest tasks of its service,
-then the fewest tasks overall. Placements made during a pass are counted on
+then the fewest tasks overall, after spreading over the values of the node
+labels the spec prefers (spread.py). A task created for one node (global
+services) is only checked against that node. Placements made during a pass are counted on
 the nodes tentatively, so one pass spreads; they are taken back after the
 write, and the store's own events then count the ones that landed. A task
 that fits nowhere keeps PENDING with the reason in its status, and is tried
@@ -14,13 +16,13 @@ again when nodes change or resources are freed.
 from __future__ import annotations
 
 import collections
-import heapq
 import logging
 import time
 from typing import NoReturn
 
 from shoal import states
 from shoal.controller import loops, metrics
+from shoal.controller.scheduler import spread
 from shoal.controller.scheduler.filters import Pipeline
 from shoal.controller.scheduler.nodeinfo import NodeInfo, holds_resources
 from shoal.controller.settings import LoopSettings
@@ -35,6 +37,11 @@ from shoal.v1 import objects_pb2, types_pb2
 def is_pending(task: objects_pb2.Task) -> bool:
     """True if the task waits for a node."""
     return task.status.state == states.PENDING and not task.node_id and task.desired_state <= states.RUNNING
+
+
+def is_preassigned(task: objects_pb2.Task) -> bool:
+    """True if the task was made for one node (a global service's) and waits to be admitted there."""
+    return task.status.state == states.PENDING and bool(task.node_id) and task.desired_state <= states.RUNNING
 
 
 log = logging.getLogger(__name__)
@@ -97,7 +104,7 @@ class Scheduler:
         if new is not None and new.node_id in self._nodes:
             self._nodes[new.node_id].add(new)
         task_id = (new or old).id  # type: ignore[union-attr]
-        if new is not None and is_pending(new):
+        if new is not None and (is_pending(new) or is_preassigned(new)):
             self._pending[task_id] = new
             if old is not None and old.spec_version != new.spec_version:
                 self._unfit.pop(task_id, None)
@@ -110,14 +117,17 @@ class Scheduler:
     async def _pass(self) -> None:
         start = time.perf_counter()
         groups: dict[tuple[str, int], list[objects_pb2.Task]] = collections.defaultdict(list)
+        preassigned: dict[tuple[str, int], list[objects_pb2.Task]] = collections.defaultdict(list)
         for task_id, task in self._pending.items():
             if task_id not in self._unfit:
-                groups[(task.service_id, task.spec_version)].append(task)
+                (preassigned if task.node_id else groups)[(task.service_id, task.spec_version)].append(task)
         decisions: list[tuple[objects_pb2.Task, objects_pb2.Task, NodeInfo]] = []
         explanations: list[tuple[objects_pb2.Task, str]] = []
         now = time.time()
         for tasks in groups.values():
             self._place_group(tasks, now, decisions, explanations)
+        for tasks in preassigned.values():
+            self._admit_group(tasks, now, decisions, explanations)
         metrics.LOOP_DURATION.labels("scheduler").observe(time.perf_counter() - start)
         try:
             await self._write(decisions, explanations, now)
@@ -133,30 +143,43 @@ class Scheduler:
         decisions: list[tuple[objects_pb2.Task, objects_pb2.Task, NodeInfo]],
         explanations: list[tuple[objects_pb2.Task, str]],
     ) -> None:
-        pipeline = Pipeline(tasks[0].spec)
         service_id = tasks[0].service_id
+        pipeline = Pipeline(tasks[0].spec, service_id)
         eligible = pipeline.eligible(self._nodes.values())
-        heap = [(n.by_service[service_id], n.tasks, n.node.id, n) for n in eligible]
-        heapq.heapify(heap)
+        labels = spread.preference_labels(p.spread for p in tasks[0].spec.placement.preferences)
+        chooser = spread.chooser(service_id, eligible, labels, self._nodes.values())
         for task in sorted(tasks, key=lambda t: t.slot):
-            if not heap:
+            info = chooser.next()
+            if info is None:
                 reason = pipeline.explain(len(self._nodes)) if not eligible else _full(pipeline, self._nodes)
                 self._unfit[task.id] = pipeline.reason(len(self._nodes))
                 if task.status.err != reason:
                     explanations.append((task, reason))
                 continue
-            _, _, _, info = heapq.heappop(heap)
-            assigned = objects_pb2.Task()
-            assigned.CopyFrom(task)
-            assigned.node_id = info.node.id
-            assigned.status.CopyFrom(
-                types_pb2.TaskStatus(state=states.ASSIGNED, message="scheduler assigned task to node")
-            )
-            assigned.status.timestamp.FromNanoseconds(int(now * 1e9))
-            info.add(assigned)
-            decisions.append((task, assigned, info))
-            if pipeline.accepts(info):
-                heapq.heappush(heap, (info.by_service[service_id], info.tasks, info.node.id, info))
+            decisions.append((task, _assign(task, info, now), info))
+            chooser.placed(info, pipeline.refusal(info) is None)
+
+    def _admit_group(
+        self,
+        tasks: list[objects_pb2.Task],
+        now: float,
+        decisions: list[tuple[objects_pb2.Task, objects_pb2.Task, NodeInfo]],
+        explanations: list[tuple[objects_pb2.Task, str]],
+    ) -> None:
+        """Tasks made for one node each: assign them there if the node fits, else say what it lacks."""
+        pipeline = Pipeline(tasks[0].spec, tasks[0].service_id)
+        for task in tasks:
+            info = self._nodes.get(task.node_id)
+            if info is None:
+                continue  # the node is gone: the orchestrator removes the task
+            refused = pipeline.refusal(info)
+            if refused is None:
+                decisions.append((task, _assign(task, info, now), info))
+                continue
+            reason = pipeline.explain_node(info, refused)
+            self._unfit[task.id] = refused.name
+            if task.status.err != reason:
+                explanations.append((task, reason))
 
     async def _write(
         self,
@@ -182,6 +205,17 @@ class Scheduler:
         metrics.PLACEMENTS.inc(placed)
         if placed < len(decisions):
             log.debug("%d of %d placements lost a race; they are retried", len(decisions) - placed, len(decisions))
+
+
+def _assign(task: objects_pb2.Task, info: NodeInfo, now: float) -> objects_pb2.Task:
+    """A copy of `task` ASSIGNED to the node, counted on it for the rest of the pass."""
+    assigned = objects_pb2.Task()
+    assigned.CopyFrom(task)
+    assigned.node_id = info.node.id
+    assigned.status.CopyFrom(types_pb2.TaskStatus(state=states.ASSIGNED, message="scheduler assigned task to node"))
+    assigned.status.timestamp.FromNanoseconds(int(now * 1e9))
+    info.add(assigned)
+    return assigned
 
 
 def _full(pipeline: Pipeline, nodes: dict[str, NodeInfo]) -> str:

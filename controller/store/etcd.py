@@ -97,12 +97,24 @@ class EtcdTLS:
         )
 
 
+@dataclasses.dataclass(frozen=True)
+class MemberHealth:
+    """One etcd member as a controller sees it."""
+
+    name: str
+    client_urls: list[str]
+    healthy: bool
+    leader: bool
+    error: str
+
+
 class Etcd:
     """A connection to one etcd cluster. Use as an async context manager."""
 
     def __init__(self, endpoints: Sequence[str], *, timeout: float = 5.0, tls: EtcdTLS | None = None) -> None:
         self.endpoints = list(endpoints)
         self.timeout = timeout
+        self.tls = tls
         options = [
             ("grpc.max_receive_message_length", _MAX_MESSAGE),
             ("grpc.max_send_message_length", _MAX_MESSAGE),
@@ -158,6 +170,23 @@ class Etcd:
     async def members(self) -> rpc.MemberListResponse:
         """The cluster's member list."""
         return await self._call("members", self._cluster.MemberList, rpc.MemberListRequest())
+
+    async def member_health(self, timeout: float = 1.0) -> list[MemberHealth]:
+        """Every member of the cluster, asked directly whether it answers and whether it leads."""
+        members = (await self.members()).members
+
+        async def probe(member: rpc.Member) -> MemberHealth:
+            urls = list(member.clientURLs)
+            if not urls:
+                return MemberHealth(member.name, urls, False, False, "not started")
+            try:
+                async with Etcd(urls[:1], timeout=timeout, tls=self.tls) as one:
+                    status = await one.status(timeout=timeout)
+                return MemberHealth(member.name, urls, True, status.leader == member.ID, "")
+            except errors.ShoalError as exc:
+                return MemberHealth(member.name, urls, False, False, str(exc))
+
+        return list(await asyncio.gather(*(probe(m) for m in members)))
 
     async def get(self, key: bytes) -> rpc.KeyValue | None:
         """One key, linearizably read, or None."""

@@ -1,3 +1,7 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from shoal.v1 import agent_pb2 as _agent_pb2
 from shoal.v1 import objects_pb2 as _objects_pb2
 from shoal.v1 import types_pb2 as _types_pb2
 from google.protobuf.internal import containers as _containers
@@ -89,14 +93,18 @@ class ListServicesRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ServiceReplicas(_message.Message):
-    __slots__ = ("service_id", "running", "desired")
+    __slots__ = ("service_id", "running", "desired", "completed", "completions")
     SERVICE_ID_FIELD_NUMBER: _ClassVar[int]
     RUNNING_FIELD_NUMBER: _ClassVar[int]
     DESIRED_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_FIELD_NUMBER: _ClassVar[int]
+    COMPLETIONS_FIELD_NUMBER: _ClassVar[int]
     service_id: str
     running: int
     desired: int
-    def __init__(self, service_id: _Optional[str] = ..., running: _Optional[int] = ..., desired: _Optional[int] = ...) -> None: ...
+    completed: int
+    completions: int
+    def __init__(self, service_id: _Optional[str] = ..., running: _Optional[int] = ..., desired: _Optional[int] = ..., completed: _Optional[int] = ..., completions: _Optional[int] = ...) -> None: ...
 
 class ListServicesResponse(_message.Message):
     __slots__ = ("services", "replicas")
@@ -236,15 +244,31 @@ class ControllerInfo(_message.Message):
     leader: bool
     def __init__(self, id: _Optional[str] = ..., addr: _Optional[str] = ..., leader: _Optional[bool] = ...) -> None: ...
 
+class EtcdMemberInfo(_message.Message):
+    __slots__ = ("name", "client_urls", "healthy", "leader", "error")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_URLS_FIELD_NUMBER: _ClassVar[int]
+    HEALTHY_FIELD_NUMBER: _ClassVar[int]
+    LEADER_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    client_urls: _containers.RepeatedScalarFieldContainer[str]
+    healthy: bool
+    leader: bool
+    error: str
+    def __init__(self, name: _Optional[str] = ..., client_urls: _Optional[_Iterable[str]] = ..., healthy: _Optional[bool] = ..., leader: _Optional[bool] = ..., error: _Optional[str] = ...) -> None: ...
+
 class GetClusterInfoResponse(_message.Message):
-    __slots__ = ("cluster", "controllers", "etcd_endpoints")
+    __slots__ = ("cluster", "controllers", "etcd_endpoints", "etcd_members")
     CLUSTER_FIELD_NUMBER: _ClassVar[int]
     CONTROLLERS_FIELD_NUMBER: _ClassVar[int]
     ETCD_ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    ETCD_MEMBERS_FIELD_NUMBER: _ClassVar[int]
     cluster: _objects_pb2.Cluster
     controllers: _containers.RepeatedCompositeFieldContainer[ControllerInfo]
     etcd_endpoints: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, cluster: _Optional[_Union[_objects_pb2.Cluster, _Mapping]] = ..., controllers: _Optional[_Iterable[_Union[ControllerInfo, _Mapping]]] = ..., etcd_endpoints: _Optional[_Iterable[str]] = ...) -> None: ...
+    etcd_members: _containers.RepeatedCompositeFieldContainer[EtcdMemberInfo]
+    def __init__(self, cluster: _Optional[_Union[_objects_pb2.Cluster, _Mapping]] = ..., controllers: _Optional[_Iterable[_Union[ControllerInfo, _Mapping]]] = ..., etcd_endpoints: _Optional[_Iterable[str]] = ..., etcd_members: _Optional[_Iterable[_Union[EtcdMemberInfo, _Mapping]]] = ...) -> None: ...
 
 class ListTaskStatsRequest(_message.Message):
     __slots__ = ("service_ids", "node_ids")
@@ -301,3 +325,65 @@ class ListTaskStatsResponse(_message.Message):
     stats: _containers.RepeatedCompositeFieldContainer[TaskStats]
     errors: _containers.RepeatedCompositeFieldContainer[NodeStatsError]
     def __init__(self, stats: _Optional[_Iterable[_Union[TaskStats, _Mapping]]] = ..., errors: _Optional[_Iterable[_Union[NodeStatsError, _Mapping]]] = ...) -> None: ...
+
+class LogsRequest(_message.Message):
+    __slots__ = ("service_ref", "task_ref", "follow", "tail", "since")
+    SERVICE_REF_FIELD_NUMBER: _ClassVar[int]
+    TASK_REF_FIELD_NUMBER: _ClassVar[int]
+    FOLLOW_FIELD_NUMBER: _ClassVar[int]
+    TAIL_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    service_ref: str
+    task_ref: str
+    follow: bool
+    tail: int
+    since: _timestamp_pb2.Timestamp
+    def __init__(self, service_ref: _Optional[str] = ..., task_ref: _Optional[str] = ..., follow: _Optional[bool] = ..., tail: _Optional[int] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class LogMessage(_message.Message):
+    __slots__ = ("task_id", "task_name", "node_id", "node_name", "timestamp", "stream", "data", "warning")
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    TASK_NAME_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_NAME_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    WARNING_FIELD_NUMBER: _ClassVar[int]
+    task_id: str
+    task_name: str
+    node_id: str
+    node_name: str
+    timestamp: _timestamp_pb2.Timestamp
+    stream: _agent_pb2.LogLine.Stream
+    data: bytes
+    warning: str
+    def __init__(self, task_id: _Optional[str] = ..., task_name: _Optional[str] = ..., node_id: _Optional[str] = ..., node_name: _Optional[str] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., stream: _Optional[_Union[_agent_pb2.LogLine.Stream, str]] = ..., data: _Optional[bytes] = ..., warning: _Optional[str] = ...) -> None: ...
+
+class EventsRequest(_message.Message):
+    __slots__ = ("types", "since_revision")
+    TYPES_FIELD_NUMBER: _ClassVar[int]
+    SINCE_REVISION_FIELD_NUMBER: _ClassVar[int]
+    types: _containers.RepeatedScalarFieldContainer[str]
+    since_revision: int
+    def __init__(self, types: _Optional[_Iterable[str]] = ..., since_revision: _Optional[int] = ...) -> None: ...
+
+class Event(_message.Message):
+    __slots__ = ("revision", "type", "action", "id", "name", "service", "task", "node")
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    revision: int
+    type: str
+    action: str
+    id: str
+    name: str
+    service: _objects_pb2.Service
+    task: _objects_pb2.Task
+    node: _objects_pb2.Node
+    def __init__(self, revision: _Optional[int] = ..., type: _Optional[str] = ..., action: _Optional[str] = ..., id: _Optional[str] = ..., name: _Optional[str] = ..., service: _Optional[_Union[_objects_pb2.Service, _Mapping]] = ..., task: _Optional[_Union[_objects_pb2.Task, _Mapping]] = ..., node: _Optional[_Union[_objects_pb2.Node, _Mapping]] = ...) -> None: ...

@@ -149,6 +149,16 @@ class ControlStub:
                 request_serializer=shoal_dot_v1_dot_control__pb2.ListTaskStatsRequest.SerializeToString,
                 response_deserializer=shoal_dot_v1_dot_control__pb2.ListTaskStatsResponse.FromString,
                 _registered_method=True)
+        self.Logs = channel.unary_stream(
+                '/shoal.v1.Control/Logs',
+                request_serializer=shoal_dot_v1_dot_control__pb2.LogsRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.LogMessage.FromString,
+                _registered_method=True)
+        self.Events = channel.unary_stream(
+                '/shoal.v1.Control/Events',
+                request_serializer=shoal_dot_v1_dot_control__pb2.EventsRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.Event.FromString,
+                _registered_method=True)
 
 
 class ControlServicer:
@@ -294,6 +304,22 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Logs(self, request, context):
+        """The output of a service's tasks, or of one task, read from the agents
+        that run them (`swarmctl service logs`, `task logs`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Events(self, request, context):
+        """Changes to services, tasks and nodes as they happen, each with the etcd
+        revision it was made at, from a given revision on (`swarmctl events`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -411,6 +437,16 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.ListTaskStats,
                     request_deserializer=shoal_dot_v1_dot_control__pb2.ListTaskStatsRequest.FromString,
                     response_serializer=shoal_dot_v1_dot_control__pb2.ListTaskStatsResponse.SerializeToString,
+            ),
+            'Logs': grpc.unary_stream_rpc_method_handler(
+                    servicer.Logs,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.LogsRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.LogMessage.SerializeToString,
+            ),
+            'Events': grpc.unary_stream_rpc_method_handler(
+                    servicer.Events,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.EventsRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.Event.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1034,6 +1070,60 @@ class Control:
             '/shoal.v1.Control/ListTaskStats',
             shoal_dot_v1_dot_control__pb2.ListTaskStatsRequest.SerializeToString,
             shoal_dot_v1_dot_control__pb2.ListTaskStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Logs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/shoal.v1.Control/Logs',
+            shoal_dot_v1_dot_control__pb2.LogsRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.LogMessage.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Events(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/shoal.v1.Control/Events',
+            shoal_dot_v1_dot_control__pb2.EventsRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.Event.FromString,
             options,
             channel_credentials,
             insecure,

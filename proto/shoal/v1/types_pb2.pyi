@@ -97,10 +97,20 @@ class RestartPolicy(_message.Message):
     def __init__(self, condition: _Optional[_Union[RestartPolicy.Condition, str]] = ..., delay: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_attempts: _Optional[int] = ..., window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class Placement(_message.Message):
-    __slots__ = ("constraints",)
+    __slots__ = ("constraints", "preferences", "max_replicas")
     CONSTRAINTS_FIELD_NUMBER: _ClassVar[int]
+    PREFERENCES_FIELD_NUMBER: _ClassVar[int]
+    MAX_REPLICAS_FIELD_NUMBER: _ClassVar[int]
     constraints: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, constraints: _Optional[_Iterable[str]] = ...) -> None: ...
+    preferences: _containers.RepeatedCompositeFieldContainer[PlacementPreference]
+    max_replicas: int
+    def __init__(self, constraints: _Optional[_Iterable[str]] = ..., preferences: _Optional[_Iterable[_Union[PlacementPreference, _Mapping]]] = ..., max_replicas: _Optional[int] = ...) -> None: ...
+
+class PlacementPreference(_message.Message):
+    __slots__ = ("spread",)
+    SPREAD_FIELD_NUMBER: _ClassVar[int]
+    spread: str
+    def __init__(self, spread: _Optional[str] = ...) -> None: ...
 
 class ContainerSpec(_message.Message):
     __slots__ = ("image", "command", "args", "env", "labels", "hostname", "workdir", "user", "stop_grace_period", "secrets", "configs")
@@ -188,6 +198,18 @@ class GlobalService(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class ReplicatedJob(_message.Message):
+    __slots__ = ("max_concurrent", "total_completions")
+    MAX_CONCURRENT_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_COMPLETIONS_FIELD_NUMBER: _ClassVar[int]
+    max_concurrent: int
+    total_completions: int
+    def __init__(self, max_concurrent: _Optional[int] = ..., total_completions: _Optional[int] = ...) -> None: ...
+
+class GlobalJob(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
 class UpdateConfig(_message.Message):
     __slots__ = ("parallelism", "delay", "failure_action", "monitor", "max_failure_ratio", "order")
     class FailureAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
@@ -219,7 +241,7 @@ class UpdateConfig(_message.Message):
     def __init__(self, parallelism: _Optional[int] = ..., delay: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., failure_action: _Optional[_Union[UpdateConfig.FailureAction, str]] = ..., monitor: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_failure_ratio: _Optional[float] = ..., order: _Optional[_Union[UpdateConfig.Order, str]] = ...) -> None: ...
 
 class ServiceSpec(_message.Message):
-    __slots__ = ("name", "labels", "task", "replicated", "update", "rollback")
+    __slots__ = ("name", "labels", "task", "replicated", "replicated_job", "global_job", "update", "rollback")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -232,15 +254,19 @@ class ServiceSpec(_message.Message):
     TASK_FIELD_NUMBER: _ClassVar[int]
     REPLICATED_FIELD_NUMBER: _ClassVar[int]
     GLOBAL_FIELD_NUMBER: _ClassVar[int]
+    REPLICATED_JOB_FIELD_NUMBER: _ClassVar[int]
+    GLOBAL_JOB_FIELD_NUMBER: _ClassVar[int]
     UPDATE_FIELD_NUMBER: _ClassVar[int]
     ROLLBACK_FIELD_NUMBER: _ClassVar[int]
     name: str
     labels: _containers.ScalarMap[str, str]
     task: TaskSpec
     replicated: ReplicatedService
+    replicated_job: ReplicatedJob
+    global_job: GlobalJob
     update: UpdateConfig
     rollback: UpdateConfig
-    def __init__(self, name: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., task: _Optional[_Union[TaskSpec, _Mapping]] = ..., replicated: _Optional[_Union[ReplicatedService, _Mapping]] = ..., update: _Optional[_Union[UpdateConfig, _Mapping]] = ..., rollback: _Optional[_Union[UpdateConfig, _Mapping]] = ..., **kwargs) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., task: _Optional[_Union[TaskSpec, _Mapping]] = ..., replicated: _Optional[_Union[ReplicatedService, _Mapping]] = ..., replicated_job: _Optional[_Union[ReplicatedJob, _Mapping]] = ..., global_job: _Optional[_Union[GlobalJob, _Mapping]] = ..., update: _Optional[_Union[UpdateConfig, _Mapping]] = ..., rollback: _Optional[_Union[UpdateConfig, _Mapping]] = ..., **kwargs) -> None: ...
 
 class UpdateStatus(_message.Message):
     __slots__ = ("state", "started_at", "completed_at", "message")

@@ -66,11 +66,11 @@ def test_zero_replicas_are_fine_and_too_many_are_not() -> None:
     refused(spec(replicated__replicas=validation.MAX_REPLICAS + 1), "replicas must be <=")
 
 
-def test_global_mode_is_not_supported_yet() -> None:
+def test_global_mode_is_valid() -> None:
     s = spec()
     s.ClearField("replicated")
     getattr(s, "global").SetInParent()  # "global" is a Python keyword
-    refused(s, "global services are not supported")
+    validation.check_service_spec(s)
 
 
 @pytest.mark.parametrize("image", ["", "busy box", "a" * (validation.MAX_IMAGE + 1), "busybox\t"])
