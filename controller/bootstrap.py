@@ -39,7 +39,11 @@ class Authority:
 
     def issue(self, csr_pem: bytes, *, common_name: str, role: str, validity: datetime.timedelta) -> bytes:
         """A certificate for a CSR, naming the subject the CA chooses."""
-        names = (pki.CONTROLLER_NAME,) if role == "controller" else (pki.NODE_NAME,) if role == "worker" else ()
+        names: tuple[str, ...] = ()
+        if role == "controller":
+            names = (pki.CONTROLLER_NAME,)
+        elif role == "worker":
+            names = (pki.NODE_NAME, pki.node_server_name(common_name))
         return pki.issue(
             self.ca_pem,
             self.key_pem,

@@ -43,7 +43,7 @@ UNSCHEDULABLE = prometheus_client.Gauge(
     ["reason"],
 )
 #: Every value the `reason` label takes, so that each series exists (at 0) from the start.
-UNSCHEDULABLE_REASONS = ("no_nodes", "ready", "availability", "cpu", "memory", "constraint", "full")
+UNSCHEDULABLE_REASONS = ("no_nodes", "ready", "availability", "cpu", "memory", "constraint", "max_replicas", "full")
 SESSIONS = prometheus_client.Gauge("shoal_dispatcher_sessions", "Open agent sessions on this controller.")
 NODES_DOWN = prometheus_client.Counter(
     "shoal_dispatcher_nodes_down_total", "Nodes marked DOWN after missing their heartbeats."
@@ -69,7 +69,7 @@ LOOP_DURATION = prometheus_client.Histogram(
 
 for _reason in UNSCHEDULABLE_REASONS:
     UNSCHEDULABLE.labels(_reason)
-for _loop in ("orchestrator", "scheduler", "reaper"):
+for _loop in ("orchestrator", "modes", "scheduler", "reaper"):
     LOOP_DURATION.labels(_loop)
 #: The etcd operations store/etcd.py names, so that their series exist (at 0) before the first error.
 ETCD_OPERATIONS = ("range", "txn", "watch", "status", "members", "lease_grant", "lease_revoke", "lease_keepalive")

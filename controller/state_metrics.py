@@ -18,6 +18,7 @@ from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from shoal import states
+from shoal.controller import service_modes
 from shoal.v1 import objects_pb2, types_pb2
 
 if TYPE_CHECKING:
@@ -40,10 +41,8 @@ def running_replicas(tasks: list[objects_pb2.Task]) -> int:
 
 
 def desired_replicas(service: objects_pb2.Service, tasks: list[objects_pb2.Task]) -> int:
-    """The replicas a service should have: its count, or for a global service its tasks meant to run."""
-    if service.spec.WhichOneof("mode") == "replicated":
-        return max(0, service.spec.replicated.replicas)
-    return sum(1 for t in tasks if t.desired_state <= states.RUNNING)
+    """The replicas a service should have: its count, a global service's tasks meant to run, a job's unfinished ones."""
+    return service_modes.counts(service, tasks).desired
 
 
 class ClusterCollector(Collector):

@@ -17,6 +17,7 @@ from shoal import errors
 from shoal.controller import members, metrics
 from shoal.controller.context import Leadership, Term
 from shoal.controller.dispatcher.dispatcher import Dispatcher, DispatcherServicer
+from shoal.controller.orchestrator.modes import ModesOrchestrator
 from shoal.controller.orchestrator.replicated import ReplicatedOrchestrator
 from shoal.controller.reaper import Reaper
 from shoal.controller.scheduler.scheduler import Scheduler
@@ -92,6 +93,9 @@ async def run_term(
             tg.create_task(_track_controllers(etcd, keys, leadership), name="controllers")
             tg.create_task(
                 ReplicatedOrchestrator(cache=cache, writer=writer, settings=loops).run(), name="orchestrator"
+            )
+            tg.create_task(
+                ModesOrchestrator(cache=cache, writer=writer, settings=loops).run(), name="orchestrator-modes"
             )
             tg.create_task(Scheduler(cache=cache, writer=writer, settings=loops).run(), name="scheduler")
             tg.create_task(

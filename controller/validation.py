@@ -9,6 +9,7 @@ close).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from shoal import errors, units
 from shoal.controller import constraint
@@ -31,6 +32,8 @@ MAX_FILES = 64
 #: Docker Swarm's default: five seconds between a task's end and its replacement.
 DEFAULT_RESTART_DELAY = 5.0
 DEFAULT_STOP_GRACE = 10.0
+#: Docker Swarm's default: a new task is watched for failure for five seconds (and must run within them).
+DEFAULT_MONITOR = 5.0
 
 
 def check_name(kind: str, name: str) -> None:
@@ -75,6 +78,13 @@ def check_service_spec(spec: types_pb2.ServiceSpec) -> None:
             raise errors.InvalidArgument(f"{what}: {field} delay and monitor must not be negative")
         if not 0 <= cfg.max_failure_ratio <= 1:
             raise errors.InvalidArgument(f"{what}: {field} max failure ratio must be between 0 and 1")
+        if cfg.failure_action not in types_pb2.UpdateConfig.FailureAction.values():
+            raise errors.InvalidArgument(f"{what}: unknown {field} failure action {cfg.failure_action}")
+        if cfg.order not in types_pb2.UpdateConfig.Order.values():
+            raise errors.InvalidArgument(f"{what}: unknown {field} order {cfg.order}")
+    if spec.rollback.failure_action == types_pb2.UpdateConfig.ROLLBACK:
+        # A rollback is never rolled back: a failing one pauses.
+        raise errors.InvalidArgument(f"{what}: the rollback failure action must be pause or continue")
 
 
 def _check_task_spec(what: str, task: types_pb2.TaskSpec) -> None:
@@ -95,6 +105,7 @@ def _check_task_spec(what: str, task: types_pb2.TaskSpec) -> None:
     if any("\x00" in a for a in argv):
         raise errors.InvalidArgument(f"{what}: command and arguments must not contain NUL characters")
     check_labels(f"{what} container", c.labels)
+    _check_ports(what, c.ports)
     if len(c.secrets) > MAX_FILES or len(c.configs) > MAX_FILES:
         raise errors.InvalidArgument(f"{what}: at most {MAX_FILES} secrets and {MAX_FILES} configs")
     if c.stop_grace_period.ToNanoseconds() < 0:
@@ -105,6 +116,9 @@ def _check_task_spec(what: str, task: types_pb2.TaskSpec) -> None:
             raise errors.InvalidArgument(f"{what}: resource {name} must not be negative")
     if task.restart.delay.ToNanoseconds() < 0 or task.restart.window.ToNanoseconds() < 0:
         raise errors.InvalidArgument(f"{what}: restart delay and window must not be negative")
+    if task.restart.condition not in types_pb2.RestartPolicy.Condition.values():
+        raise errors.InvalidArgument(f"{what}: unknown restart condition {task.restart.condition}")
+    _check_healthcheck(what, c.healthcheck)
     if len(task.placement.constraints) > MAX_CONSTRAINTS:
         raise errors.InvalidArgument(f"{what}: at most {MAX_CONSTRAINTS} constraints")
     for expr in task.placement.constraints:
@@ -112,6 +126,39 @@ def _check_task_spec(what: str, task: types_pb2.TaskSpec) -> None:
             constraint.parse(expr)
         except errors.InvalidArgument as exc:
             raise errors.InvalidArgument(f"{what}: {exc}") from None
+
+
+def _check_healthcheck(what: str, hc: types_pb2.HealthConfig) -> None:
+    """The Engine's rules: a known test form, durations of 0 (inherit) or at least 1 ms."""
+    test = list(hc.test)
+    if test and (
+        test[0] not in ("NONE", "CMD", "CMD-SHELL")
+        or (test[0] == "NONE" and len(test) != 1)
+        or (test[0] == "CMD-SHELL" and len(test) != 2)
+        or (test[0] == "CMD" and len(test) < 2)
+    ):
+        raise errors.InvalidArgument(
+            f'{what}: health check test must be ["NONE"], ["CMD", ARG...] or ["CMD-SHELL", COMMAND]'
+        )
+    if len(test) > MAX_ARGV or sum(len(a.encode()) for a in test) > MAX_ARGV_BYTES or any("\x00" in a for a in test):
+        raise errors.InvalidArgument(f"{what}: health check command is too long or contains NUL characters")
+    for name in ("interval", "timeout", "start_period"):
+        nanos = getattr(hc, name).ToNanoseconds()
+        if nanos < 0 or 0 < nanos < 1_000_000:
+            raise errors.InvalidArgument(f"{what}: health check {name.replace('_', ' ')} must be 0 or at least 1ms")
+
+
+def _check_ports(what: str, ports: Iterable[types_pb2.PortConfig]) -> None:
+    seen = set()
+    for p in ports:
+        if not 1 <= p.target <= 65535 or not 0 <= p.published <= 65535:
+            raise errors.InvalidArgument(f"{what}: port {p.published}:{p.target} is out of range (1-65535)")
+        if p.protocol not in ("", "tcp", "udp"):
+            raise errors.InvalidArgument(f"{what}: unknown protocol {p.protocol!r} (use tcp or udp)")
+        key = (p.published or p.target, p.protocol or "tcp")
+        if key in seen:
+            raise errors.InvalidArgument(f"{what}: port {key[0]}/{key[1]} is published twice")
+        seen.add(key)
 
 
 def apply_defaults(spec: types_pb2.ServiceSpec) -> None:
@@ -127,6 +174,9 @@ def apply_defaults(spec: types_pb2.ServiceSpec) -> None:
         spec.update.parallelism = 1
     if not spec.HasField("rollback"):
         spec.rollback.parallelism = 1
+    for cfg in (spec.update, spec.rollback):
+        if not cfg.HasField("monitor"):
+            cfg.monitor.CopyFrom(units.to_duration(DEFAULT_MONITOR))
 
 
 def check_node_spec(name: str, spec: types_pb2.NodeSpec) -> None:

@@ -29,6 +29,13 @@ from shoal import errors
 CONTROLLER_NAME = "shoal-controller"
 NODE_NAME = "shoal-node"
 
+
+def node_server_name(node_id: str) -> str:
+    """The name only node `node_id`'s certificate carries (beside NODE_NAME): what the controller dials it by,
+    so that the TLS handshake itself proves it reached that node and not another one at the same address."""
+    return f"{node_id}.{NODE_NAME}"
+
+
 ROLES = ("controller", "worker", "admin")
 TOKEN_PREFIX = "SHOALTKN-1-"
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"

@@ -105,3 +105,24 @@ class FileRef(click.ParamType):
 
 
 FILE_REF = FileRef()
+
+
+class Port(click.ParamType):
+    """`[PUBLISHED:]TARGET[/tcp|udp]` as a PortConfig (PUBLISHED defaults to TARGET)."""
+
+    name = "[PUBLISHED:]TARGET[/PROTO]"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, types_pb2.PortConfig):
+            return value
+        text, _, proto = str(value).partition("/")
+        published, _, target = text.rpartition(":")
+        try:
+            port = types_pb2.PortConfig(target=int(target), published=int(published) if published else int(target))
+        except ValueError:
+            self.fail(f"{value!r} is not [PUBLISHED:]TARGET[/tcp|udp]", param, ctx)
+        port.protocol = proto
+        return port
+
+
+PORT = Port()

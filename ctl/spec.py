@@ -62,6 +62,8 @@ class SpecChanges:
     secret_rm: tuple[str, ...] = ()
     config: tuple[types_pb2.FileReference, ...] = ()
     config_rm: tuple[str, ...] = ()
+    publish: tuple[types_pb2.PortConfig, ...] = ()
+    publish_rm: tuple[str, ...] = ()
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> SpecChanges:
@@ -118,6 +120,13 @@ def task_options(fn: F) -> F:
             help="Time to stop gracefully before the container is killed.",
         ),
         click.option(
+            "--publish",
+            "-p",
+            type=options.PORT,
+            multiple=True,
+            help="Publish a port on the node's address: [PUBLISHED:]TARGET[/tcp|udp] (repeatable).",
+        ),
+        click.option(
             "--secret",
             type=options.FILE_REF,
             multiple=True,
@@ -144,6 +153,7 @@ def update_only_options(fn: F) -> F:
         click.option("--container-label-rm", metavar="KEY", multiple=True, help="Remove a container label."),
         click.option("--constraint-rm", metavar="EXPR", multiple=True, help="Remove a placement constraint."),
         click.option("--secret-rm", metavar="NAME", multiple=True, help="Stop mounting a secret."),
+        click.option("--publish-rm", metavar="PUBLISHED[/PROTO]", multiple=True, help="Stop publishing a port."),
         click.option("--config-rm", metavar="NAME", multiple=True, help="Stop mounting a config."),
         click.option("--force", is_flag=True, help="Redeploy every task even if nothing changed."),
     ]
@@ -204,9 +214,25 @@ def apply(spec: types_pb2.ServiceSpec, changes: SpecChanges) -> types_pb2.Servic
         container.args.extend(changes.command[1:])
     _set_files(container.secrets, changes.secret, changes.secret_rm)
     _set_files(container.configs, changes.config, changes.config_rm)
+    if changes.publish or changes.publish_rm:
+        _set_ports(container.ports, changes.publish, changes.publish_rm)
     if changes.force:
         task.force_update += 1
     return out
+
+
+def _set_ports(ports: Any, add: Sequence[types_pb2.PortConfig], remove: Sequence[str]) -> None:
+    """Drop published ports named by PUBLISHED[/PROTO], replace those published again, append new ones."""
+
+    def key(p: types_pb2.PortConfig) -> str:
+        return f"{p.published or p.target}/{p.protocol or 'tcp'}"
+
+    gone = {r if "/" in r else f"{r}/tcp" for r in remove}
+    by_key = {key(p): p for p in ports if key(p) not in gone}
+    for p in add:
+        by_key[key(p)] = p
+    del ports[:]
+    ports.extend(by_key.values())
 
 
 def _set_files(refs: Any, add: Sequence[types_pb2.FileReference], remove: Sequence[str]) -> None:

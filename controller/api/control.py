@@ -10,8 +10,10 @@ is decided before any handler runs (controller/authz.py).
 from __future__ import annotations
 
 from shoal.controller.api.cluster import ClusterHandlers
+from shoal.controller.api.cluster_settings import ClusterSettingsHandlers
 from shoal.controller.api.files import FileHandlers
 from shoal.controller.api.nodes import NodeHandlers
+from shoal.controller.api.rollouts import RolloutHandlers
 from shoal.controller.api.services import ServiceHandlers
 from shoal.controller.api.stats import StatsHandlers
 from shoal.controller.api.tasks import TaskHandlers
@@ -21,9 +23,11 @@ from shoal.v1 import control_pb2_grpc
 class ControlServicer(
     NodeHandlers,
     ServiceHandlers,
+    RolloutHandlers,
     TaskHandlers,
     FileHandlers,
     ClusterHandlers,
+    ClusterSettingsHandlers,
     StatsHandlers,
     control_pb2_grpc.ControlServicer,
 ):

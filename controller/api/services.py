@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Sequence
 
 import grpc
 
-from shoal import errors, ids, states
-from shoal.controller import validation
+from shoal import errors, ids
+from shoal.controller import rollout, service_modes, validation
 from shoal.controller.api import refs
 from shoal.controller.api.base import Handlers, check_version
 from shoal.controller.api.files import resolve_file_refs
@@ -17,6 +19,8 @@ from shoal.controller.store.keys import Kind
 from shoal.v1 import control_pb2, objects_pb2, types_pb2
 
 log = logging.getLogger(__name__)
+
+UpdateStatus = types_pb2.UpdateStatus
 
 
 class ServiceHandlers(Handlers):
@@ -70,13 +74,15 @@ class ServiceHandlers(Handlers):
         services = sorted(cache.services.values(), key=lambda s: s.spec.name)
         replicas = []
         for s in services:
-            running = sum(
-                1
-                for t in cache.tasks_of_service(s.id)
-                if t.status.state == states.RUNNING and t.desired_state == states.RUNNING
-            )
+            n = service_modes.counts(s, cache.tasks_of_service(s.id))
             replicas.append(
-                control_pb2.ServiceReplicas(service_id=s.id, running=running, desired=s.spec.replicated.replicas)
+                control_pb2.ServiceReplicas(
+                    service_id=s.id,
+                    running=n.running,
+                    desired=n.desired,
+                    completed=n.completed,
+                    completions=n.completions,
+                )
             )
         return control_pb2.ListServicesResponse(services=services, replicas=replicas)
 
@@ -97,17 +103,12 @@ class ServiceHandlers(Handlers):
         if spec.WhichOneof("mode") != service.spec.WhichOneof("mode"):
             raise errors.InvalidArgument(f'service "{name}": the mode of a service cannot change')
         check_version("service", name, request.version, service.meta.version)
-        new = objects_pb2.Service()
-        new.CopyFrom(service)
-        new.previous_spec.CopyFrom(service.spec)
-        new.spec.CopyFrom(spec)
-        if spec.task != service.spec.task:
-            new.spec_version += 1
+        new = updated(service, spec, term.cache.tasks_of_service(service.id), time.time())
         try:
             await term.writer.commit([w.Put(new, request.version)])
         except errors.Conflict:
             raise errors.Conflict(f'service "{name}" changed since it was read; read it again') from None
-        log.info("service %s (%s) updated", name, service.id)
+        log.info("service %s (%s) updated%s", name, service.id, _rollout_note(service, new))
         return control_pb2.UpdateServiceResponse(service=term.cache.services[service.id])
 
     @handle
@@ -123,4 +124,37 @@ class ServiceHandlers(Handlers):
             raise errors.Conflict(f'service "{service.spec.name}" changed while being removed; try again') from None
         log.info("service %s (%s) removed", service.spec.name, service.id)
         return control_pb2.RemoveServiceResponse()
+
+
+def updated(
+    service: objects_pb2.Service, spec: types_pb2.ServiceSpec, tasks: Sequence[objects_pb2.Task], now: float
+) -> objects_pb2.Service:
+    """The service with `spec` written over its spec, the old one kept for a rollback.
+
+    A change of the task spec (or a forced update) takes a never-used spec
+    version and starts an update, recorded in the same write so that a client
+    follows it from the reply on. Any update resumes a paused update or
+    rollback, as in Docker: its dirty slots are replaced with the update
+    settings, its failures forgotten.
+    """
+    new = objects_pb2.Service()
+    new.CopyFrom(service)
+    new.previous_spec.CopyFrom(service.spec)
+    new.previous_spec_version = service.spec_version
+    new.spec.CopyFrom(spec)
+    state = service.update_status.state
+    rolls = spec.WhichOneof("mode") in rollout.ROLLING_MODES  # a job runs again instead
+    if spec.task != service.spec.task:
+        new.spec_version = rollout.next_spec_version(service, tasks)
+        if rolls:
+            new.update_status.CopyFrom(rollout.status(UpdateStatus.UPDATING, now, "update in progress"))
+    elif rolls and state in rollout.UPDATE_PAUSED:
+        new.update_status.CopyFrom(rollout.status(UpdateStatus.UPDATING, now, "update resumed"))
+    return new
+
+
+def _rollout_note(old: objects_pb2.Service, new: objects_pb2.Service) -> str:
+    if new.update_status == old.update_status:
+        return ""
+    return f"; {new.update_status.message} (spec version {new.spec_version})"
 

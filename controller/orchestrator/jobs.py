@@ -29,6 +29,7 @@ from shoal.controller.orchestrator.global_ import new_task_on
 from shoal.controller.orchestrator.per_node import Eligibility, Plan, by_node, remove_all, start_gate
 from shoal.controller.orchestrator.slots import node_usable
 from shoal.controller.orchestrator.tasks import new_task, set_desired
+from shoal.controller.service_modes import iteration
 from shoal.controller.store import writer as w
 from shoal.units import from_timestamp as seconds
 from shoal.v1 import objects_pb2
@@ -44,11 +45,6 @@ class Outcome(enum.Enum):
     ACTIVE = "active"  # a task is on its way or running, or a replacement is
     FAILED = "failed"  # the last attempt failed and the restart policy allows no other
     STOPPED = "stopped"  # its task was stopped by the controller (node lost or drained): start again
-
-
-def iteration(service: objects_pb2.Service) -> int:
-    """The service's current job iteration."""
-    return service.spec_version
 
 
 def retire_old(p: Plan, service: objects_pb2.Service, tasks: Iterable[objects_pb2.Task]) -> list[objects_pb2.Task]:
@@ -176,15 +172,3 @@ def plan_global(
         if outcome is Outcome.STOPPED and takes_new:
             p.groups.append([new_task_on(service, node.id, now=now)])
     return p
-
-
-def progress(service: objects_pb2.Service, tasks: Iterable[objects_pb2.Task]) -> tuple[int, int]:
-    """(completed, wanted) in the current iteration: slots for a replicated job, nodes for a global one."""
-    current = [t for t in tasks if t.spec_version == iteration(service) and t.desired_state < states.REMOVE]
-    if service.spec.WhichOneof("mode") == "replicated_job":
-        total = int(service.spec.replicated_job.total_completions)
-        done = {t.slot for t in current if t.status.state == states.COMPLETE and 1 <= t.slot <= total}
-        return len(done), total
-    done_nodes = {t.node_id for t in current if t.status.state == states.COMPLETE}
-    wanted = {t.node_id for t in current if t.desired_state <= states.RUNNING}
-    return len(done_nodes), len(wanted | done_nodes)

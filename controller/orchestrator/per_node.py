@@ -52,12 +52,7 @@ class Eligibility:
 
     def keeps(self, node: objects_pb2.Node | None) -> bool:
         """True if the node's task of the service may go on running there."""
-        return (
-            node is not None
-            and node.status.state != DOWN
-            and node.spec.availability != DRAIN
-            and self.matches(node)
-        )
+        return node is not None and node.status.state != DOWN and node.spec.availability != DRAIN and self.matches(node)
 
 
 def by_node(tasks: Iterable[objects_pb2.Task]) -> dict[str, list[objects_pb2.Task]]:
@@ -79,7 +74,9 @@ def alive(task: objects_pb2.Task) -> bool:
     return states.ASSIGNED <= task.status.state < states.COMPLETE
 
 
-def start_gate(p: Plan, cur: objects_pb2.Task, others: Sequence[objects_pb2.Task], node_usable: bool, now: float) -> None:
+def start_gate(
+    p: Plan, cur: objects_pb2.Task, others: Sequence[objects_pb2.Task], node_usable: bool, now: float
+) -> None:
     """Move a delayed task (desired READY) to RUNNING once its time has come and nothing else runs in its place.
 
     Only a node that still answers can run the older task; one that is DOWN

@@ -216,15 +216,22 @@ class Etcd:
         req = rpc.TxnRequest(compare=compare, success=success, failure=failure)
         return await self._call("txn", self._kv.Txn, req)
 
-    async def watch(self, prefix: bytes, start_revision: int) -> AsyncIterator[rpc.WatchResponse]:
+    async def watch(
+        self, prefix: bytes, start_revision: int, *, prev_kv: bool = False
+    ) -> AsyncIterator[rpc.WatchResponse]:
         """Responses with events under `prefix` from `start_revision` on, in revision order.
 
         Raises Compacted if that revision is gone and Unavailable when the
-        stream breaks (including when the member loses its leader).
+        stream breaks (including when the member loses its leader). With
+        `prev_kv`, each event also carries the key's previous value.
         """
         create = rpc.WatchRequest(
             create_request=rpc.WatchCreateRequest(
-                key=prefix, range_end=prefix_end(prefix), start_revision=start_revision, progress_notify=True
+                key=prefix,
+                range_end=prefix_end(prefix),
+                start_revision=start_revision,
+                progress_notify=True,
+                prev_kv=prev_kv,
             )
         )
         done = asyncio.Event()

@@ -140,6 +140,36 @@ class RemoveServiceResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class RollbackServiceRequest(_message.Message):
+    __slots__ = ("ref", "version")
+    REF_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    ref: str
+    version: int
+    def __init__(self, ref: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class RebalanceServiceRequest(_message.Message):
+    __slots__ = ("ref",)
+    REF_FIELD_NUMBER: _ClassVar[int]
+    ref: str
+    def __init__(self, ref: _Optional[str] = ...) -> None: ...
+
+class UpdateClusterRequest(_message.Message):
+    __slots__ = ("version", "task_history_limit", "auto_rebalance")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    TASK_HISTORY_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    AUTO_REBALANCE_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    task_history_limit: int
+    auto_rebalance: bool
+    def __init__(self, version: _Optional[int] = ..., task_history_limit: _Optional[int] = ..., auto_rebalance: _Optional[bool] = ...) -> None: ...
+
+class UpdateClusterResponse(_message.Message):
+    __slots__ = ("cluster",)
+    CLUSTER_FIELD_NUMBER: _ClassVar[int]
+    cluster: _objects_pb2.Cluster
+    def __init__(self, cluster: _Optional[_Union[_objects_pb2.Cluster, _Mapping]] = ...) -> None: ...
+
 class GetTaskRequest(_message.Message):
     __slots__ = ("ref",)
     REF_FIELD_NUMBER: _ClassVar[int]

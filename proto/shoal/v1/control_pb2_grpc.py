@@ -79,6 +79,16 @@ class ControlStub:
                 request_serializer=shoal_dot_v1_dot_control__pb2.RemoveServiceRequest.SerializeToString,
                 response_deserializer=shoal_dot_v1_dot_control__pb2.RemoveServiceResponse.FromString,
                 _registered_method=True)
+        self.RollbackService = channel.unary_unary(
+                '/shoal.v1.Control/RollbackService',
+                request_serializer=shoal_dot_v1_dot_control__pb2.RollbackServiceRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.UpdateServiceResponse.FromString,
+                _registered_method=True)
+        self.RebalanceService = channel.unary_unary(
+                '/shoal.v1.Control/RebalanceService',
+                request_serializer=shoal_dot_v1_dot_control__pb2.RebalanceServiceRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.UpdateServiceResponse.FromString,
+                _registered_method=True)
         self.GetTask = channel.unary_unary(
                 '/shoal.v1.Control/GetTask',
                 request_serializer=shoal_dot_v1_dot_control__pb2.GetTaskRequest.SerializeToString,
@@ -103,6 +113,11 @@ class ControlStub:
                 '/shoal.v1.Control/RotateJoinToken',
                 request_serializer=shoal_dot_v1_dot_control__pb2.RotateJoinTokenRequest.SerializeToString,
                 response_deserializer=shoal_dot_v1_dot_control__pb2.GetJoinTokensResponse.FromString,
+                _registered_method=True)
+        self.UpdateCluster = channel.unary_unary(
+                '/shoal.v1.Control/UpdateCluster',
+                request_serializer=shoal_dot_v1_dot_control__pb2.UpdateClusterRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.UpdateClusterResponse.FromString,
                 _registered_method=True)
         self.CreateSecret = channel.unary_unary(
                 '/shoal.v1.Control/CreateSecret',
@@ -218,6 +233,20 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RollbackService(self, request, context):
+        """Restore the previous spec, replacing tasks with the rollback settings.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RebalanceService(self, request, context):
+        """Move a replicated service's tasks towards an even spread over its nodes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetTask(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -244,6 +273,13 @@ class ControlServicer:
 
     def RotateJoinToken(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateCluster(self, request, context):
+        """Change the cluster's settings (task history, automatic rebalancing).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -368,6 +404,16 @@ def add_ControlServicer_to_server(servicer, server):
                     request_deserializer=shoal_dot_v1_dot_control__pb2.RemoveServiceRequest.FromString,
                     response_serializer=shoal_dot_v1_dot_control__pb2.RemoveServiceResponse.SerializeToString,
             ),
+            'RollbackService': grpc.unary_unary_rpc_method_handler(
+                    servicer.RollbackService,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.RollbackServiceRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.UpdateServiceResponse.SerializeToString,
+            ),
+            'RebalanceService': grpc.unary_unary_rpc_method_handler(
+                    servicer.RebalanceService,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.RebalanceServiceRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.UpdateServiceResponse.SerializeToString,
+            ),
             'GetTask': grpc.unary_unary_rpc_method_handler(
                     servicer.GetTask,
                     request_deserializer=shoal_dot_v1_dot_control__pb2.GetTaskRequest.FromString,
@@ -392,6 +438,11 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.RotateJoinToken,
                     request_deserializer=shoal_dot_v1_dot_control__pb2.RotateJoinTokenRequest.FromString,
                     response_serializer=shoal_dot_v1_dot_control__pb2.GetJoinTokensResponse.SerializeToString,
+            ),
+            'UpdateCluster': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateCluster,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.UpdateClusterRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.UpdateClusterResponse.SerializeToString,
             ),
             'CreateSecret': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateSecret,
@@ -703,6 +754,60 @@ class Control:
             _registered_method=True)
 
     @staticmethod
+    def RollbackService(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/RollbackService',
+            shoal_dot_v1_dot_control__pb2.RollbackServiceRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.UpdateServiceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RebalanceService(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/RebalanceService',
+            shoal_dot_v1_dot_control__pb2.RebalanceServiceRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.UpdateServiceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def GetTask(request,
             target,
             options=(),
@@ -827,6 +932,33 @@ class Control:
             '/shoal.v1.Control/RotateJoinToken',
             shoal_dot_v1_dot_control__pb2.RotateJoinTokenRequest.SerializeToString,
             shoal_dot_v1_dot_control__pb2.GetJoinTokensResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateCluster(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/UpdateCluster',
+            shoal_dot_v1_dot_control__pb2.UpdateClusterRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.UpdateClusterResponse.FromString,
             options,
             channel_credentials,
             insecure,

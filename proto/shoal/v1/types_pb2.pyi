@@ -113,7 +113,7 @@ class PlacementPreference(_message.Message):
     def __init__(self, spread: _Optional[str] = ...) -> None: ...
 
 class ContainerSpec(_message.Message):
-    __slots__ = ("image", "command", "args", "env", "labels", "hostname", "workdir", "user", "stop_grace_period", "secrets", "configs")
+    __slots__ = ("image", "command", "args", "env", "labels", "hostname", "workdir", "user", "stop_grace_period", "secrets", "configs", "healthcheck", "ports")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -132,6 +132,8 @@ class ContainerSpec(_message.Message):
     STOP_GRACE_PERIOD_FIELD_NUMBER: _ClassVar[int]
     SECRETS_FIELD_NUMBER: _ClassVar[int]
     CONFIGS_FIELD_NUMBER: _ClassVar[int]
+    HEALTHCHECK_FIELD_NUMBER: _ClassVar[int]
+    PORTS_FIELD_NUMBER: _ClassVar[int]
     image: str
     command: _containers.RepeatedScalarFieldContainer[str]
     args: _containers.RepeatedScalarFieldContainer[str]
@@ -143,7 +145,33 @@ class ContainerSpec(_message.Message):
     stop_grace_period: _duration_pb2.Duration
     secrets: _containers.RepeatedCompositeFieldContainer[FileReference]
     configs: _containers.RepeatedCompositeFieldContainer[FileReference]
-    def __init__(self, image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., args: _Optional[_Iterable[str]] = ..., env: _Optional[_Iterable[str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., hostname: _Optional[str] = ..., workdir: _Optional[str] = ..., user: _Optional[str] = ..., stop_grace_period: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., secrets: _Optional[_Iterable[_Union[FileReference, _Mapping]]] = ..., configs: _Optional[_Iterable[_Union[FileReference, _Mapping]]] = ...) -> None: ...
+    healthcheck: HealthConfig
+    ports: _containers.RepeatedCompositeFieldContainer[PortConfig]
+    def __init__(self, image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., args: _Optional[_Iterable[str]] = ..., env: _Optional[_Iterable[str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., hostname: _Optional[str] = ..., workdir: _Optional[str] = ..., user: _Optional[str] = ..., stop_grace_period: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., secrets: _Optional[_Iterable[_Union[FileReference, _Mapping]]] = ..., configs: _Optional[_Iterable[_Union[FileReference, _Mapping]]] = ..., healthcheck: _Optional[_Union[HealthConfig, _Mapping]] = ..., ports: _Optional[_Iterable[_Union[PortConfig, _Mapping]]] = ...) -> None: ...
+
+class PortConfig(_message.Message):
+    __slots__ = ("target", "published", "protocol")
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHED_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_FIELD_NUMBER: _ClassVar[int]
+    target: int
+    published: int
+    protocol: str
+    def __init__(self, target: _Optional[int] = ..., published: _Optional[int] = ..., protocol: _Optional[str] = ...) -> None: ...
+
+class HealthConfig(_message.Message):
+    __slots__ = ("test", "interval", "timeout", "start_period", "retries")
+    TEST_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    START_PERIOD_FIELD_NUMBER: _ClassVar[int]
+    RETRIES_FIELD_NUMBER: _ClassVar[int]
+    test: _containers.RepeatedScalarFieldContainer[str]
+    interval: _duration_pb2.Duration
+    timeout: _duration_pb2.Duration
+    start_period: _duration_pb2.Duration
+    retries: int
+    def __init__(self, test: _Optional[_Iterable[str]] = ..., interval: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., start_period: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., retries: _Optional[int] = ...) -> None: ...
 
 class FileReference(_message.Message):
     __slots__ = ("id", "name", "target", "mode")
@@ -269,7 +297,7 @@ class ServiceSpec(_message.Message):
     def __init__(self, name: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., task: _Optional[_Union[TaskSpec, _Mapping]] = ..., replicated: _Optional[_Union[ReplicatedService, _Mapping]] = ..., replicated_job: _Optional[_Union[ReplicatedJob, _Mapping]] = ..., global_job: _Optional[_Union[GlobalJob, _Mapping]] = ..., update: _Optional[_Union[UpdateConfig, _Mapping]] = ..., rollback: _Optional[_Union[UpdateConfig, _Mapping]] = ..., **kwargs) -> None: ...
 
 class UpdateStatus(_message.Message):
-    __slots__ = ("state", "started_at", "completed_at", "message")
+    __slots__ = ("state", "started_at", "completed_at", "message", "failed_tasks")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         UNKNOWN: _ClassVar[UpdateStatus.State]
@@ -279,6 +307,9 @@ class UpdateStatus(_message.Message):
         ROLLBACK_STARTED: _ClassVar[UpdateStatus.State]
         ROLLBACK_PAUSED: _ClassVar[UpdateStatus.State]
         ROLLBACK_COMPLETED: _ClassVar[UpdateStatus.State]
+        REBALANCE_STARTED: _ClassVar[UpdateStatus.State]
+        REBALANCE_PAUSED: _ClassVar[UpdateStatus.State]
+        REBALANCE_COMPLETED: _ClassVar[UpdateStatus.State]
     UNKNOWN: UpdateStatus.State
     UPDATING: UpdateStatus.State
     PAUSED: UpdateStatus.State
@@ -286,15 +317,20 @@ class UpdateStatus(_message.Message):
     ROLLBACK_STARTED: UpdateStatus.State
     ROLLBACK_PAUSED: UpdateStatus.State
     ROLLBACK_COMPLETED: UpdateStatus.State
+    REBALANCE_STARTED: UpdateStatus.State
+    REBALANCE_PAUSED: UpdateStatus.State
+    REBALANCE_COMPLETED: UpdateStatus.State
     STATE_FIELD_NUMBER: _ClassVar[int]
     STARTED_AT_FIELD_NUMBER: _ClassVar[int]
     COMPLETED_AT_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FAILED_TASKS_FIELD_NUMBER: _ClassVar[int]
     state: UpdateStatus.State
     started_at: _timestamp_pb2.Timestamp
     completed_at: _timestamp_pb2.Timestamp
     message: str
-    def __init__(self, state: _Optional[_Union[UpdateStatus.State, str]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., message: _Optional[str] = ...) -> None: ...
+    failed_tasks: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, state: _Optional[_Union[UpdateStatus.State, str]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., message: _Optional[str] = ..., failed_tasks: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class NodeSpec(_message.Message):
     __slots__ = ("labels", "availability")
@@ -383,15 +419,29 @@ class ContainerStatus(_message.Message):
     def __init__(self, container_id: _Optional[str] = ..., pid: _Optional[int] = ..., exit_code: _Optional[int] = ...) -> None: ...
 
 class TaskStatus(_message.Message):
-    __slots__ = ("timestamp", "state", "message", "err", "container")
+    __slots__ = ("timestamp", "state", "message", "err", "container", "health", "started_at")
+    class Health(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        HEALTH_NONE: _ClassVar[TaskStatus.Health]
+        HEALTH_STARTING: _ClassVar[TaskStatus.Health]
+        HEALTHY: _ClassVar[TaskStatus.Health]
+        UNHEALTHY: _ClassVar[TaskStatus.Health]
+    HEALTH_NONE: TaskStatus.Health
+    HEALTH_STARTING: TaskStatus.Health
+    HEALTHY: TaskStatus.Health
+    UNHEALTHY: TaskStatus.Health
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     ERR_FIELD_NUMBER: _ClassVar[int]
     CONTAINER_FIELD_NUMBER: _ClassVar[int]
+    HEALTH_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
     timestamp: _timestamp_pb2.Timestamp
     state: TaskState
     message: str
     err: str
     container: ContainerStatus
-    def __init__(self, timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[TaskState, str]] = ..., message: _Optional[str] = ..., err: _Optional[str] = ..., container: _Optional[_Union[ContainerStatus, _Mapping]] = ...) -> None: ...
+    health: TaskStatus.Health
+    started_at: _timestamp_pb2.Timestamp
+    def __init__(self, timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[TaskState, str]] = ..., message: _Optional[str] = ..., err: _Optional[str] = ..., container: _Optional[_Union[ContainerStatus, _Mapping]] = ..., health: _Optional[_Union[TaskStatus.Health, str]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
