@@ -8,6 +8,11 @@ controller and pushes every new status into a `StatusSink` (the reporter).
     ASSIGNED -> ACCEPTED -> PREPARING -prepare-> READY -> STARTING -start-> RUNNING -wait-> COMPLETE | FAILED
     desired >= SHUTDOWN: shutdown (if not terminal) -> SHUTDOWN
 
+A container with a health check (its own or its image's) stays STARTING,
+with health HEALTH_STARTING, until the check first passes; it is FAILED
+with health UNHEALTHY (after the container is stopped) when the engine finds
+it unhealthy, before or after it reached RUNNING.
+
 The pause points (ASSIGNED, ACCEPTED, READY) only advance while the observed
 state is below the desired one, which is how desired=READY prepares a task
 without starting it. PREPARING, STARTING and RUNNING always go on. Temporary
@@ -28,6 +33,8 @@ from shoal.agent.executor import base
 from shoal.v1 import objects_pb2, types_pb2
 
 log = logging.getLogger(__name__)
+
+Health = types_pb2.TaskStatus.Health
 
 #: Steps of `plan`, named for what they do.
 ACCEPT, BEGIN_PREPARE, PREPARE, BEGIN_START, START, WAIT, SHUTDOWN = (
@@ -97,16 +104,33 @@ async def advance(step: str, status: types_pb2.TaskStatus, ctlr: base.Controller
         container_id = await ctlr.prepare()
         return next_status(status, states.READY, "prepared", container_id=container_id)
     if step == BEGIN_START:
-        return next_status(status, states.STARTING, "starting")
+        checked = isinstance(ctlr, base.ControllerHealth) and await ctlr.has_healthcheck()
+        started = next_status(status, states.STARTING, "starting")
+        started.health = Health.HEALTH_STARTING if checked else Health.HEALTH_NONE
+        return started
     if step == START:
         await ctlr.start()
-        return next_status(status, states.RUNNING, "started")
+        if status.health == Health.HEALTH_STARTING and isinstance(ctlr, base.ControllerHealth):
+            ended = await ctlr.wait_healthy()
+            if ended is not None:
+                return exited(status, ended)
+            return running(status, "started and healthy", Health.HEALTHY)
+        return running(status, "started")
     if step == WAIT:
         return exited(status, await ctlr.wait())
     if step == SHUTDOWN:
         await ctlr.shutdown()
         return next_status(status, states.SHUTDOWN, "shutdown")
     raise ValueError(f"unknown step {step!r}")
+
+
+def running(status: types_pb2.TaskStatus, message: str, health: int | None = None) -> types_pb2.TaskStatus:
+    """RUNNING, stamped with the time it started (what the update monitor window counts from)."""
+    new = next_status(status, states.RUNNING, message)
+    new.started_at.CopyFrom(new.timestamp)
+    if health is not None:
+        new.health = health  # type: ignore[assignment]
+    return new
 
 
 def exited(status: types_pb2.TaskStatus, result: base.ExitStatus) -> types_pb2.TaskStatus:
@@ -123,6 +147,13 @@ def failed(status: types_pb2.TaskStatus, err: str) -> types_pb2.TaskStatus:
     return next_status(status, state, "rejected" if state == states.REJECTED else "failed", err=err)
 
 
+def unhealthy(status: types_pb2.TaskStatus, err: str) -> types_pb2.TaskStatus:
+    """FAILED because the health check failed (the container was stopped)."""
+    new = next_status(status, states.FAILED, "unhealthy", err=err)
+    new.health = Health.UNHEALTHY
+    return new
+
+
 def adopted(
     status: types_pb2.TaskStatus, desired: int, found: base.ContainerState | None
 ) -> types_pb2.TaskStatus | None:
@@ -137,7 +168,9 @@ def adopted(
     if found.running:
         if status.state >= states.RUNNING:
             return None
-        return next_status(status, states.RUNNING, "adopted", pid=found.pid, **ids)
+        adopted_status = next_status(status, states.RUNNING, "adopted", pid=found.pid, **ids)
+        adopted_status.started_at.CopyFrom(adopted_status.timestamp)
+        return adopted_status
     if found.started:
         return exited(status, base.ExitStatus(found.exit_code, found.error))
     if status.state >= states.RUNNING:
@@ -235,6 +268,10 @@ class Runner:
                 delay = retry.next()
                 log.warning("%s: %s; retrying in %.1fs", step, exc, delay)
                 await asyncio.sleep(delay)
+                continue
+            except base.UnhealthyError as exc:
+                log.warning("%s: %s", step, exc)
+                self._set(unhealthy(self._status, str(exc)))
                 continue
             except Exception as exc:  # any other failure ends the task, as in SwarmKit's Do
                 log.error("%s failed: %s", step, exc, exc_info=not isinstance(exc, base.ExecutorError))

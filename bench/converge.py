@@ -41,11 +41,23 @@ COMMAND = ["sleep", "100000"]
 
 def shoal_round(cluster: harness.Cluster, image: str, replicas: int, name: str) -> float:
     start = time.perf_counter()
-    cluster.ctl("service", "create", "--name", name, "--image", image, "--replicas", str(replicas),
-                "--stop-grace-period", "1s", "--", *COMMAND, check=True)
+    cluster.ctl(
+        "service",
+        "create",
+        "--name",
+        name,
+        "--image",
+        image,
+        "--replicas",
+        str(replicas),
+        "--stop-grace-period",
+        "1s",
+        "--",
+        *COMMAND,
+        check=True,
+    )
     service_id = cluster.control.service(name).id
-    harness.wait_until(lambda: len(cluster.control.running(service_id)) == replicas, 120, "all RUNNING",
-                       interval=0.02)
+    harness.wait_until(lambda: len(cluster.control.running(service_id)) == replicas, 120, "all RUNNING", interval=0.02)
     elapsed = time.perf_counter() - start
     cluster.ctl("service", "rm", name, check=True)
     harness.wait_until(lambda: not [c for c in cluster.containers() if c["service"] == name], 120, "cleanup")
@@ -54,6 +66,7 @@ def shoal_round(cluster: harness.Cluster, image: str, replicas: int, name: str) 
 
 async def direct_round(image: str, replicas: int, tag: str) -> float:
     async with aiodocker.Docker(url=harness.DOCKER_HOST) as docker:
+
         async def one(i: int) -> aiodocker.containers.DockerContainer:
             container = await docker.containers.create(
                 {"Image": image, "Cmd": COMMAND, "Labels": {"shoal.bench": tag}, "StopTimeout": 1},
@@ -107,10 +120,20 @@ def main() -> None:
     ratio = med_shoal / med_direct
     print(f"{'median':>5}  {med_direct:>10.2f}  {med_shoal:>9.2f}  {ratio:>5.2f}   (goal: ratio <= 1.30)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({
-        "replicas": args.replicas, "rounds": rows, "median_direct_s": med_direct, "median_shoal_s": med_shoal,
-        "ratio": ratio, "goal_ratio": 1.3, "state": types_pb2.TaskState.Name(types_pb2.RUNNING),
-    }, indent=2))
+    args.out.write_text(
+        json.dumps(
+            {
+                "replicas": args.replicas,
+                "rounds": rows,
+                "median_direct_s": med_direct,
+                "median_shoal_s": med_shoal,
+                "ratio": ratio,
+                "goal_ratio": 1.3,
+                "state": types_pb2.TaskState.Name(types_pb2.RUNNING),
+            },
+            indent=2,
+        )
+    )
     print(f"wrote {args.out}")
 
 

@@ -102,7 +102,8 @@ async def serve(settings: ControllerSettings) -> None:
                 ("grpc.so_reuseport", 0),
             ],
         )
-        control_pb2_grpc.add_ControlServicer_to_server(ControlServicer(leadership, keys, sealer), server)
+        control = ControlServicer(leadership, keys, sealer, agent_bundle=lambda: serving.bundle, etcd=etcd)
+        control_pb2_grpc.add_ControlServicer_to_server(control, server)
         dispatcher_pb2_grpc.add_DispatcherServicer_to_server(dispatcher_servicer, server)
         limiter = RateLimiter(settings.join_rate, settings.join_burst)
         ca_pb2_grpc.add_CAServicer_to_server(

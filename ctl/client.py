@@ -15,7 +15,7 @@ call it through `asyncio.run`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -148,6 +148,16 @@ class ControlClient:
         req = control_pb2.RemoveServiceRequest(ref=ref)
         return await self._call(lambda s: s.RemoveService, req)
 
+    async def rollback_service(self, ref: str, version: int = 0) -> control_pb2.UpdateServiceResponse:
+        """RollbackService: restore the previous spec (ABORTED if the service changed since `version`, when given)."""
+        req = control_pb2.RollbackServiceRequest(ref=ref, version=version)
+        return await self._call(lambda s: s.RollbackService, req)
+
+    async def rebalance_service(self, ref: str) -> control_pb2.UpdateServiceResponse:
+        """RebalanceService: move tasks towards an even spread."""
+        req = control_pb2.RebalanceServiceRequest(ref=ref)
+        return await self._call(lambda s: s.RebalanceService, req)
+
     # Tasks
 
     async def get_task(self, ref: str) -> control_pb2.GetTaskResponse:
@@ -175,6 +185,15 @@ class ControlClient:
     async def rotate_join_token(self, role: str) -> control_pb2.GetJoinTokensResponse:
         """RotateJoinToken for "worker" or "controller"."""
         return await self._call(lambda s: s.RotateJoinToken, control_pb2.RotateJoinTokenRequest(role=role))
+
+    async def update_cluster(
+        self, version: int, *, task_history_limit: int, auto_rebalance: bool
+    ) -> control_pb2.UpdateClusterResponse:
+        """UpdateCluster: every setting, with the cluster version read; ABORTED if it changed since."""
+        req = control_pb2.UpdateClusterRequest(
+            version=version, task_history_limit=task_history_limit, auto_rebalance=auto_rebalance
+        )
+        return await self._call(lambda s: s.UpdateCluster, req)
 
     # Secrets and configs: `kind` is "Secret" or "Config".
 
@@ -262,6 +281,59 @@ class ControlClient:
                 addr = self._hosts.current
             else:
                 raise _unreachable(failures)
+
+    async def stream(
+        self,
+        method: Callable[[control_pb2_grpc.ControlStub], Callable[..., Any]],
+        request: Any,
+        *,
+        timeout: float | None,
+    ) -> AsyncIterator[Any]:
+        """A server-streaming RPC (logs, events), moving on like `_call` until the stream is established.
+
+        A follower refuses at once, naming the leader, and an unreachable
+        controller fails before any message: both are retried elsewhere, as
+        for unary calls. Once the first message (or the end) has arrived, the
+        stream stays where it is and an error ends it. `timeout` bounds the
+        whole stream (None: until the server ends it or the caller stops).
+        """
+        untried = self._hosts.all
+        failures: list[_Failure] = []
+        redirects = 0
+        addr = self._hosts.current
+        while True:
+            call = method(self._stub(addr))(request, timeout=timeout)
+            try:
+                try:
+                    first = await call.read()
+                except grpc.aio.AioRpcError as exc:
+                    code, details, leader = exc.code(), exc.details() or "", _leader_of(exc)
+                else:
+                    if first is grpc.aio.EOF:
+                        return
+                    yield first
+                    try:
+                        while (item := await call.read()) is not grpc.aio.EOF:
+                            yield item
+                    except grpc.aio.AioRpcError as exc:
+                        raise self._error(exc.code(), exc.details() or "", _leader_of(exc), addr) from None
+                    return
+            finally:
+                call.cancel()
+            if addr in untried:
+                untried.remove(addr)
+            if code == grpc.StatusCode.UNAVAILABLE and leader and redirects < _MAX_REDIRECTS:
+                redirects += 1
+                self._hosts.prefer(leader)
+                addr = leader
+                continue
+            if code != grpc.StatusCode.UNAVAILABLE:
+                raise self._error(code, details, leader, addr)
+            failures.append(_describe(addr, details))
+            self._hosts.failed(addr)
+            if not untried:
+                raise _unreachable(failures)
+            addr = untried[0]
 
     def _error(self, code: grpc.StatusCode, details: str, leader: str, addr: str) -> errors.ShoalError:
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from shoal import errors
 from shoal.ctl import context, output
 
 
@@ -24,6 +25,7 @@ def info(g: context.Globals) -> None:
         [
             ("Cluster ID", reply.cluster.id),
             ("Task history", str(reply.cluster.task_history_limit)),
+            ("Auto-rebalance", "on" if reply.cluster.auto_rebalance else "off"),
             ("Removed nodes", str(len(reply.cluster.removed_nodes))),
             ("etcd", ", ".join(reply.etcd_endpoints) or "-"),
         ]
@@ -42,6 +44,39 @@ def info(g: context.Globals) -> None:
                 for m in reply.etcd_members
             ),
         )
+
+
+@cluster_group.command("update")
+@click.option("--task-history", type=int, help="Finished tasks kept per slot (negative: keep all) [default: 5].")
+@click.option(
+    "--auto-rebalance",
+    type=click.BOOL,
+    metavar="true|false",
+    help="Rebalance replicated services automatically when a node becomes ready or active.",
+)
+@context.pass_globals
+def update(g: context.Globals, task_history: int | None, auto_rebalance: bool | None) -> None:
+    """Change the cluster's settings; only the flags given change."""
+
+    async def change(c):  # type: ignore[no-untyped-def]
+        for attempt in range(4):
+            cluster = (await c.get_cluster_info()).cluster
+            try:
+                return await c.update_cluster(
+                    cluster.meta.version,
+                    task_history_limit=cluster.task_history_limit if task_history is None else task_history,
+                    auto_rebalance=cluster.auto_rebalance if auto_rebalance is None else auto_rebalance,
+                )
+            except errors.Conflict:
+                if attempt == 3:
+                    raise
+        raise AssertionError("unreachable")
+
+    reply = g.call(change)
+    click.echo(
+        f"task history {reply.cluster.task_history_limit}, "
+        f"auto-rebalance {'on' if reply.cluster.auto_rebalance else 'off'}"
+    )
 
 
 @cluster_group.command("join-token")

@@ -16,7 +16,7 @@ import click
 
 from shoal import errors, units
 from shoal.ctl import client as client_
-from shoal.ctl import context, output, spec, stats, task
+from shoal.ctl import context, logs, modes, output, progress, rollout, spec, stats, task
 from shoal.v1 import control_pb2, objects_pb2, types_pb2
 
 #: Re-reads after a version conflict (ABORTED) before giving up: another writer
@@ -32,6 +32,9 @@ def service_group() -> None:
 
 
 service_group.add_command(stats.service_stats)
+service_group.add_command(logs.service_logs)
+service_group.add_command(rollout.rollback)
+service_group.add_command(rollout.rebalance)
 
 
 @service_group.command("create", context_settings={"allow_interspersed_args": False})
@@ -39,21 +42,28 @@ service_group.add_command(stats.service_stats)
 @click.option("--image", required=True, help="Image the tasks run.")
 @click.option(
     "--mode",
-    type=click.Choice(["replicated", "global"]),
+    type=click.Choice(list(modes.MODES)),
     default="replicated",
     show_default=True,
-    help="Replicated (N tasks) or global (one task per node).",
+    help="Replicated (N tasks), global (one task per node), or a job run to completion: replicated-job, global-job.",
 )
 @spec.task_options
+@rollout.wait_options
 @click.argument("command", metavar="[-- COMMAND [ARG]...]", nargs=-1, type=click.UNPROCESSED)
 @context.pass_globals
-def create(g: context.Globals, /, name: str, mode: str, command: tuple[str, ...], **flags: Any) -> None:
-    """Create a service; print its ID. COMMAND and ARGs follow `--`."""
+def create(
+    g: context.Globals, /, name: str, mode: str, command: tuple[str, ...], detach: bool, quiet: bool, **flags: Any
+) -> None:
+    """Create a service; print its ID, then follow it until it converges (unless --detach).
+
+    COMMAND and ARGs follow `--`.
+    """
     changes = spec.SpecChanges.from_params({**flags, "command": command})
     service_spec = spec.new_spec(name, mode, changes)
     request_id = uuid.uuid4().hex
     reply = g.call(lambda c: c.create_service(service_spec, request_id))
     click.echo(reply.service.id)
+    rollout.wait(g, reply.service.id, progress.CREATE, detach=detach, quiet=quiet)
 
 
 @service_group.command("ls")
@@ -113,13 +123,20 @@ def ps(g: context.Globals, ref: str, quiet: bool) -> None:
 @click.argument("ref", metavar="SERVICE")
 @spec.update_only_options
 @spec.task_options
+@rollout.wait_options
 @click.argument("command", metavar="[-- COMMAND [ARG]...]", nargs=-1, type=click.UNPROCESSED)
 @context.pass_globals
-def update(g: context.Globals, /, ref: str, command: tuple[str, ...], **flags: Any) -> None:
-    """Change a service; only the flags given change. A new COMMAND and ARGs follow `--`."""
+def update(
+    g: context.Globals, /, ref: str, command: tuple[str, ...], detach: bool, quiet: bool, **flags: Any
+) -> None:
+    """Change a service (only the flags given change) and follow the update (unless --detach).
+
+    A new COMMAND and ARGs follow `--`. Exits with status 1 if the update pauses or is rolled back.
+    """
     changes = spec.SpecChanges.from_params({**flags, "command": command})
     svc = g.call(lambda c: update_service_spec(c, ref, lambda s: spec.apply(s.spec, changes)))
     click.echo(svc.id)
+    rollout.wait(g, svc.id, progress.UPDATE, detach=detach, quiet=quiet)
 
 
 @service_group.command("scale")
@@ -191,25 +208,20 @@ async def update_service_spec(
 
 
 def service_mode(svc_spec: types_pb2.ServiceSpec) -> str:
-    """The mode name: "replicated" or "global"."""
-    return "global" if svc_spec.WhichOneof("mode") == "global" else "replicated"
+    """The mode name: "replicated", "global", "replicated-job" or "global-job"."""
+    return modes.mode_name(svc_spec)
 
 
 def service_row(svc: objects_pb2.Service, counts: control_pb2.ServiceReplicas | None) -> list[str]:
     """One row under SERVICE_HEADERS."""
-    if counts is not None:
-        replicas = f"{counts.running}/{counts.desired}"
-    elif service_mode(svc.spec) == "replicated":
-        replicas = f"?/{svc.spec.replicated.replicas}"
-    else:
-        replicas = "?"
+    replicas = modes.replicas_cell(svc.spec, counts)
     return [
         output.short_id(svc.id),
         svc.spec.name,
         service_mode(svc.spec),
         replicas,
         svc.spec.task.container.image,
-        _update_state(svc),
+        rollout.state_cell(svc),
     ]
 
 
@@ -218,9 +230,7 @@ def service_fields(svc: objects_pb2.Service) -> list[tuple[str, str]]:
     s, t = svc.spec, svc.spec.task
     c = t.container
     fields = [("ID", svc.id), ("Name", s.name), ("Labels", output.mapping(s.labels) or "-")]
-    fields.append(("Mode", service_mode(s)))
-    if service_mode(s) == "replicated":
-        fields.append(("Replicas", str(s.replicated.replicas)))
+    fields += modes.mode_fields(s, svc.spec_version)
     fields += [
         ("Image", c.image),
         ("Command", " ".join(c.command) or "-"),
@@ -239,14 +249,19 @@ def service_fields(svc: objects_pb2.Service) -> list[tuple[str, str]]:
         fields.append(("Stop grace period", units.format_duration(units.from_duration(c.stop_grace_period))))
     fields += [
         ("Constraints", "\n".join(t.placement.constraints) or "-"),
+        *modes.placement_fields(s),
         ("Reservations", _resources(t.resources.reservations)),
         ("Limits", _resources(t.resources.limits)),
         ("Restart condition", output.enum_name(types_pb2.RestartPolicy.Condition, t.restart.condition)),
         ("Restart delay", _duration(t.restart, "delay")),
         ("Restart attempts", str(t.restart.max_attempts or "unlimited")),
+        ("Restart window", _duration(t.restart, "window") if t.restart.HasField("window") else "unbounded"),
+        *rollout.health_fields(c),
         ("Update parallelism", str(s.update.parallelism or "all")),
         ("Update delay", _duration(s.update, "delay")),
-        ("Update status", _update_status(svc)),
+        *rollout.config_fields("Update", s.update),
+        *rollout.config_fields("Rollback", s.rollback),
+        *rollout.status_fields(svc),
         ("Force update", str(t.force_update)),
         ("Created", output.since(svc.meta.created_at)),
         ("Updated", output.since(svc.meta.updated_at)),
@@ -269,26 +284,6 @@ def _duration(msg: Any, field: str) -> str:
     if not msg.HasField(field):
         return "default"
     return units.format_duration(units.from_duration(getattr(msg, field)))
-
-
-def _update_state(svc: objects_pb2.Service) -> str:
-    if not svc.HasField("update_status") or svc.update_status.state == types_pb2.UpdateStatus.UNKNOWN:
-        return ""
-    return output.enum_name(types_pb2.UpdateStatus.State, svc.update_status.state)
-
-
-def _update_status(svc: objects_pb2.Service) -> str:
-    state = _update_state(svc)
-    if not state:
-        return "-"
-    status = svc.update_status
-    started = output.relative_time(status.started_at)
-    words = [state]
-    if started:
-        words.append(f"(started {started})")
-    if status.message:
-        words.append(f"- {status.message}")
-    return " ".join(words)
 
 
 def _scaled_to(replicas: int) -> Callable[[objects_pb2.Service], types_pb2.ServiceSpec]:

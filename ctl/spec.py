@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import click
 
 from shoal import errors, units
-from shoal.ctl import options
+from shoal.ctl import modes, options, rollout_flags
 from shoal.v1 import types_pb2
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -52,6 +52,24 @@ class SpecChanges:
     restart_max_attempts: int | None = None
     update_parallelism: int | None = None
     update_delay: float | None = None
+    # Rollout, restart-window and health flags (ctl/rollout_flags.py).
+    update_order: str | None = None
+    update_monitor: float | None = None
+    update_failure_action: str | None = None
+    update_max_failure_ratio: float | None = None
+    rollback_parallelism: int | None = None
+    rollback_delay: float | None = None
+    rollback_order: str | None = None
+    rollback_monitor: float | None = None
+    rollback_failure_action: str | None = None
+    rollback_max_failure_ratio: float | None = None
+    restart_window: float | None = None
+    health_cmd: str | None = None
+    health_interval: float | None = None
+    health_timeout: float | None = None
+    health_retries: int | None = None
+    health_start_period: float | None = None
+    no_healthcheck: bool | None = None
     workdir: str | None = None
     user: str | None = None
     hostname: str | None = None
@@ -64,6 +82,10 @@ class SpecChanges:
     config_rm: tuple[str, ...] = ()
     publish: tuple[types_pb2.PortConfig, ...] = ()
     publish_rm: tuple[str, ...] = ()
+    max_concurrent: int | None = None
+    placement_pref: tuple[str, ...] = ()
+    placement_pref_rm: tuple[str, ...] = ()
+    replicas_max_per_node: int | None = None
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> SpecChanges:
@@ -75,7 +97,19 @@ class SpecChanges:
 def task_options(fn: F) -> F:
     """The spec flags `service create` and `service update` share."""
     decorators = [
-        click.option("--replicas", type=int, help="Number of tasks (replicated services)."),
+        click.option("--replicas", type=int, help="Number of tasks (replicated services); completions (jobs)."),
+        click.option(
+            "--max-concurrent", type=int, help="Tasks of a replicated job run at once [default: --replicas]."
+        ),
+        click.option(
+            "--replicas-max-per-node", type=int, help="Tasks of the service one node may run at once (0: no limit)."
+        ),
+        click.option(
+            "--placement-pref",
+            metavar="spread=node.labels.KEY",
+            multiple=True,
+            help="Spread tasks evenly over the values of a node label (repeatable, nested in order).",
+        ),
         click.option(
             "--env",
             "-e",
@@ -141,7 +175,7 @@ def task_options(fn: F) -> F:
     ]
     for decorator in reversed(decorators):
         fn = decorator(fn)
-    return fn
+    return rollout_flags.options_(fn)
 
 
 def update_only_options(fn: F) -> F:
@@ -152,6 +186,12 @@ def update_only_options(fn: F) -> F:
         click.option("--label-rm", metavar="KEY", multiple=True, help="Remove a service label."),
         click.option("--container-label-rm", metavar="KEY", multiple=True, help="Remove a container label."),
         click.option("--constraint-rm", metavar="EXPR", multiple=True, help="Remove a placement constraint."),
+        click.option(
+            "--placement-pref-rm",
+            metavar="spread=node.labels.KEY",
+            multiple=True,
+            help="Remove a placement preference.",
+        ),
         click.option("--secret-rm", metavar="NAME", multiple=True, help="Stop mounting a secret."),
         click.option("--publish-rm", metavar="PUBLISHED[/PROTO]", multiple=True, help="Stop publishing a port."),
         click.option("--config-rm", metavar="NAME", multiple=True, help="Stop mounting a config."),
@@ -165,12 +205,7 @@ def update_only_options(fn: F) -> F:
 def new_spec(name: str, mode: str, changes: SpecChanges) -> types_pb2.ServiceSpec:
     """The spec `service create` sends: name, mode (1 replica unless told) and the flags given."""
     spec = types_pb2.ServiceSpec(name=name)
-    if mode == "global":
-        if changes.replicas is not None:
-            raise errors.InvalidArgument(f'service "{name}": --replicas does not apply to a global service')
-        getattr(spec, "global").SetInParent()  # `global` is a Python keyword
-    else:
-        spec.replicated.replicas = 1
+    modes.set_mode(spec, mode, changes.replicas)
     spec.task.container.SetInParent()
     # As `docker service create`: one slot at a time unless told otherwise.
     spec.update.parallelism = 1
@@ -197,8 +232,16 @@ def apply(spec: types_pb2.ServiceSpec, changes: SpecChanges) -> types_pb2.Servic
     if changes.constraint or changes.constraint_rm:
         _set_constraints(task.placement.constraints, changes.constraint, changes.constraint_rm)
     _set_resources(task.resources, changes)
+    modes.apply_placement(
+        out,
+        max_concurrent=changes.max_concurrent,
+        placement_pref=changes.placement_pref,
+        placement_pref_rm=changes.placement_pref_rm,
+        replicas_max_per_node=changes.replicas_max_per_node,
+    )
     _set_restart(task.restart, changes)
     _set_update(out.update, changes)
+    rollout_flags.apply(out, changes)
     if changes.workdir is not None:
         container.workdir = changes.workdir
     if changes.user is not None:
@@ -252,15 +295,8 @@ def replicas_spec(spec: types_pb2.ServiceSpec, replicas: int) -> types_pb2.Servi
 
 
 def _set_replicas(spec: types_pb2.ServiceSpec, replicas: int) -> None:
-    if spec.WhichOneof("mode") == "global":
-        raise errors.InvalidArgument(
-            f'service "{spec.name}" is global: replicas apply to replicated services'
-        )
-    # Sent as given: the controller refuses a negative count (INVALID_ARGUMENT) with its own message.
-    try:
-        spec.replicated.replicas = replicas
-    except ValueError:  # out of the wire type's range
-        raise errors.InvalidArgument(f'service "{spec.name}": replicas out of range: {replicas}') from None
+    # Replicas of a replicated service, completions of a replicated job (ctl/modes.py).
+    modes.set_replicas(spec, replicas)
 
 
 def _set_env(env: Any, add: Sequence[tuple[str, str]], remove: Sequence[str]) -> None:

@@ -14,7 +14,7 @@ import click
 
 from shoal import errors, states
 from shoal.ctl import client as client_
-from shoal.ctl import context, output
+from shoal.ctl import context, logs, output
 from shoal.v1 import objects_pb2, types_pb2
 
 #: Desired states of the tasks `task ls` shows without -a: the ones meant to run.
@@ -26,6 +26,9 @@ TASK_HEADERS = ("ID", "NAME", "IMAGE", "NODE", "DESIRED STATE", "CURRENT STATE",
 @click.group("task")
 def task_group() -> None:
     """Inspect tasks, the one-shot containers services run."""
+
+
+task_group.add_command(logs.task_logs)
 
 
 @task_group.command("ls")
@@ -140,9 +143,15 @@ def state_word(state: int) -> str:
 
 
 def current_state(status: types_pb2.TaskStatus, now: datetime.datetime | None = None) -> str:
-    """The observed state and when it was reached: "Running 5 seconds ago"."""
+    """The observed state and when it was reached, and the health if checked: "Running 5 seconds ago (healthy)"."""
     since = output.relative_time(status.timestamp, now)
-    return f"{state_word(status.state)} {since}".rstrip()
+    health = f" ({health_word(status.health)})" if status.health else ""
+    return f"{state_word(status.state)} {since}".rstrip() + health
+
+
+def health_word(health: int) -> str:
+    """A task's health as shown: "starting", "healthy", "unhealthy" ("" when it has no health check)."""
+    return {1: "starting", 2: "healthy", 3: "unhealthy"}.get(health, "")
 
 
 def task_fields(task: objects_pb2.Task, node_name: str) -> list[tuple[str, str]]:
@@ -156,6 +165,7 @@ def task_fields(task: objects_pb2.Task, node_name: str) -> list[tuple[str, str]]
         ("Desired state", output.enum_name(types_pb2.TaskState, task.desired_state)),
         ("State", output.enum_name(types_pb2.TaskState, status.state)),
         ("State since", output.since(status.timestamp)),
+        ("Health", health_word(status.health) or "-"),
         ("Message", status.message or "-"),
         ("Error", status.err or "-"),
         ("Container ID", status.container.container_id or "-"),
@@ -175,6 +185,7 @@ def task_fields(task: objects_pb2.Task, node_name: str) -> list[tuple[str, str]]
         fields.append(("Start after", output.absolute_time(task.start_after)))
     fields += [
         ("Spec version", str(task.spec_version)),
+        ("Origin", output.enum_name(objects_pb2.Task.Origin, task.origin).lower()),
         ("Created", output.since(task.meta.created_at)),
         ("Updated", output.since(task.meta.updated_at)),
         ("Version", str(task.meta.version)),

@@ -48,6 +48,10 @@ class PermanentError(ExecutorError):
     """The operation cannot succeed for this task (bad image, failed start, vanished container)."""
 
 
+class UnhealthyError(PermanentError):
+    """The container's health check failed; the container has been stopped."""
+
+
 @dataclasses.dataclass(frozen=True)
 class ContainerState:
     """What `Controller.inspect` observed about a task's container."""
@@ -118,7 +122,11 @@ class Controller(Protocol):
         ...
 
     async def wait(self) -> ExitStatus:
-        """Block until the container exits; PermanentError if it disappeared."""
+        """Block until the container exits; PermanentError if it disappeared.
+
+        A container with a health check is watched meanwhile: if the engine
+        finds it unhealthy, it is stopped and UnhealthyError is raised.
+        """
         ...
 
     async def shutdown(self) -> None:
@@ -131,6 +139,22 @@ class Controller(Protocol):
 
     async def inspect(self) -> ContainerState | None:
         """The container's current state, or None if it does not exist."""
+        ...
+
+
+@runtime_checkable
+class ControllerHealth(Protocol):
+    """Optional: a Controller whose containers may have a health check (their own or their image's)."""
+
+    async def has_healthcheck(self) -> bool:
+        """True if the prepared container has a health check that is not disabled."""
+        ...
+
+    async def wait_healthy(self) -> ExitStatus | None:
+        """After `start`: None once the check first passes, the ExitStatus if the container ends first.
+
+        UnhealthyError (the container stopped) if the engine finds it unhealthy first.
+        """
         ...
 
 

@@ -24,7 +24,7 @@ import aiohttp
 
 from shoal import units
 from shoal.agent import metrics
-from shoal.agent.executor import base, dockerstats
+from shoal.agent.executor import base, dockerhealth, dockerstats
 from shoal.agent.files import FileStore
 from shoal.agent.settings import AgentSettings
 from shoal.v1 import objects_pb2, types_pb2
@@ -90,6 +90,10 @@ def container_config(task: objects_pb2.Task, default_grace: float) -> dict[str, 
         config["HostConfig"]["NanoCpus"] = limits.nano_cpus
     if limits.memory_bytes:
         config["HostConfig"]["Memory"] = limits.memory_bytes
+    if spec.HasField("healthcheck"):
+        healthcheck = dockerhealth.engine_config(spec.healthcheck)
+        if healthcheck:
+            config["Healthcheck"] = healthcheck
     if spec.ports:
         # Host-mode publishing: the port opens on the address of the node that runs the task.
         exposed = {f"{p.target}/{p.protocol or 'tcp'}": {} for p in spec.ports}
@@ -202,7 +206,33 @@ class DockerController:
             async with asyncio.timeout(self._settings.engine_timeout):
                 await self._ref().start()
 
+    async def has_healthcheck(self) -> bool:
+        state = await self.inspect()
+        return state is not None and dockerhealth.has_check(state.raw)
+
+    async def wait_healthy(self) -> base.ExitStatus | None:
+        return await dockerhealth.wait_healthy(self.inspect, self._shutdown)
+
     async def wait(self) -> base.ExitStatus:
+        state = await self.inspect()
+        if state is None or not dockerhealth.has_check(state.raw):
+            return await self._wait()
+        # Whichever comes first: the container's end, or an unhealthy verdict (the container is then stopped).
+        ended = asyncio.ensure_future(self._wait())
+        watch = asyncio.ensure_future(dockerhealth.watch_unhealthy(self.inspect, self._shutdown))
+        try:
+            await asyncio.wait((ended, watch), return_when=asyncio.FIRST_COMPLETED)
+            if watch.done() and watch.exception() is not None:
+                ended.cancel()
+                self._wipe_files()
+                raise watch.exception()  # type: ignore[misc]
+            return await ended
+        finally:
+            for job in (ended, watch):
+                job.cancel()
+            await asyncio.gather(ended, watch, return_exceptions=True)
+
+    async def _wait(self) -> base.ExitStatus:
         # No deadline: a container may run for months. A dropped connection is temporary.
         with _engine_errors("wait for container"):
             try:

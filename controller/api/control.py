@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from shoal.controller.api.cluster import ClusterHandlers
 from shoal.controller.api.cluster_settings import ClusterSettingsHandlers
+from shoal.controller.api.events import EventsHandlers
 from shoal.controller.api.files import FileHandlers
+from shoal.controller.api.logs import LogsHandlers
 from shoal.controller.api.nodes import NodeHandlers
 from shoal.controller.api.rollouts import RolloutHandlers
 from shoal.controller.api.services import ServiceHandlers
@@ -29,6 +31,13 @@ class ControlServicer(
     ClusterHandlers,
     ClusterSettingsHandlers,
     StatsHandlers,
+    LogsHandlers,
+    EventsHandlers,
     control_pb2_grpc.ControlServicer,
 ):
-    """Every Control RPC."""
+    """Every Control RPC.
+
+    Logs takes `agent_bundle=` (a callable returning the controller's own
+    certificate, to dial agents with) and Events `etcd=` (the connection it
+    watches), as keyword arguments beside the handlers' common ones.
+    """

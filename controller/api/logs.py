@@ -152,8 +152,7 @@ class LogSession:
         self._agent_request = agent_pb2.TaskLogsRequest(follow=request.follow, tail=request.tail)
         if request.HasField("since"):
             self._agent_request.since.CopyFrom(request.since)
-        self._follow = request.follow
-        # Subscribed before the first listing, so no task that starts meanwhile is missed.
+        # Subscribed with no await since `tasks` were listed, so no task that starts meanwhile is missed.
         self._sub: Subscription | None = cache.subscribe() if request.follow and service_id else None
         self._service_id = service_id
         self._initial = sorted(tasks, key=lambda t: (t.slot, t.node_id, t.meta.created_at.ToNanoseconds()))
@@ -182,11 +181,12 @@ class LogSession:
                 t.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
 
-    def _start(self, task: objects_pb2.Task) -> None:
+    def _start(self, task: objects_pb2.Task, *, new: bool = False) -> None:
+        """Read a task's output; a `new` one (started while following) from its first line, whatever --tail says."""
         if task.id in self._started:
             return
         self._started.add(task.id)
-        pump = asyncio.create_task(self._pump(task), name=f"logs-{task.id}")
+        pump = asyncio.create_task(self._pump(task, new), name=f"logs-{task.id}")
         self._pumps.add(pump)
         pump.add_done_callback(self._finished)
 
@@ -197,7 +197,7 @@ class LogSession:
         with contextlib.suppress(asyncio.QueueFull):
             self._queue.put_nowait(_FINISHED)  # wakes the reader to see whether everything is done
 
-    async def _pump(self, task: objects_pb2.Task) -> None:
+    async def _pump(self, task: objects_pb2.Task, new: bool) -> None:
         nodes = self._cache.nodes
         node = nodes.get(task.node_id)
         name = task_name(task, nodes)
@@ -210,6 +210,8 @@ class LogSession:
         request = agent_pb2.TaskLogsRequest()
         request.CopyFrom(self._agent_request)
         request.task_id = task.id
+        if new:
+            request.tail = 0
         async with self._limit:
             try:
                 async for line in self._opener.open(node, request):
@@ -251,7 +253,7 @@ class LogSession:
                         and task.service_id == self._service_id  # type: ignore[attr-defined]
                         and has_output(task)  # type: ignore[arg-type]
                     ):
-                        self._start(task)  # type: ignore[arg-type]
+                        self._start(task, new=True)  # type: ignore[arg-type]
         finally:
             self._watching = False
             with contextlib.suppress(asyncio.QueueFull):

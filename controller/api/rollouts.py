@@ -57,9 +57,10 @@ class RolloutHandlers(Handlers):
             raise errors.FailedPrecondition(f'service "{name}": only replicated services are rebalanced')
         state = service.update_status.state
         if state in rollout.UPDATE_IN_PROGRESS or state in rollout.UPDATE_PAUSED:
+            word = "in progress" if state in rollout.UPDATE_IN_PROGRESS else "paused"
             raise errors.FailedPrecondition(
-                f'service "{name}": its {UpdateStatus.State.Name(state).lower().replace("_", " ")} update must '
-                "complete first (`service update` resumes a paused one, `service rollback` undoes it)"
+                f'service "{name}": cannot rebalance while an update is {word}; it must complete first '
+                "(`service update` resumes a paused one, `service rollback` undoes it)"
             )
         new = started_rebalance(service, time.time(), "rebalance requested")
         await _write(term, new, name)

@@ -12,9 +12,11 @@ assigns them. Per node:
 - the task ended: the restart policy decides, as for a replicated slot, and the
   replacement starts on the same node after the restart delay;
 - the task runs an older spec: rolling update, `update.parallelism` nodes at a
-  time (0: all), `update.delay` apart, stop-first (the old task stops before
-  the new one starts, so a node never runs two). Paused and not-ready nodes
-  are updated once they take tasks again, so they never hold an update back.
+  time (0: all), `update.delay` apart (the `rollback` settings during a
+  rollback), stop-first (the old task stops before the new one starts, so a
+  node never runs two). Paused and not-ready nodes are updated once they take
+  tasks again, so they never hold an update back. The update's monitor window
+  and failure action apply to replicated services only.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from shoal import states, units
+from shoal.controller import rollout
 from shoal.controller.orchestrator import restart
-from shoal.controller.orchestrator.per_node import Eligibility, Plan, by_node, remove_all, start_gate
+from shoal.controller.orchestrator.per_node import Eligibility, Plan, alive, by_node, remove_all, start_gate
 from shoal.controller.orchestrator.tasks import new_task, set_desired
 from shoal.controller.store import writer as w
 from shoal.units import from_timestamp as seconds
@@ -70,12 +73,24 @@ def plan(
             current.pop(node.id, None)
         elif cur is None:
             if rules.takes_new(node):
-                p.groups.append([new_task_on(service, node.id, now=now)])
+                p.groups.append([fresh_task_on(service, node.id, grouped.get(node.id, []), now)])
         elif _restart_or_start(p, service, cur, grouped[node.id], rules.takes_new(node), now):
             acted.add(node.id)
 
     _rolling_update(p, service, current, grouped, nodes, rules, acted, now)
     return p
+
+
+def fresh_task_on(service: objects_pb2.Service, node_id: str, history: Sequence[objects_pb2.Task], now: float) -> w.Put:
+    """A new task for a node; staged (desired READY) while an older one may still run there.
+
+    A node that comes back after being DOWN still runs the task that was shut
+    down meanwhile until its agent hears of it: the new task starts only once
+    that one has stopped, so a node never runs two.
+    """
+    if any(alive(t) for t in history):
+        return new_task_on(service, node_id, now=now, desired=states.READY, start_after=now)
+    return new_task_on(service, node_id, now=now)
 
 
 def _restart_or_start(
@@ -127,12 +142,13 @@ def _rolling_update(
             in_flight += 1
         elif cur.status.state == states.RUNNING:
             last_done = max(last_done, seconds(cur.status.timestamp))
-    delay = units.from_duration(service.spec.update.delay)
+    config = rollout.effective_config(service)
+    delay = units.from_duration(config.delay)
     not_before = last_done + delay if delay and last_done else 0.0
     if dirty and now < not_before:
         p.wake(not_before)
     elif dirty:
-        parallelism = service.spec.update.parallelism
+        parallelism = config.parallelism
         budget = len(dirty) if parallelism == 0 else int(parallelism) - in_flight
         for node_id in [n for n in dirty if n not in acted][: max(0, budget)]:
             cur = current[node_id]

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from shoal import states
 from shoal.controller.orchestrator import restart
-from shoal.controller.orchestrator.global_ import new_task_on
+from shoal.controller.orchestrator.global_ import fresh_task_on, new_task_on
 from shoal.controller.orchestrator.per_node import Eligibility, Plan, by_node, remove_all, start_gate
 from shoal.controller.orchestrator.slots import node_usable
 from shoal.controller.orchestrator.tasks import new_task, set_desired
@@ -97,7 +97,8 @@ def _by_slot(tasks: Iterable[objects_pb2.Task]) -> dict[int, list[objects_pb2.Ta
 
 def _unused_slots(used: Mapping[int, object], total: int, count: int) -> list[int]:
     """Up to `count` of the smallest slot numbers in 1..total that have no task yet."""
-    out, n = [], 1
+    out: list[int] = []
+    n = 1
     while len(out) < count and n <= total:
         if n not in used:
             out.append(n)
@@ -170,5 +171,5 @@ def plan_global(
             look_after(p, history, make, usable=True, may_restart=takes_new, now=now) if history else Outcome.STOPPED
         )
         if outcome is Outcome.STOPPED and takes_new:
-            p.groups.append([new_task_on(service, node.id, now=now)])
+            p.groups.append([fresh_task_on(service, node.id, history, now)])
     return p

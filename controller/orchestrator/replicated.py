@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from typing import NoReturn
 
 from shoal import states
-from shoal.controller import loops, metrics
-from shoal.controller.orchestrator import restart, slots, update
+from shoal.controller import loops, metrics, rollout
+from shoal.controller.orchestrator import moves, rebalance, restart, slots, update
 from shoal.controller.orchestrator.tasks import new_task, set_desired
 from shoal.controller.settings import LoopSettings
 from shoal.controller.store import writer as w
@@ -27,9 +27,13 @@ from shoal.controller.store.cache import Cache
 from shoal.controller.store.events import Change
 from shoal.controller.store.keys import Kind
 from shoal.units import from_timestamp as seconds
-from shoal.v1 import objects_pb2
+from shoal.units import to_timestamp
+from shoal.v1 import objects_pb2, types_pb2
 
 log = logging.getLogger(__name__)
+
+Origin = objects_pb2.Task.Origin
+UpdateStatus = types_pb2.UpdateStatus
 
 
 @dataclasses.dataclass
@@ -48,54 +52,117 @@ def plan(
     tasks: Sequence[objects_pb2.Task],
     nodes: Mapping[str, objects_pb2.Node],
     now: float,
+    cluster: objects_pb2.Cluster | None = None,
 ) -> Plan:
-    """What to write so that `service`'s slots converge on its spec."""
+    """What to write so that `service`'s slots converge on its spec (and its rollout moves on)."""
     p = Plan()
     by_slot = slots.group(tasks)
     current: dict[int, objects_pb2.Task] = {}
+    keepers: dict[int, objects_pb2.Task | None] = {}
+    views = {}
     for slot, slot_tasks in by_slot.items():
-        runnable = sorted(
-            (t for t in slot_tasks if t.desired_state <= states.RUNNING), key=lambda t: seconds(t.meta.created_at)
-        )
-        if runnable:
-            current[slot] = runnable[-1]
-            # Two runnable tasks in a slot should not happen; keep the newest.
-            p.groups.extend([set_desired(t, states.SHUTDOWN)] for t in runnable[:-1])
+        v = moves.view(service, slot_tasks, nodes, now)
+        if v is not None:
+            views[slot] = v
+            current[slot], keepers[slot] = v.current, v.keeper
 
     replicas = max(0, service.spec.replicated.replicas)
     if len(current) > replicas:
         for slot in slots.scale_down_victims(current, len(current) - replicas):
             p.groups.append([set_desired(t, states.REMOVE) for t in by_slot[slot]])
-            del current[slot]
+            del current[slot], views[slot]
+    for v in views.values():
+        p.groups.extend([set_desired(t, states.SHUTDOWN)] for t in v.stop)
+        if v.wake_at is not None:
+            p.wake(v.wake_at)
 
     touched = set()
     for slot, cur in current.items():
-        if _replace_or_restart(p, service, slot, cur, by_slot[slot], nodes, now):
+        if _replace_or_restart(p, service, slot, cur, keepers.get(slot), by_slot[slot], nodes, now):
             touched.add(slot)
 
     missing = replicas - len(current)
     if missing > 0:
         p.groups.extend([new_task(service, n, now=now)] for n in slots.free_slots(current, missing))
 
-    progress = update.progress(service, current, by_slot)
-    for slot in update.slots_to_replace(service, progress, now):
-        if slot not in touched:
-            cur = current[slot]
-            p.groups.append(
-                [
-                    set_desired(cur, states.SHUTDOWN),
-                    new_task(service, slot, now=now, desired=states.READY, start_after=now),
-                ]
-            )
-    if progress.not_before > now and progress.dirty:
-        p.wake(progress.not_before)
-    status = update.status_change(service, progress, now)
-    if status is not None:
-        new = objects_pb2.Service()
-        new.CopyFrom(service)
-        new.update_status.CopyFrom(status)
-        p.groups.append([w.put(new)])
+    _rollout(p, service, current, keepers, tasks, nodes, cluster, touched, now)
+    p.groups = _one_write_per_object(p.groups)
     return p
+
+
+def _one_write_per_object(groups: list[list[w.Op]]) -> list[list[w.Op]]:
+    """Drop groups that write an object an earlier group writes: a transaction may not name a key twice."""
+    seen: set[str] = set()
+    out = []
+    for group in groups:
+        ids = {op.obj.id if isinstance(op, w.Put) else getattr(op, "obj_id", "") for op in group}  # type: ignore[attr-defined]
+        if ids & seen:
+            continue
+        seen |= ids
+        out.append(group)
+    return out
+
+
+def _rollout(
+    p: Plan,
+    service: objects_pb2.Service,
+    current: dict[int, objects_pb2.Task],
+    keepers: dict[int, objects_pb2.Task | None],
+    tasks: Sequence[objects_pb2.Task],
+    nodes: Mapping[str, objects_pb2.Node],
+    cluster: objects_pb2.Cluster | None,
+    touched: set[int],
+    now: float,
+) -> None:
+    """The update, rollback or rebalance in progress: replacements, moves, and one write of the service."""
+    by_slot = slots.group(tasks)
+    handing_over = {
+        slot
+        for slot, cur in current.items()
+        if any(t is not cur and slots.may_be_alive(t, nodes) for t in by_slot.get(slot, ()))
+    }
+    d = update.decide(service, current, tasks, now, handing_over)
+    new_service: objects_pb2.Service | None = None
+    if d.rollback:
+        new_service = rollout.rolled_back(service, now=now, message=d.rollback)
+    elif d.status is not None:
+        new_service = _with_status(service, d.status)
+    for slot, start_first in d.replace.items():
+        if slot in touched:
+            continue
+        cur = current[slot]
+        if start_first:
+            p.groups.append([new_task(service, slot, now=now, origin=Origin.UPDATE)])
+        else:
+            ops = [set_desired(cur, states.SHUTDOWN)]
+            ops.append(new_task(service, slot, now=now, desired=states.READY, start_after=now, origin=Origin.UPDATE))
+            p.groups.append(ops)
+    if d.wake_at is not None:
+        p.wake(d.wake_at)
+    state = service.update_status.state
+    if new_service is None and state == UpdateStatus.REBALANCE_STARTED:
+        r = rebalance.decide(service, current, keepers, tasks, nodes, now, handing_over)
+        for slot in r.replace:
+            if slot not in touched:
+                p.groups.append([new_task(service, slot, now=now, origin=Origin.MOVE)])
+        if r.status is not None:
+            new_service = _with_status(service, r.status)
+        if r.wake_at is not None:
+            p.wake(r.wake_at)
+    elif new_service is None:
+        why = rebalance.auto_start(service, current, keepers, nodes, cluster)
+        if why:
+            new_service = _with_status(service, rollout.status(UpdateStatus.REBALANCE_STARTED, now, why))
+            new_service.rebalanced_at.CopyFrom(to_timestamp(now))
+    if new_service is not None:
+        p.groups.append([w.put(new_service)])
+
+
+def _with_status(service: objects_pb2.Service, status: types_pb2.UpdateStatus) -> objects_pb2.Service:
+    new = objects_pb2.Service()
+    new.CopyFrom(service)
+    new.update_status.CopyFrom(status)
+    return new
 
 
 def _replace_or_restart(
@@ -103,33 +170,53 @@ def _replace_or_restart(
     service: objects_pb2.Service,
     slot: int,
     cur: objects_pb2.Task,
+    keeper: objects_pb2.Task | None,
     slot_tasks: list[objects_pb2.Task],
     nodes: Mapping[str, objects_pb2.Node],
     now: float,
 ) -> bool:
-    """Handle a lost node, an ended task or a due delayed start; True if the slot was acted on."""
+    """Handle a lost or drained node, an ended task or a due delayed start; True if the slot was acted on."""
     state = cur.status.state
-    assigned = bool(cur.node_id) and state >= states.ASSIGNED
-    if assigned and state < states.COMPLETE and not slots.node_usable(nodes.get(cur.node_id)):
-        p.groups.append([set_desired(cur, states.SHUTDOWN), new_task(service, slot, now=now)])
-        return True
+    if cur.node_id and states.ASSIGNED <= state < states.COMPLETE:
+        node = nodes.get(cur.node_id)
+        if node is None or node.status.state == slots.DOWN:
+            # The node is lost: nothing to keep running, replace at once.
+            p.groups.append([set_desired(cur, states.SHUTDOWN), new_task(service, slot, now=now)])
+            return True
+        if node.spec.availability == slots.DRAIN:
+            if state == states.RUNNING:
+                # Start the replacement elsewhere first; `moves` stops this one once it runs.
+                p.groups.append([new_task(service, slot, now=now, origin=Origin.MOVE)])
+            else:
+                p.groups.append([set_desired(cur, states.SHUTDOWN), new_task(service, slot, now=now)])
+            return True
     if state >= states.COMPLETE:
-        if not restart.should_restart(cur, slot_tasks, now):
+        if not restart.should_restart(cur, slot_tasks, now, since=_rollout_start(service)):
             return False
         due = now + restart.delay(cur)
-        p.groups.append(
-            [set_desired(cur, states.SHUTDOWN), new_task(service, slot, now=now, desired=states.READY, start_after=due)]
-        )
+        new = new_task(service, slot, now=now, desired=states.READY, start_after=due, origin=Origin.RESTART)
+        p.groups.append([set_desired(cur, states.SHUTDOWN), new])
         p.wake(due)
         return True
     if cur.desired_state == states.READY:
         due = seconds(cur.start_after)
         if due > now:
             p.wake(due)
-        elif not any(slots.may_be_alive(t, nodes) for t in slot_tasks if t is not cur):
-            p.groups.append([set_desired(cur, states.RUNNING)])
+        elif not any(slots.may_be_alive(t, nodes) for t in slot_tasks if t is not cur and t is not keeper):
+            p.groups.append([set_desired(cur, states.RUNNING, start_after=now)])
         return True
     return False
+
+
+def _rollout_start(service: objects_pb2.Service) -> float:
+    """When the service's spec version became current, if an update or rollback recorded it (else 0)."""
+    status = service.update_status
+    if status.state in rollout.UPDATE_IN_PROGRESS + rollout.UPDATE_PAUSED + (
+        UpdateStatus.COMPLETED,
+        UpdateStatus.ROLLBACK_COMPLETED,
+    ):
+        return seconds(status.started_at)
+    return 0.0
 
 
 def plan_orphans(tasks: Sequence[objects_pb2.Task]) -> Plan:
@@ -176,8 +263,21 @@ class ReplicatedOrchestrator:
                     (old.status.state, old.spec.availability) != (new.status.state, new.spec.availability)  # type: ignore[attr-defined]
                 )
             ):
-                return {t.service_id for t in self._cache.tasks_of_node(change.obj.id)}  # type: ignore[attr-defined]
+                return {t.service_id for t in self._cache.tasks_of_node(change.obj.id)} | self._to_rebalance(new)  # type: ignore[attr-defined,arg-type]
+        if change.kind is Kind.CLUSTER:
+            old_auto = change.old is not None and change.old.auto_rebalance  # type: ignore[attr-defined]
+            if change.new is not None and change.new.auto_rebalance and not old_auto:  # type: ignore[attr-defined]
+                return set(self._cache.services)
         return set()
+
+    def _to_rebalance(self, node: objects_pb2.Node | None) -> set[str]:
+        """Every service, when a node became ready or active and the cluster rebalances automatically."""
+        cluster = self._cache.cluster
+        if node is None or cluster is None or not cluster.auto_rebalance:
+            return set()
+        if node.status.state != slots.READY or node.spec.availability != types_pb2.NodeSpec.ACTIVE:
+            return set()
+        return set(self._cache.services)
 
     async def _reconcile(self, service_ids: set[str]) -> None:
         start = time.perf_counter()
@@ -190,7 +290,7 @@ class ReplicatedOrchestrator:
             if service is None:
                 p = plan_orphans(tasks)
             elif service.spec.WhichOneof("mode") == "replicated":
-                p = plan(service, tasks, self._cache.nodes, now)
+                p = plan(service, tasks, self._cache.nodes, now, self._cache.cluster)
             else:
                 continue
             groups.extend(p.groups)

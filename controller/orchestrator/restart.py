@@ -20,12 +20,16 @@ ON_FAILURE = types_pb2.RestartPolicy.ON_FAILURE
 _ATTEMPT_ENDINGS = (states.COMPLETE, states.FAILED, states.REJECTED)
 
 
-def should_restart(task: objects_pb2.Task, slot_tasks: Iterable[objects_pb2.Task], now: float) -> bool:
+def should_restart(
+    task: objects_pb2.Task, slot_tasks: Iterable[objects_pb2.Task], now: float, *, since: float = 0.0
+) -> bool:
     """True if the task's restart policy asks for a replacement of this ending.
 
     With max_attempts, the attempts are counted from the slot's tasks of the
     same spec (kept in etcd by the reaper), within the window if one is set:
     the count survives a controller failover and starts again with a new spec.
+    `since` (when the spec version last became current, e.g. by a rollback to
+    an earlier one) leaves out older tasks of the same version.
     """
     policy = task.spec.restart
     if policy.condition == ON_FAILURE and task.status.state == states.COMPLETE:
@@ -39,6 +43,7 @@ def should_restart(task: objects_pb2.Task, slot_tasks: Iterable[objects_pb2.Task
             for t in slot_tasks
             if t.spec_version == task.spec_version
             and t.status.state in _ATTEMPT_ENDINGS
+            and (t is task or units.from_timestamp(t.meta.created_at) >= since)
             and (not window or units.from_timestamp(t.status.timestamp) >= now - window)
         )
         return attempts <= policy.max_attempts

@@ -29,12 +29,12 @@ def node_usable(node: objects_pb2.Node | None) -> bool:
 
 
 def may_be_alive(task: objects_pb2.Task, nodes: Mapping[str, objects_pb2.Node]) -> bool:
-    """True if the task may still run a container: assigned, not finished, on a node we still hear from."""
-    return (
-        states.ASSIGNED <= task.status.state < states.COMPLETE
-        and bool(task.node_id)
-        and node_usable(nodes.get(task.node_id))
-    )
+    """True if the task may still run a container: assigned, not finished, on a node we still hear from.
+
+    A drained node's tasks count: they run until they are stopped.
+    """
+    node = nodes.get(task.node_id) if task.node_id else None
+    return states.ASSIGNED <= task.status.state < states.COMPLETE and node is not None and node.status.state != DOWN
 
 
 def scale_down_victims(current: Mapping[int, objects_pb2.Task], count: int) -> list[int]:

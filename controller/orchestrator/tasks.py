@@ -15,6 +15,7 @@ def new_task(
     now: float,
     desired: int = states.RUNNING,
     start_after: float | None = None,
+    origin: int = objects_pb2.Task.SLOT,
 ) -> w.Put:
     """A creation of a PENDING task for `slot` with the service's current task spec.
 
@@ -29,6 +30,7 @@ def new_task(
         spec=service.spec.task,
         spec_version=service.spec_version,
         desired_state=desired,  # type: ignore[arg-type]
+        origin=origin,  # type: ignore[arg-type]
         status=types_pb2.TaskStatus(
             state=states.PENDING, timestamp=to_timestamp(now), message="pending task scheduling"
         ),
@@ -38,9 +40,15 @@ def new_task(
     return w.create(task)
 
 
-def set_desired(task: objects_pb2.Task, desired: int) -> w.Put:
-    """An update of the task's desired state (the controller's half of a task)."""
+def set_desired(task: objects_pb2.Task, desired: int, *, start_after: float | None = None) -> w.Put:
+    """An update of the task's desired state (the controller's half of a task).
+
+    Starting a staged task records when it was told to run in `start_after`:
+    the update monitor window counts from there.
+    """
     new = objects_pb2.Task()
     new.CopyFrom(task)
     new.desired_state = desired  # type: ignore[assignment]
+    if start_after is not None:
+        new.start_after.CopyFrom(to_timestamp(start_after))
     return w.put(new)

@@ -25,7 +25,7 @@ update status), so a new leader resumes an update where the old one left it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 
 from shoal import states, units
 from shoal.controller import rollout
@@ -164,8 +164,14 @@ def decide(
     current: Mapping[int, objects_pb2.Task],
     all_tasks: Sequence[objects_pb2.Task],
     now: float,
+    handing_over: Set[int] = frozenset(),
 ) -> Decision:
-    """The updater's decision for a replicated service whose slots' current tasks are `current`."""
+    """The updater's decision for a replicated service whose slots' current tasks are `current`.
+
+    `handing_over` are the slots where an older task may still run beside
+    the current one (start-first, until it has stopped): they count as in
+    flight, so that no more than `parallelism` extra containers ever run.
+    """
     d = Decision()
     state = service.update_status.state
     version = service.spec_version
@@ -201,6 +207,7 @@ def decide(
             last_done = max(last_done, ran_at(t))
             if t.status.state == states.RUNNING:
                 settle_at = max(settle_at, ran_at(t) + monitor)
+                in_flight += t.id in current_ids and t.slot in handing_over
         elif t.id in current_ids and t.desired_state <= states.RUNNING:
             in_flight += 1
             if t.desired_state == states.RUNNING and monitor and not waits_for_health(t):

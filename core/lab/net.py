@@ -61,7 +61,9 @@ def add_host(spec: LabSpec, host: Host) -> None:
     if host.netns not in namespaces(spec):
         run("ip", "netns", "add", host.netns)
     end = veth(host)
-    if run("ip", "link", "show", end, check=False).returncode != 0:
+    if run("ip", "-n", host.netns, "link", "show", "eth0", check=False).returncode != 0:
+        # A machine-side end without its peer here is left from an earlier namespace of that name.
+        run("ip", "link", "delete", end, check=False)
         run("ip", "link", "add", end, "type", "veth", "peer", "name", "eth0", "netns", host.netns)
     run("ip", "link", "set", end, "master", spec.bridge, "up")
     run("ip", "-n", host.netns, "addr", "replace", f"{host.ip}/{spec.network.prefixlen}", "dev", "eth0")
@@ -88,9 +90,14 @@ def namespaces(spec: LabSpec) -> list[str]:
 
 
 def teardown(spec: LabSpec) -> None:
-    """Remove every namespace (and so every veth), the bridge and the rules of the lab."""
+    """Remove every namespace (killing what still runs in it), every veth, the bridge and the rules of the lab."""
     for ns in namespaces(spec):
+        # Whatever still runs there (a container shim of a crashed lab) would keep the namespace alive.
+        for pid in run("ip", "netns", "pids", ns, check=False).stdout.split():
+            run("kill", "-9", pid, check=False)
         run("ip", "netns", "delete", ns, check=False)
+    for host in spec.hosts:
+        run("ip", "link", "delete", veth(host), check=False)
     run("ip", "link", "delete", spec.bridge, check=False)
     while run("iptables", "-D", *_rule(spec), check=False).returncode == 0:
         pass

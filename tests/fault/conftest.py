@@ -17,12 +17,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture
-def flab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultLab]:
-    # A short root: the lab's paths end up in socket paths.
+def flab(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[FaultLab]:
     root = pathlib.Path(tmp_path_factory.mktemp("lab"))
     lab = make_lab(root)
     try:
         lab.up()
         yield FaultLab(lab)
     finally:
+        report = getattr(request.node, "rep_call", None)
+        if report is not None and report.failed:
+            for log in sorted((root / "logs").glob("*.log")):
+                print(f"===== {log.name} =====\n{log.read_text(errors='replace')[-4000:]}")
         lab.down()
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, f"rep_{rep.when}", rep)

@@ -46,25 +46,50 @@ class FaultLab:
 
     def ctl(self, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [str(BIN / "swarmctl"), "-H", ",".join(self.spec.controller_addrs), "--tls-dir", str(self.lab.admin_dir),
-             *args],
-            capture_output=True, text=True, timeout=timeout,
+            [
+                str(BIN / "swarmctl"),
+                "-H",
+                ",".join(self.spec.controller_addrs),
+                "--tls-dir",
+                str(self.lab.admin_dir),
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         if check and result.returncode != 0:
             raise AssertionError(f"swarmctl {' '.join(args)}: {result.stderr}")
         return result
 
     def create(self, name: str, replicas: int) -> str:
-        return self.ctl("service", "create", "--name", name, "--image", self.spec.image, "--replicas", str(replicas),
-                        "--stop-grace-period", "1s", "--", "sleep", "100000").stdout.strip()
+        return self.ctl(
+            "service",
+            "create",
+            "--name",
+            name,
+            "--image",
+            self.spec.image,
+            "--replicas",
+            str(replicas),
+            "--stop-grace-period",
+            "1s",
+            "--",
+            "sleep",
+            "100000",
+        ).stdout.strip()
 
     def tasks(self, service_id: str) -> list[Any]:
-        return list(self.lab.control().ListTasks(control_pb2.ListTasksRequest(service_ids=[service_id]),
-                                                 timeout=5).tasks)
+        return list(
+            self.lab.control().ListTasks(control_pb2.ListTasksRequest(service_ids=[service_id]), timeout=5).tasks
+        )
 
     def running_tasks(self, service_id: str) -> list[Any]:
-        return [t for t in self.tasks(service_id)
-                if t.status.state == types_pb2.RUNNING and t.desired_state == types_pb2.RUNNING]
+        return [
+            t
+            for t in self.tasks(service_id)
+            if t.status.state == types_pb2.RUNNING and t.desired_state == types_pb2.RUNNING
+        ]
 
     def nodes_of(self, service_id: str) -> set[str]:
         """Names of the nodes its RUNNING tasks run on."""
@@ -109,8 +134,11 @@ class FaultLab:
 
     def wait_converged(self, service_id: str, service: str, replicas: int, timeout: float = CONVERGE_WITHIN) -> float:
         start = time.monotonic()
-        wait_until(lambda: self.converged(service_id, service, replicas), timeout,
-                   f"{service} to converge on {replicas} running containers")
+        wait_until(
+            lambda: self.converged(service_id, service, replicas),
+            timeout,
+            f"{service} to converge on {replicas} running containers",
+        )
         return time.monotonic() - start
 
     def process(self, name: str) -> dict[str, Any]:
@@ -162,6 +190,13 @@ class Sampler:
 
 
 def make_lab(root: Any, *, etcd_members: int = 3) -> Lab:
-    spec = LabSpec(root, nodes=3, controllers=3, etcd_members=etcd_members, prefix="sft", subnet="10.79.0.0/24",
-                   heartbeat_period="1s")
+    spec = LabSpec(
+        root,
+        nodes=3,
+        controllers=3,
+        etcd_members=etcd_members,
+        prefix="sft",
+        subnet="10.79.0.0/24",
+        heartbeat_period="1s",
+    )
     return Lab(spec)

@@ -79,4 +79,3 @@ def test_host_cut_off_shorter_than_the_grace(flab: FaultLab) -> None:
     assert sorted(t.id for t in flab.running_tasks(service_id)) == tasks_before
     assert sampler.containers_seen() == containers_before
     assert flab.running_ids("calm") == containers_before
-

@@ -13,7 +13,8 @@ SLEEP = ["--", "sleep", "100000"]
 
 
 def create(cluster: Cluster, name: str, image: str, *args: str) -> str:
-    result = cluster.ctl("service", "create", "--name", name, "--image", image, *args, check=True)
+    """Create a service without following it (the tests wait for what they need); its ID."""
+    result = cluster.ctl("service", "create", "--detach", "--name", name, "--image", image, *args, check=True)
     return result.stdout.strip()
 
 

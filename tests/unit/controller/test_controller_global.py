@@ -101,6 +101,20 @@ def test_a_node_that_comes_back_gets_a_new_task() -> None:
     assert [t.node_id for t in created_tasks(p.groups)] == ["n1"]
 
 
+def test_a_node_back_from_down_starts_its_new_task_only_once_the_old_one_stopped() -> None:
+    svc = global_service()
+    # Shut down while the node was DOWN: its agent has not reported the stop yet.
+    old = on(svc, "n1", state=states.RUNNING, desired=states.SHUTDOWN)
+    p = global_.plan(svc, [old, on(svc, "n2"), on(svc, "n3")], NODES, NOW)
+    (new,) = created_tasks(p.groups)
+    assert (new.node_id, new.desired_state) == ("n1", states.READY)
+    new.meta.created_at.seconds, new.meta.version = int(NOW), 12  # as stored
+    assert global_.plan(svc, [old, new, on(svc, "n2"), on(svc, "n3")], NODES, NOW + 1).groups == []
+    old.status.state = states.SHUTDOWN
+    p = global_.plan(svc, [old, new, on(svc, "n2"), on(svc, "n3")], NODES, NOW + 1)
+    assert desired_changes(p.groups) == {new.id: states.RUNNING}
+
+
 def test_tasks_of_a_removed_node_are_removed() -> None:
     svc = global_service()
     gone = [on(svc, "n9"), on(svc, "n9", state=states.FAILED, desired=states.SHUTDOWN, created=NOW - 500)]
@@ -174,3 +188,15 @@ def test_counts_of_a_global_service() -> None:
     svc = global_service()
     tasks = [on(svc, "n1"), on(svc, "n2", state=states.PREPARING), on(svc, "n3", desired=states.SHUTDOWN)]
     assert service_modes.counts(svc, tasks) == service_modes.Counts(running=1, desired=2)
+
+
+def test_a_rollback_uses_the_rollback_settings_and_ends_rollback_completed() -> None:
+    svc = global_service(version=1, parallelism=1, previous=True)
+    svc.spec.rollback.parallelism = 0  # all at once
+    svc.update_status.state = types_pb2.UpdateStatus.ROLLBACK_STARTED
+    tasks = [on(svc, n, version=2) for n in NODES]
+    p = global_.plan(svc, tasks, NODES, NOW)
+    assert sorted(t.node_id for t in created_tasks(p.groups)) == ["n1", "n2", "n3"]
+    done = global_.plan(svc, [on(svc, n) for n in NODES], NODES, NOW)
+    (status,) = service_puts(done.groups)
+    assert status.update_status.state == types_pb2.UpdateStatus.ROLLBACK_COMPLETED

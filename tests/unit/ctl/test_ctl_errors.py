@@ -166,7 +166,7 @@ def test_follower_naming_an_unreachable_leader(swarmctl, serve, closed_addr) -> 
 def test_server_side_unavailable_is_reported_in_its_words(swarmctl, serve) -> None:
     addr = serve(Unavailable()).addr
 
-    result = swarmctl("-H", addr, "service", "create", "--name", "web", "--image", "x")
+    result = swarmctl("-H", addr, "service", "create", "--detach", "--name", "web", "--image", "x")
 
     assert _one_line_error(result) == f"swarmctl: {addr}: etcd is unreachable"
 
@@ -175,7 +175,9 @@ def test_create_is_retried_with_the_same_request_id_on_unavailable(swarmctl, ser
     first = Unavailable()
     first_addr = serve(first).addr
 
-    result = swarmctl("-H", first_addr, "-H", fake_addr, "service", "create", "--name", "web", "--image", "x")
+    result = swarmctl(
+        "-H", first_addr, "-H", fake_addr, "service", "create", "--detach", "--name", "web", "--image", "x"
+    )  # fmt: skip
 
     assert result.code == 0, result.err
     (retried,) = fake.calls("CreateService")
@@ -188,7 +190,7 @@ def test_create_is_retried_with_the_same_request_id_after_timeout(swarmctl, serv
     stalled_addr = serve(stalled).addr
 
     hosts = f"{stalled_addr},{fake_addr}"
-    result = swarmctl("--timeout", "0.5", "-H", hosts, "service", "create", "--name", "web", "--image", "x")
+    result = swarmctl("--timeout", "0.5", "-H", hosts, "service", "create", "--detach", "--name", "web", "--image", "x")
 
     assert result.code == 0, result.err
     (retried,) = fake.calls("CreateService")
@@ -199,7 +201,7 @@ def test_create_on_a_single_stalled_controller_is_asked_twice(swarmctl, serve) -
     stalled = Stalled()
     addr = serve(stalled).addr
 
-    result = swarmctl("--timeout", "0.3", "-H", addr, "service", "create", "--name", "web", "--image", "x")
+    result = swarmctl("--timeout", "0.3", "-H", addr, "service", "create", "--detach", "--name", "web", "--image", "x")
 
     assert _one_line_error(result) == f"swarmctl: no answer from {addr} within 0.3s"
     first, second = stalled.requests

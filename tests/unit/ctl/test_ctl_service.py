@@ -13,7 +13,7 @@ from shoal.v1 import objects_pb2, types_pb2
 
 def test_create_builds_the_spec_from_flags(ctl, fake: FakeControl) -> None:
     result = ctl(
-        "service", "create", "--name", "web", "--image", "busybox:1.36", "--replicas", "3",
+        "service", "create", "--detach", "--name", "web", "--image", "busybox:1.36", "--replicas", "3",
         "--env", "A=1", "--env", "B=x=y", "--label", "team=core", "--container-label", "c=d",
         "--constraint", "node.labels.zone==a", "--constraint", "node.hostname!=lab-1",
         "--reserve-cpu", "0.5", "--reserve-memory", "256M", "--limit-cpu", "2", "--limit-memory", "1G",
@@ -44,7 +44,7 @@ def test_create_builds_the_spec_from_flags(ctl, fake: FakeControl) -> None:
 
 
 def test_create_defaults_leave_the_rest_to_the_server(ctl, fake: FakeControl) -> None:
-    result = ctl("service", "create", "--name", "web", "--image", "busybox")
+    result = ctl("service", "create", "--detach", "--name", "web", "--image", "busybox")
 
     assert result.code == 0, result.err
     (request,) = fake.calls("CreateService")
@@ -56,7 +56,7 @@ def test_create_defaults_leave_the_rest_to_the_server(ctl, fake: FakeControl) ->
 
 
 def test_create_with_only_an_update_delay_keeps_parallelism_one(ctl, fake: FakeControl) -> None:
-    result = ctl("service", "create", "--name", "web", "--image", "busybox", "--update-delay", "2s")
+    result = ctl("service", "create", "--detach", "--name", "web", "--image", "busybox", "--update-delay", "2s")
 
     assert result.code == 0, result.err
     (request,) = fake.calls("CreateService")
@@ -65,7 +65,7 @@ def test_create_with_only_an_update_delay_keeps_parallelism_one(ctl, fake: FakeC
 
 
 def test_create_global_service(ctl, fake: FakeControl) -> None:
-    result = ctl("service", "create", "--name", "agent", "--image", "busybox", "--mode", "global")
+    result = ctl("service", "create", "--detach", "--name", "agent", "--image", "busybox", "--mode", "global")
 
     assert result.code == 0, result.err
     (request,) = fake.calls("CreateService")
@@ -73,7 +73,7 @@ def test_create_global_service(ctl, fake: FakeControl) -> None:
 
 
 def test_create_takes_the_command_after_the_options_without_dashes(ctl, fake: FakeControl) -> None:
-    result = ctl("service", "create", "--name", "web", "--image", "busybox", "sh", "-c", "true")
+    result = ctl("service", "create", "--detach", "--name", "web", "--image", "busybox", "sh", "-c", "true")
 
     assert result.code == 0, result.err
     container = fake.calls("CreateService")[0].spec.task.container
@@ -81,8 +81,8 @@ def test_create_takes_the_command_after_the_options_without_dashes(ctl, fake: Fa
 
 
 def test_each_create_has_a_fresh_request_id(ctl, fake: FakeControl) -> None:
-    ctl("service", "create", "--name", "a", "--image", "busybox")
-    ctl("service", "create", "--name", "b", "--image", "busybox")
+    ctl("service", "create", "--detach", "--name", "a", "--image", "busybox")
+    ctl("service", "create", "--detach", "--name", "b", "--image", "busybox")
 
     first, second = fake.calls("CreateService")
     assert first.request_id != second.request_id
@@ -111,7 +111,7 @@ def test_update_changes_only_the_given_flags(ctl, fake: FakeControl) -> None:
     version = svc.meta.version
 
     result = ctl(
-        "service", "update", "web", "--env", "B=20", "--env", "D=4", "--env-rm", "A",
+        "service", "update", "--detach", "web", "--env", "B=20", "--env", "D=4", "--env-rm", "A",
         "--label", "tier=front", "--label-rm", "team",
         "--constraint", "node.labels.disk==ssd", "--constraint-rm", "node.role == worker",
         "--image", "busybox:2",
@@ -137,7 +137,7 @@ def test_update_changes_only_the_given_flags(ctl, fake: FakeControl) -> None:
 def test_update_without_flags_sends_the_spec_unchanged(ctl, fake: FakeControl) -> None:
     svc = _web(fake)
 
-    assert ctl("service", "update", "web").code == 0
+    assert ctl("service", "update", "--detach", "web").code == 0
 
     assert _updated_spec(fake) == svc.spec
 
@@ -145,7 +145,7 @@ def test_update_without_flags_sends_the_spec_unchanged(ctl, fake: FakeControl) -
 def test_update_force_increments_force_update(ctl, fake: FakeControl) -> None:
     _web(fake)
 
-    assert ctl("service", "update", "--force", "web").code == 0
+    assert ctl("service", "update", "--detach", "--force", "web").code == 0
 
     assert _updated_spec(fake).task.force_update == 5
 
@@ -153,7 +153,7 @@ def test_update_force_increments_force_update(ctl, fake: FakeControl) -> None:
 def test_update_replaces_command_and_args(ctl, fake: FakeControl) -> None:
     _web(fake)
 
-    assert ctl("service", "update", "web", "--replicas", "5", "--", "top", "-b").code == 0
+    assert ctl("service", "update", "--detach", "web", "--replicas", "5", "--", "top", "-b").code == 0
 
     spec = _updated_spec(fake)
     assert (list(spec.task.container.command), list(spec.task.container.args)) == (["top"], ["-b"])
@@ -164,7 +164,7 @@ def test_update_retries_on_a_version_conflict(ctl, fake: FakeControl) -> None:
     _web(fake)
     fake.conflicts = 2
 
-    result = ctl("service", "update", "web", "--force")
+    result = ctl("service", "update", "--detach", "web", "--force")
 
     assert result.code == 0, result.err
     requests = fake.calls("UpdateService")
@@ -180,7 +180,7 @@ def test_update_gives_up_after_three_retries(ctl, fake: FakeControl) -> None:
     _web(fake)
     fake.conflicts = 10
 
-    result = ctl("service", "update", "web", "--image", "x")
+    result = ctl("service", "update", "--detach", "web", "--image", "x")
 
     assert result.code == 1
     assert len(fake.calls("UpdateService")) == 4
@@ -220,7 +220,7 @@ def test_refs_are_passed_through_as_given(ctl, fake: FakeControl) -> None:
     _web(fake)
 
     assert ctl("service", "inspect", "svc1a").code == 0
-    assert ctl("service", "update", "web", "--image", "y").code == 0
+    assert ctl("service", "update", "--detach", "web", "--image", "y").code == 0
 
     assert [r.ref for r in fake.calls("GetService")] == ["svc1a", "web"]
     # The write addresses the object read, by ID.
@@ -388,7 +388,7 @@ def test_format_may_also_follow_the_verb(ctl, fake: FakeControl) -> None:
 def test_negative_replicas_reach_the_server(ctl, fake: FakeControl) -> None:
     fake.add_service("svc1", "web")
 
-    created = ctl("service", "create", "--name", "x", "--image", "busybox", "--replicas", "-1")
+    created = ctl("service", "create", "--detach", "--name", "x", "--image", "busybox", "--replicas", "-1")
     scaled = ctl("service", "scale", "web=-3")
 
     assert (created.code, scaled.code) == (1, 1)
