@@ -25,7 +25,7 @@ from typing import NoReturn
 
 import grpc
 
-from shoal import backoff, errors, logs, metrics_http, remotes
+from shoal import backoff, errors, logs, metrics_http, remotes, units
 from shoal.agent import credentials as credentials_
 from shoal.agent import metrics, server, stats
 from shoal.agent import reporter as reporter_
@@ -69,12 +69,14 @@ class Agent:
         self._addr = addr
         self._metrics_addr = metrics_addr
         self.remotes = remotes.Remotes(list(settings.controllers))
+        self._reconnect_cap = settings.backoff_cap
 
     async def run(self) -> NoReturn:
         """Register, serve the session, and do it again when it ends; never returns."""
         delay = backoff.Backoff(base=self._settings.backoff_base, cap=self._settings.backoff_cap)
         redirects = 0
         while True:
+            delay.cap = min(self._settings.backoff_cap, self._reconnect_cap)
             target = self.remotes.current
             session: session_.Session | None = None
             redirected = False
@@ -151,6 +153,10 @@ class Agent:
     def _on_message(self, message: dispatcher_pb2.SessionMessage) -> None:
         if message.controllers:
             self.remotes.update(list(message.controllers))
+        if message.HasField("heartbeat_period"):
+            # Reconnect at least once per heartbeat period: after a leader change the new leader
+            # waits only a few periods before it declares a silent node DOWN.
+            self._reconnect_cap = max(self._settings.backoff_base, units.from_duration(message.heartbeat_period))
 
 
 async def run(settings: AgentSettings, executor: base.Executor) -> NoReturn:

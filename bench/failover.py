@@ -58,7 +58,9 @@ def leader_kill(flab: FaultLab, n: int) -> tuple[float, int]:
     flab.signal(old, signal.SIGKILL)
     wait_until(
         lambda: (
-            flab.ctl("--timeout", "1", "service", "update", "bench", "--label", f"round={n}", check=False).returncode
+            flab.ctl(
+                "--timeout", "1", "service", "update", "--detach", "bench", "--label", f"round={n}", check=False
+            ).returncode
             == 0
         ),
         60,

@@ -8,6 +8,7 @@ settings and state are shown in `service inspect` and `service ls` is here too.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -35,7 +36,7 @@ def wait(g: context.Globals, service_id: str, kind: str, *, detach: bool, quiet:
     """Follow the service (progress on stderr) unless `detach`; ShoalError (exit 1) if the rollout fails."""
     if detach:
         return
-    click.get_text_stream("stdout").flush()
+    sys.stdout.flush()  # the ID first, for a reader of the pipe
     g.call(lambda c: progress.follow(c, service_id, kind, quiet=quiet))
 
 

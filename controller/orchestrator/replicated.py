@@ -263,7 +263,8 @@ class ReplicatedOrchestrator:
                     (old.status.state, old.spec.availability) != (new.status.state, new.spec.availability)  # type: ignore[attr-defined]
                 )
             ):
-                return {t.service_id for t in self._cache.tasks_of_node(change.obj.id)} | self._to_rebalance(new)  # type: ignore[attr-defined,arg-type]
+                on_node = {t.service_id for t in self._cache.tasks_of_node(change.obj.id)}  # type: ignore[attr-defined]
+                return on_node | self._to_rebalance(new)  # type: ignore[arg-type]
         if change.kind is Kind.CLUSTER:
             old_auto = change.old is not None and change.old.auto_rebalance  # type: ignore[attr-defined]
             if change.new is not None and change.new.auto_rebalance and not old_auto:  # type: ignore[attr-defined]

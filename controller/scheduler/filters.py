@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 
 from shoal import units
 from shoal.controller import constraint
-from shoal.controller.scheduler.nodeinfo import NodeInfo
+from shoal.controller.scheduler.nodeinfo import NodeInfo, published
 from shoal.v1 import types_pb2
 
 
@@ -43,6 +43,12 @@ def pipeline(spec: types_pb2.TaskSpec, service_id: str = "") -> list[Filter]:
         filters.append(Filter("cpu", "insufficient CPU", lambda n: n.free_cpu >= res.nano_cpus))
     if res.memory_bytes:
         filters.append(Filter("memory", "insufficient memory", lambda n: n.free_memory >= res.memory_bytes))
+    ports = published(spec)
+    if ports:
+        names = ", ".join(f"{p}/{proto}" for p, proto in ports)
+        filters.append(
+            Filter("ports", f"host port {names} already in use", lambda n: not any(p in n.ports for p in ports))
+        )
     for c in constraint.parse_all(list(spec.placement.constraints)):
         filters.append(Filter("constraint", f"constraint {c} not met", lambda n, c=c: c.matches(n.node)))
     limit = spec.placement.max_replicas

@@ -11,7 +11,7 @@ import collections
 import dataclasses
 
 from shoal import states
-from shoal.v1 import objects_pb2
+from shoal.v1 import objects_pb2, types_pb2
 
 
 def holds_resources(task: objects_pb2.Task) -> bool:
@@ -24,6 +24,11 @@ def counts_for_spread(task: objects_pb2.Task) -> bool:
     return holds_resources(task) and task.desired_state <= states.RUNNING
 
 
+def published(spec: types_pb2.TaskSpec) -> list[tuple[int, str]]:
+    """The host ports a task spec publishes, as (port, protocol)."""
+    return [(p.published or p.target, p.protocol or "tcp") for p in spec.container.ports]
+
+
 @dataclasses.dataclass
 class NodeInfo:
     """One node, and the load placed on it."""
@@ -33,6 +38,8 @@ class NodeInfo:
     by_service: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     reserved_cpu: int = 0
     reserved_memory: int = 0
+    #: Host ports ((port, protocol)) published by the tasks on this node.
+    ports: collections.Counter[tuple[int, str]] = dataclasses.field(default_factory=collections.Counter)
 
     @property
     def free_cpu(self) -> int:
@@ -48,6 +55,10 @@ class NodeInfo:
             res = task.spec.resources.reservations
             self.reserved_cpu += sign * res.nano_cpus
             self.reserved_memory += sign * res.memory_bytes
+            for port in published(task.spec):
+                self.ports[port] += sign
+                if self.ports[port] <= 0:
+                    del self.ports[port]
         if counts_for_spread(task):
             self.tasks += sign
             self.by_service[task.service_id] += sign

@@ -137,6 +137,9 @@ class Lab:
         spec = self.spec
         if any(self.procs.running(n) for n in self.procs.names()):
             raise errors.FailedPrecondition(f"a lab is already running in {spec.root}: run 'swarmd lab down' first")
+        if net.namespaces(spec):
+            # What a crashed lab of this prefix left (its processes, namespaces) would be in the way.
+            net.teardown(spec)
         spec.root.mkdir(parents=True, exist_ok=True)
         self.procs.save(
             {

@@ -66,6 +66,7 @@ class FaultLab:
         return self.ctl(
             "service",
             "create",
+            "--detach",
             "--name",
             name,
             "--image",

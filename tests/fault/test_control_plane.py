@@ -43,7 +43,7 @@ def test_leader_killed(flab: FaultLab) -> None:
         wait_until(
             lambda: (
                 flab.ctl(
-                    "service", "update", "steady", "--label", "poked=yes", "--timeout", "1", check=False
+                    "service", "update", "--detach", "steady", "--label", "poked=yes", "--timeout", "1", check=False
                 ).returncode
                 == 0
             ),

@@ -86,9 +86,8 @@ def test_auto_rebalance_when_a_node_becomes_ready(cluster: Cluster, image: str) 
     service_id = create(cluster, "auto", image, "--replicas", "6", "--stop-grace-period", "1s", *SLEEP)
     wait_until(lambda: converged(cluster, service_id, 6, "auto") and spread(cluster, service_id) == [2, 2, 2], 90,
                "6 replicas spread")  # fmt: skip
-    cluster.agents["n3"].kill()
-    wait_until(lambda: spread(cluster, service_id) == [0, 3, 3] and converged(cluster, service_id, 6, "auto"), 90,
-               "n3's tasks moved away")  # fmt: skip
+    cluster.agents["n3"].kill()  # its containers go on running, unheard of, until it comes back
+    wait_until(lambda: spread(cluster, service_id) == [0, 3, 3], 90, "n3's tasks replaced on n1 and n2")
     cluster.agents["n3"].start()
     cluster.wait_ready("n3")
     service = wait_state(cluster, service_id, Status.REBALANCE_COMPLETED, 120)
