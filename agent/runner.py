@@ -166,8 +166,8 @@ def adopted(
         return failed(status, "container disappeared")
     ids = {"container_id": found.container_id}
     if found.running:
-        if status.state >= states.RUNNING:
-            return None
+        if status.state >= states.RUNNING or status.health == Health.HEALTH_STARTING:
+            return None  # running, or still to pass its health check: the START step waits for it
         adopted_status = next_status(status, states.RUNNING, "adopted", pid=found.pid, **ids)
         adopted_status.started_at.CopyFrom(adopted_status.timestamp)
         return adopted_status

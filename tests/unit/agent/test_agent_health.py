@@ -118,6 +118,25 @@ async def test_unhealthy_while_running_fails_the_task(run) -> None:  # type: ign
     assert sink.states(task.id)[-2:] == ["RUNNING", "FAILED"]
 
 
+async def test_an_adopted_container_still_awaiting_its_check_stays_starting(run) -> None:  # type: ignore[no-untyped-def]
+    start, executor, sink = run
+    task = make_task()
+    task.status.state = states.STARTING  # type: ignore[assignment]
+    task.status.health = Health.HEALTH_STARTING  # type: ignore[assignment]
+    executor.add_container(task, running=True)
+    runner = runner_.Runner(task=task, executor=executor, sink=sink, timings=TIMINGS, adopt=True)
+    job = asyncio.create_task(runner.run())
+    try:
+        await asyncio.sleep(0.05)
+        assert runner.status.state == states.STARTING
+        executor.verdicts.put_nowait("healthy")
+        await wait_until(lambda: runner.status.state == states.RUNNING, what="RUNNING")
+        assert runner.status.health == Health.HEALTHY
+    finally:
+        job.cancel()
+        await asyncio.gather(job, return_exceptions=True)
+
+
 async def test_a_task_without_a_check_runs_at_once_with_its_start_time() -> None:
     executor, sink = FakeExecutor(), RecordingSink()
     task = make_task()
