@@ -88,6 +88,9 @@ class Agent:
                     reporter=self._reporter,
                     settings=self._settings,
                     on_message=self._on_message,
+                    # A paused controller accepts connections but never answers: give up on it
+                    # within a heartbeat period (at least a second), as the new leader's grace is short.
+                    open_timeout=min(self._settings.session_open_timeout, max(1.0, self._reconnect_cap)),
                 )
                 # A channel per session: after a renewal the next session uses the new certificate.
                 async with self._credentials.channel(target) as channel:
@@ -159,13 +162,9 @@ class Agent:
             self._reconnect_cap = max(self._settings.backoff_base, units.from_duration(message.heartbeat_period))
 
 
-async def run(settings: AgentSettings, executor: base.Executor) -> NoReturn:
-    """Run the agent on `executor` until cancelled."""
-    creds = await credentials_.load_or_join(settings)
-    node_id = creds.node_id
-    # Bound once here: every task the agent starts (sessions, runners, RPC handlers) inherits it.
-    logs.bind(node_id=node_id)
-    reporter = reporter_.Reporter(
+def new_reporter(settings: AgentSettings) -> reporter_.Reporter:
+    """The status reporter, tuned by `settings`."""
+    return reporter_.Reporter(
         reporter_.ReporterSettings(
             batch_size=settings.reporter_batch_size,
             flush_interval=settings.reporter_flush_interval,
@@ -173,14 +172,57 @@ async def run(settings: AgentSettings, executor: base.Executor) -> NoReturn:
             retry_cap=settings.backoff_cap,
         )
     )
+
+
+def new_worker(
+    settings: AgentSettings, executor: base.Executor, reporter: reporter_.Reporter, node_id: str
+) -> worker_.Worker:
+    """The worker of this node's runners (open it with `async with`)."""
     timings = runner_.RunnerTimings(retry_base=settings.retry_base, retry_cap=settings.retry_cap)
+    return worker_.Worker(
+        node_id=node_id, executor=executor, reporter=reporter, timings=timings, files=getattr(executor, "files", None)
+    )
+
+
+async def run_sessions(
+    *,
+    settings: AgentSettings,
+    credentials: credentials_.Credentials,
+    executor: base.Executor,
+    worker: worker_.Worker,
+    reporter: reporter_.Reporter,
+    addr: str,
+    metrics_addr: str,
+) -> NoReturn:
+    """Keep the node's session with the leader, and its certificate fresh, until cancelled."""
+    agent = Agent(
+        settings=settings,
+        credentials=credentials,
+        executor=executor,
+        worker=worker,
+        reporter=reporter,
+        addr=addr,
+        metrics_addr=metrics_addr,
+    )
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(credentials.renew_forever(lambda: agent.remotes.current), name="certificate-renewal")
+            tg.create_task(agent.run(), name="sessions")
+    except* (credentials_.NodeRemoved, errors.ShoalError, OSError) as group:
+        # One reason to stop, said in one line by main, not a group of them.
+        raise errors.first_leaf(group) from None
+    raise AssertionError("unreachable")
+
+
+async def run(settings: AgentSettings, executor: base.Executor) -> NoReturn:
+    """Run the agent on `executor` until cancelled."""
+    creds = await credentials_.load_or_join(settings)
+    node_id = creds.node_id
+    # Bound once here: every task the agent starts (sessions, runners, RPC handlers) inherits it.
+    logs.bind(node_id=node_id)
+    reporter = new_reporter(settings)
     async with contextlib.AsyncExitStack() as stack:
-        worker = await stack.enter_async_context(
-            worker_.Worker(
-                node_id=node_id, executor=executor, reporter=reporter, timings=timings,
-                files=getattr(executor, "files", None),
-            )
-        )
+        worker = await stack.enter_async_context(new_worker(settings, executor, reporter, node_id))
         addr = await stack.enter_async_context(
             server.serve(settings.listen, worker, grace=settings.server_grace, credentials=creds)
         )
@@ -192,7 +234,7 @@ async def run(settings: AgentSettings, executor: base.Executor) -> NoReturn:
             )
         )
         log.info("agent %r serving on %s, metrics on %s", settings.node_name, addr, metrics_addr)
-        agent = Agent(
+        await run_sessions(
             settings=settings,
             credentials=creds,
             executor=executor,
@@ -201,13 +243,6 @@ async def run(settings: AgentSettings, executor: base.Executor) -> NoReturn:
             addr=addr,
             metrics_addr=metrics_http.advertised(metrics_addr, addr),
         )
-        try:
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(creds.renew_forever(lambda: agent.remotes.current), name="certificate-renewal")
-                tg.create_task(agent.run(), name="sessions")
-        except* (credentials_.NodeRemoved, errors.ShoalError, OSError) as group:
-            # One reason to stop, said in one line by main, not a group of them.
-            raise errors.first_leaf(group) from None
 
 
 async def serve(settings: AgentSettings) -> NoReturn:

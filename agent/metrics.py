@@ -52,6 +52,12 @@ SESSION_CONNECTED = prometheus_client.Gauge(
     "1 while the agent holds a registered session with the leader controller, else 0.",
 )
 
+HEARTBEAT_DURATION = prometheus_client.Histogram(
+    "shoal_agent_heartbeat_duration_seconds",
+    "Round trip of a Heartbeat call to the controller, failed ones included.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
 STATUS_REPORTS = prometheus_client.Counter(
     "shoal_agent_status_reports",
     "Task status updates the controller accepted from this agent.",

@@ -76,6 +76,7 @@ class Session:
         reporter: StatusSender,
         settings: AgentSettings,
         on_message: Callable[[dispatcher_pb2.SessionMessage], None],
+        open_timeout: float | None = None,
     ) -> None:
         self._node_id = node_id
         self._request = request
@@ -83,6 +84,8 @@ class Session:
         self._reporter = reporter
         self._settings = settings
         self._on_message = on_message
+        #: How long the first SessionMessage may take; the agent shortens it to the heartbeat period.
+        self._open_timeout = open_timeout or settings.session_open_timeout
         self._stub: dispatcher_pb2_grpc.DispatcherStub | None = None
         self.session_id = ""
         self.node: objects_pb2.Node | None = None
@@ -97,7 +100,7 @@ class Session:
         self._stub = dispatcher_pb2_grpc.DispatcherStub(channel)
         call = self._stub.Session(self._request)
         try:
-            async with asyncio.timeout(self._settings.session_open_timeout):
+            async with asyncio.timeout(self._open_timeout):
                 first = await call.read()
             if first is grpc.aio.EOF:
                 raise SessionEnded("session stream ended before registration")
@@ -132,7 +135,12 @@ class Session:
         request = dispatcher_pb2.HeartbeatRequest(session_id=self.session_id)
         while True:
             # Any error ends the session; NOT_FOUND or INVALID_ARGUMENT (STALE_CODES) mean "register again".
-            reply = await self._stub.Heartbeat(request, timeout=self._settings.rpc_timeout)
+            # A heartbeat gets one period to be answered (at least a second): a leader that is
+            # paused rather than gone keeps the connection open, and the node must move on to the
+            # new leader well within the few periods of grace a new leader gives it.
+            deadline = min(self._settings.rpc_timeout, max(1.0, period))
+            with metrics.HEARTBEAT_DURATION.time():
+                reply = await self._stub.Heartbeat(request, timeout=deadline)
             period = units.from_duration(reply.period) or period
             await asyncio.sleep(period)
 

@@ -17,13 +17,13 @@ import contextlib
 import dataclasses
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import NoReturn
 
 from shoal import errors
 from shoal.backoff import Backoff
 from shoal.controller import metrics
+from shoal.controller.keeper import LeaseKeeper
 from shoal.controller.store import etcd as etcd_
 from shoal.controller.store.keys import Keys
 from shoal.controller.store.writer import Fence
@@ -48,10 +48,6 @@ class LeaderInfo:
             return cls(str(doc["id"]), str(doc["addr"]))
         except (ValueError, KeyError, TypeError):
             return None
-
-
-class LostLeadership(errors.Unavailable):
-    """The lease could not be kept alive; the loops must stop."""
 
 
 class Election:
@@ -104,7 +100,8 @@ class Election:
         metrics.LEADER_CHANGES.inc()
         try:
             async with asyncio.TaskGroup() as tg:
-                keepalive = tg.create_task(self._keep_alive(lease), name="lease-keepalive")
+                # From a thread of its own: a busy event loop is not a dead leader (keeper.py).
+                keepalive = tg.create_task(LeaseKeeper(self._etcd, lease, self.ttl).run(), name="lease-keepalive")
                 await lead(fence)
                 keepalive.cancel()
                 raise errors.Unavailable("the control loops returned")
@@ -117,22 +114,6 @@ class Election:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(1.0):
                     await asyncio.shield(self._etcd.lease_revoke(lease))
-
-    async def _keep_alive(self, lease: int) -> NoReturn:
-        """Refresh the lease; raise once it is gone or etcd has not confirmed it within its TTL."""
-        deadline = time.monotonic() + self.ttl
-        interval = self.ttl / 3
-        stream = self._etcd.lease_keepalive(lease, interval)
-        while True:
-            try:
-                async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
-                    ttl = await anext(stream)
-            except TimeoutError:
-                raise LostLeadership("etcd did not confirm the leader lease in time") from None
-            if ttl <= 0:
-                raise LostLeadership("the leader lease expired")
-            # Count from when we asked, conservatively: the lease lasts ttl from etcd's reply.
-            deadline = time.monotonic() + ttl - interval
 
     async def _wait_for_vacancy(self, revision: int) -> None:
         """Wait until the leadership key is deleted (its holder stepped down or its lease expired)."""

@@ -19,7 +19,7 @@ import click
 import grpc
 
 from shoal import authz, daemon, ids, logs, metrics_http, tls, units
-from shoal.controller import bootstrap, members, metrics
+from shoal.controller import bootstrap, heap, members, metrics
 from shoal.controller.api.ca import CAServicer, RateLimiter
 from shoal.controller.api.control import ControlServicer
 from shoal.controller.context import Leadership
@@ -205,6 +205,20 @@ def _duration(_ctx: click.Context, _param: click.Parameter, value: str) -> float
     help="How often agents heartbeat; a node is DOWN after 3 missed periods.",
 )
 @click.option(
+    "--join-rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=ControllerSettings.join_rate,
+    show_default=True,
+    help="Joins accepted per second from one address, on average (raise it to join a fleet from one host).",
+)
+@click.option(
+    "--join-burst",
+    type=click.IntRange(min=1),
+    default=ControllerSettings.join_burst,
+    show_default=True,
+    help="Joins accepted at once from one address.",
+)
+@click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
 )
 def command(
@@ -223,6 +237,8 @@ def command(
     state_dir: str,
     metrics_listen: str,
     heartbeat_period: float,
+    join_rate: float,
+    join_burst: int,
     log_level: str,
 ) -> None:
     """Run a controller: the control API, the dispatcher and, while leader, the control loops."""
@@ -233,6 +249,7 @@ def command(
     if bool(etcd_cert) != bool(etcd_key):
         raise click.BadParameter("give both --etcd-cert and --etcd-key, or neither", param_hint="--etcd-cert")
     logs.setup(log_level)
+    heap.tune()
     settings = ControllerSettings(
         listen=listen,
         advertise=advertise,
@@ -249,6 +266,8 @@ def command(
         state_dir=state_dir,
         metrics_listen=metrics_listen,
         log_level=log_level,
+        join_rate=join_rate,
+        join_burst=join_burst,
         dispatcher=DispatcherSettings(heartbeat_period=heartbeat_period),
     )
     daemon.run(functools.partial(serve, settings))

@@ -57,6 +57,15 @@ def reapable(
     return out
 
 
+def concerns_reaper(task: objects_pb2.Task) -> bool:
+    """True if `reapable` may pick the task: it is to stop or be removed, or has finished.
+
+    A task meant to run and not finished is never reaped, so the flood of its
+    progress reports need not make the reaper look at its service again.
+    """
+    return task.desired_state > states.RUNNING or task.status.state >= states.COMPLETE
+
+
 class Reaper:
     """The loop: look again at services whose tasks changed; delete what `reapable` says."""
 
@@ -81,7 +90,8 @@ class Reaper:
             for batch in await loops.gather(sub, self._settings):
                 for change in batch.changes:
                     if change.kind is Kind.TASK and not change.deleted:
-                        dirty.add(change.obj.service_id)  # type: ignore[attr-defined]
+                        if concerns_reaper(change.new):  # type: ignore[arg-type]
+                            dirty.add(change.obj.service_id)  # type: ignore[attr-defined]
                     elif change.kind is Kind.NODE:
                         dirty.update(t.service_id for t in self._cache.tasks_of_node(change.obj.id))  # type: ignore[attr-defined]
                     elif change.kind is Kind.CLUSTER:

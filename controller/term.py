@@ -14,7 +14,7 @@ import logging
 from typing import NoReturn
 
 from shoal import errors
-from shoal.controller import members, metrics
+from shoal.controller import heap, members, metrics
 from shoal.controller.context import Leadership, Term
 from shoal.controller.dispatcher.dispatcher import Dispatcher, DispatcherServicer
 from shoal.controller.orchestrator.modes import ModesOrchestrator
@@ -80,6 +80,7 @@ async def run_term(
         async with asyncio.TaskGroup() as tg:
             tg.create_task(cache.run(), name="cache")
             await cache.ready.wait()
+            heap.settle()
             dispatcher = Dispatcher(
                 cache=cache,
                 writer=writer,

@@ -38,6 +38,11 @@ class Remotes:
         self._addrs.insert(0, addr)
 
     def update(self, addrs: list[str]) -> None:
-        """Replace the list with what the cluster says (leader first), keeping nothing stale."""
+        """Put what the cluster says first (leader first); keep the others known, to try last.
+
+        A leader's list can be short (a controller that started a moment ago is
+        not in it yet): forgetting the addresses one was configured with would
+        leave a node with nowhere to go when that leader stops answering.
+        """
         if addrs:
-            self._addrs = list(dict.fromkeys(addrs))
+            self._addrs = list(dict.fromkeys([*addrs, *self._addrs]))

@@ -1,4 +1,5 @@
-"""`swarmd`: the daemons' command. `swarmd controller`, `swarmd agent`, `swarmd lab`.
+"""`swarmd`: the daemons' command. `swarmd controller`, `swarmd agent`, `swarmd lab` (and `swarmd hollow`,
+simulated nodes for benchmarks).
 
 Each subcommand lives beside the code it runs (shoal.controller.main,
 shoal.agent.main, shoal.lab) and is imported only when it is invoked, so a
@@ -18,6 +19,7 @@ import click
 _COMMANDS = {
     "controller": ("shoal.controller.main", "command"),
     "agent": ("shoal.agent.main", "command"),
+    "hollow": ("shoal.agent.hollow", "command"),
     "lab": ("shoal.lab", "group"),
 }
 

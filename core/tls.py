@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import os
 import pathlib
 import random
@@ -72,11 +73,11 @@ class Bundle:
                 f.write(data)
             tmp.replace(d / name)
 
-    @property
+    @functools.cached_property
     def cert(self) -> x509.Certificate:
         return pki.load_cert(self.cert_pem)
 
-    @property
+    @functools.cached_property
     def identity(self) -> pki.Identity:
         return pki.identity(self.cert)
 

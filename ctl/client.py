@@ -271,6 +271,10 @@ class ControlClient:
             elif code == grpc.StatusCode.DEADLINE_EXCEEDED and idempotent and not deadline_retried:
                 deadline_retried = True
                 failures.append(_Failure(addr, f"no answer within {self._timeout:g}s", connect=True))
+                # The connection itself may be what lost the answer: ask again on a fresh one.
+                stale = self._channels.pop(addr, None)
+                if stale is not None:
+                    await stale.close()
             else:
                 raise self._error(code, details, leader, addr)
             self._hosts.failed(addr)

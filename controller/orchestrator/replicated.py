@@ -224,33 +224,97 @@ def plan_orphans(tasks: Sequence[objects_pb2.Task]) -> Plan:
     return Plan(groups=[[set_desired(t, states.REMOVE)] for t in tasks if t.desired_state < states.REMOVE])
 
 
+def _band(state: int) -> int:
+    """States `plan` cannot tell apart: waiting for a node; assigned but not yet starting; any other on its own."""
+    if state == states.PENDING:
+        return -1
+    if states.ASSIGNED <= state < states.STARTING:
+        return -2
+    return state
+
+
+def status_progress(old: objects_pb2.Task | None, new: objects_pb2.Task | None) -> bool:
+    """True for a change `plan` cannot see: an agent's report (or a scheduler's note) that moves the
+    task within a band of states that every rule treats alike, with nothing else changed that it reads.
+
+    Every rule of `plan` and of the rollout compares a task's state with PENDING, ASSIGNED, STARTING,
+    RUNNING or a final state, never with the steps in between (ACCEPTED, PREPARING, READY), so at a
+    thousand tasks a service, the reports of tasks on their way to STARTING need not re-plan it: the
+    pass that the next real change (or a timer) brings reads them from the cache anyway.
+    """
+    if old is None or new is None:
+        return False
+    return (
+        old.desired_state == new.desired_state
+        and old.node_id == new.node_id
+        and old.spec_version == new.spec_version
+        and _band(old.status.state) == _band(new.status.state)
+    )
+
+
 class ReplicatedOrchestrator:
-    """The loop: re-plan the services that changes touch, write the plans."""
+    """The loop: re-plan the services that changes touch, write the plans.
+
+    A service is planned whole (`plan`) when it, a node under it or a timer
+    changed, or when one of its tasks was created or deleted, or was told to
+    run or stop. The changes the agents and the scheduler make to tasks of a
+    *settled* service (its last whole plan landed in full, and no rollout or
+    automatic rebalance is under way) only concern their own slots, and only
+    those are planned again (`plan_slots`): at a thousand tasks a service,
+    that is the difference between planning one slot and planning a thousand
+    for every report.
+    """
 
     def __init__(self, *, cache: Cache, writer: w.Writer, settings: LoopSettings) -> None:
         self._cache = cache
         self._writer = writer
         self._settings = settings
         self._timers: dict[str, float] = {}
+        #: Services whose last whole plan landed in full: their slots may be planned alone.
+        self._settled: set[str] = set()
 
     async def run(self) -> NoReturn:
         sub = self._cache.subscribe()
         dirty = set(self._cache.services) | set(self._cache.tasks_by_service)
+        dirty_slots: dict[str, set[int]] = {}
         loop = asyncio.get_running_loop()
         while True:
             now = time.time()
             dirty |= {sid for sid, at in self._timers.items() if at <= now}
-            if dirty:
-                await self._reconcile(dirty)
-                dirty = set()
+            if dirty or dirty_slots:
+                await self._reconcile(dirty, dirty_slots)
+                dirty, dirty_slots = set(), {}
             wake_at = min(self._timers.values(), default=None)
             loop_wake = None if wake_at is None else loop.time() + (wake_at - time.time())
             for batch in await loops.gather(sub, self._settings, loop_wake):
                 for change in batch.changes:
-                    dirty |= self._affected(change)
+                    slot = self._slot_only(change)
+                    if slot is not None:
+                        dirty_slots.setdefault(change.obj.service_id, set()).add(slot)  # type: ignore[attr-defined]
+                    else:
+                        dirty |= self._affected(change)
+
+    def _slot_only(self, change: Change) -> int | None:
+        """The slot, if this task change concerns only its slot of a settled service; else None.
+
+        A task of a settled service is created by this orchestrator's own plans (the
+        leadership fence keeps out anyone else's), in the slot that plan meant it for.
+        """
+        if change.kind is not Kind.TASK or change.new is None:
+            return None
+        old, new = change.old, change.new
+        if (
+            not new.slot  # type: ignore[attr-defined]
+            or new.service_id not in self._settled  # type: ignore[attr-defined]
+            or (old is not None and old.desired_state != new.desired_state)  # type: ignore[attr-defined]
+        ):
+            return None
+        return new.slot  # type: ignore[attr-defined]
 
     def _affected(self, change: Change) -> set[str]:
         if change.kind is Kind.TASK:
+            if status_progress(change.old, change.new):  # type: ignore[arg-type]
+                return set()
             return {change.obj.service_id}  # type: ignore[attr-defined]
         if change.kind is Kind.SERVICE:
             return {change.obj.id}  # type: ignore[attr-defined]
@@ -280,24 +344,123 @@ class ReplicatedOrchestrator:
             return set()
         return set(self._cache.services)
 
-    async def _reconcile(self, service_ids: set[str]) -> None:
+    async def _reconcile(self, service_ids: set[str], dirty_slots: Mapping[str, set[int]]) -> None:
         start = time.perf_counter()
         now = time.time()
-        groups: list[list[w.Op]] = []
-        for sid in service_ids:
-            self._timers.pop(sid, None)
-            service = self._cache.services.get(sid)
-            tasks = self._cache.tasks_of_service(sid)
-            if service is None:
-                p = plan_orphans(tasks)
-            elif service.spec.WhichOneof("mode") == "replicated":
-                p = plan(service, tasks, self._cache.nodes, now, self._cache.cluster)
-            else:
-                continue
-            groups.extend(p.groups)
-            if p.wake_at is not None:
-                self._timers[sid] = p.wake_at
-        metrics.LOOP_DURATION.labels("orchestrator").observe(time.perf_counter() - start)
-        if groups:
-            landed = await self._writer.commit_groups(groups)
-            log.debug("orchestrator wrote %d of %d groups", sum(landed), len(groups))
+        cluster = self._cache.cluster
+        batch = _Batch()
+        writes: list[asyncio.Task[set[str]]] = []
+        wholes = set(service_ids)
+        todo: list[tuple[str, set[int] | None]] = [(sid, None) for sid in service_ids]
+        todo += [(sid, slot_set) for sid, slot_set in dirty_slots.items() if sid not in service_ids]
+        try:
+            for sid, slot_set in todo:
+                p = None
+                if slot_set is None:
+                    self._timers.pop(sid, None)
+                else:
+                    service = self._cache.services.get(sid)
+                    if service is not None and sid in self._settled and steady(service, cluster):
+                        by_slot = {n: self._cache.tasks_of_slot(sid, n) for n in slot_set}
+                        p = plan_slots(service, by_slot, self._cache.nodes, now)
+                if p is None:
+                    self._settled.discard(sid)
+                    wholes.add(sid)
+                    p = self._plan_whole(sid, now)
+                if p is not None:
+                    batch.add(sid, p.groups)
+                    self._wake(sid, p)
+                if batch.ops >= WRITE_AHEAD:
+                    # Write while planning the rest: the scheduler starts on the first services'
+                    # tasks, and the event loop (leader lease, heartbeats) gets a turn.
+                    writes.append(asyncio.create_task(self._write(batch)))
+                    batch = _Batch()
+                    await asyncio.sleep(0)
+            metrics.LOOP_DURATION.labels("orchestrator").observe(time.perf_counter() - start)
+            writes.append(asyncio.create_task(self._write(batch)))
+            lost = set().union(*await asyncio.gather(*writes))
+        finally:
+            for job in writes:
+                job.cancel()
+        self._settled -= lost
+        # A whole plan that landed in full leaves the service as its spec says: settled.
+        self._settled |= {sid for sid in wholes if sid not in lost and sid in self._cache.services}
+
+    async def _write(self, batch: _Batch) -> set[str]:
+        """Write a batch of groups; the services of the groups that did not land."""
+        if not batch.groups:
+            return set()
+        landed = await self._writer.commit_groups(batch.groups)
+        log.debug("orchestrator wrote %d of %d groups", sum(landed), len(batch.groups))
+        return {sid for ok, sid in zip(landed, batch.owners, strict=True) if not ok}
+
+    def _wake(self, sid: str, p: Plan) -> None:
+        if p.wake_at is not None:
+            known = self._timers.get(sid)
+            self._timers[sid] = p.wake_at if known is None else min(known, p.wake_at)
+
+    def _plan_whole(self, sid: str, now: float) -> Plan | None:
+        service = self._cache.services.get(sid)
+        tasks = self._cache.tasks_of_service(sid)
+        if service is None:
+            return plan_orphans(tasks)
+        if service.spec.WhichOneof("mode") == "replicated":
+            return plan(service, tasks, self._cache.nodes, now, self._cache.cluster)
+        return None
+
+
+
+#: Operations written while a pass goes on, once this many are planned.
+WRITE_AHEAD = 2000
+
+
+@dataclasses.dataclass
+class _Batch:
+    """Groups of writes and the service each belongs to."""
+
+    groups: list[list[w.Op]] = dataclasses.field(default_factory=list)
+    owners: list[str] = dataclasses.field(default_factory=list)
+    ops: int = 0
+
+    def add(self, sid: str, groups: list[list[w.Op]]) -> None:
+        self.groups.extend(groups)
+        self.owners.extend(sid for _ in groups)
+        self.ops += sum(len(g) for g in groups)
+
+
+def steady(service: objects_pb2.Service, cluster: objects_pb2.Cluster | None) -> bool:
+    """True if a task's own changes concern only its slot: no rollout or rebalance under way, none automatic."""
+    state = service.update_status.state
+    return (
+        service.spec.WhichOneof("mode") == "replicated"
+        and state not in rollout.UPDATE_IN_PROGRESS
+        and state != UpdateStatus.REBALANCE_STARTED
+        and not (cluster is not None and cluster.auto_rebalance)
+    )
+
+
+def plan_slots(
+    service: objects_pb2.Service,
+    slot_tasks: Mapping[int, Sequence[objects_pb2.Task]],
+    nodes: Mapping[str, objects_pb2.Node],
+    now: float,
+) -> Plan | None:
+    """`plan` for some slots of a steady service whose slot count is right; None if the service needs `plan`.
+
+    What `plan` does beyond the slots (scaling, rollouts) depends only on
+    which slots hold a runnable task and on their spec versions: a slot whose
+    current task is out of date, or that holds no runnable task, sends the
+    service back to `plan`.
+    """
+    p = Plan()
+    for slot, tasks in slot_tasks.items():
+        live = [t for t in tasks if t.desired_state < states.REMOVE]
+        v = moves.view(service, live, nodes, now)
+        if v is None or v.current.spec_version != service.spec_version:
+            return None
+        p.groups.extend([set_desired(t, states.SHUTDOWN)] for t in v.stop)
+        if v.wake_at is not None:
+            p.wake(v.wake_at)
+        _replace_or_restart(p, service, slot, v.current, v.keeper, live, nodes, now)
+    p.groups = _one_write_per_object(p.groups)
+    return p

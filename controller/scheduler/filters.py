@@ -26,6 +26,8 @@ class Filter:
     name: str
     explain: str
     check: Callable[[NodeInfo], bool]
+    #: True if placing a task on a node can change the answer (resources, ports, tasks per node).
+    dynamic: bool = False
 
 
 def pipeline(spec: types_pb2.TaskSpec, service_id: str = "") -> list[Filter]:
@@ -40,14 +42,14 @@ def pipeline(spec: types_pb2.TaskSpec, service_id: str = "") -> list[Filter]:
         ),
     ]
     if res.nano_cpus:
-        filters.append(Filter("cpu", "insufficient CPU", lambda n: n.free_cpu >= res.nano_cpus))
+        filters.append(Filter("cpu", "insufficient CPU", lambda n: n.free_cpu >= res.nano_cpus, True))
     if res.memory_bytes:
-        filters.append(Filter("memory", "insufficient memory", lambda n: n.free_memory >= res.memory_bytes))
+        filters.append(Filter("memory", "insufficient memory", lambda n: n.free_memory >= res.memory_bytes, True))
     ports = published(spec)
     if ports:
         names = ", ".join(f"{p}/{proto}" for p, proto in ports)
         filters.append(
-            Filter("ports", f"host port {names} already in use", lambda n: not any(p in n.ports for p in ports))
+            Filter("ports", f"host port {names} already in use", lambda n: not any(p in n.ports for p in ports), True)
         )
     for c in constraint.parse_all(list(spec.placement.constraints)):
         filters.append(Filter("constraint", f"constraint {c} not met", lambda n, c=c: c.matches(n.node)))
@@ -58,6 +60,7 @@ def pipeline(spec: types_pb2.TaskSpec, service_id: str = "") -> list[Filter]:
                 "max_replicas",
                 f"already running the maximum of {limit} task{'s' if limit != 1 else ''} of the service per node",
                 lambda n: n.by_service[service_id] < limit,
+                True,
             )
         )
     return filters
@@ -68,6 +71,7 @@ class Pipeline:
 
     def __init__(self, spec: types_pb2.TaskSpec, service_id: str = "") -> None:
         self.filters = pipeline(spec, service_id)
+        self._dynamic = [f for f in self.filters if f.dynamic]
         self.refused: collections.Counter[str] = collections.Counter()
         #: The same tally by filter name: a bounded value for metrics.
         self.refused_by: collections.Counter[str] = collections.Counter()
@@ -81,6 +85,13 @@ class Pipeline:
                 self.refused_by[f.name] += 1
                 return False
         return True
+
+    def still_fits(self, info: NodeInfo) -> bool:
+        """After a placement on a node that passed every filter: does it take another task of the spec?
+
+        Only the filters that a placement can change are asked again; the others answered this pass already.
+        """
+        return all(f.check(info) for f in self._dynamic)
 
     def refusal(self, info: NodeInfo) -> Filter | None:
         """The first filter that refuses the node, or None if it fits (nothing is tallied)."""

@@ -51,19 +51,24 @@ class NodeInfo:
 
     def add(self, task: objects_pb2.Task, sign: int = 1) -> None:
         """Count a task on this node (sign -1 to take it away again)."""
-        if holds_resources(task):
-            res = task.spec.resources.reservations
-            self.reserved_cpu += sign * res.nano_cpus
-            self.reserved_memory += sign * res.memory_bytes
-            for port in published(task.spec):
+        # holds_resources and counts_for_spread, inlined: the scheduler calls this twice per placement.
+        if not task.node_id or not states.ASSIGNED <= task.status.state < states.COMPLETE:
+            return
+        spec = task.spec
+        res = spec.resources.reservations
+        self.reserved_cpu += sign * res.nano_cpus
+        self.reserved_memory += sign * res.memory_bytes
+        if spec.container.ports:
+            for port in published(spec):
                 self.ports[port] += sign
                 if self.ports[port] <= 0:
                     del self.ports[port]
-        if counts_for_spread(task):
+        if task.desired_state <= states.RUNNING:
             self.tasks += sign
-            self.by_service[task.service_id] += sign
-            if self.by_service[task.service_id] <= 0:
-                del self.by_service[task.service_id]
+            by_service = self.by_service
+            by_service[task.service_id] += sign
+            if by_service[task.service_id] <= 0:
+                del by_service[task.service_id]
 
     def remove(self, task: objects_pb2.Task) -> None:
         """Stop counting a task on this node."""

@@ -15,7 +15,9 @@ again when nodes change or resources are freed.
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import functools
 import logging
 import time
 from typing import NoReturn
@@ -45,6 +47,10 @@ def is_preassigned(task: objects_pb2.Task) -> bool:
 
 
 log = logging.getLogger(__name__)
+
+#: Decisions written while a pass goes on, once this many are made (a pass over 100,000 tasks
+#: otherwise holds every write, and the event loop, until it ends).
+WRITE_AHEAD = 2000
 
 
 class Scheduler:
@@ -123,16 +129,32 @@ class Scheduler:
                 (preassigned if task.node_id else groups)[(task.service_id, task.spec_version)].append(task)
         decisions: list[tuple[objects_pb2.Task, objects_pb2.Task, NodeInfo]] = []
         explanations: list[tuple[objects_pb2.Task, str]] = []
+        placed: list[tuple[objects_pb2.Task, objects_pb2.Task, NodeInfo]] = []
+        writes: list[asyncio.Task[None]] = []
         now = time.time()
-        for tasks in groups.values():
-            self._place_group(tasks, now, decisions, explanations)
-        for tasks in preassigned.values():
-            self._admit_group(tasks, now, decisions, explanations)
-        metrics.LOOP_DURATION.labels("scheduler").observe(time.perf_counter() - start)
         try:
-            await self._write(decisions, explanations, now)
+            for tasks in groups.values():
+                self._place_group(tasks, now, decisions, explanations)
+                if len(decisions) + len(explanations) >= WRITE_AHEAD:
+                    # Write what is decided while deciding the rest: etcd, the dispatcher and the
+                    # agents start on the first thousands while the pass goes on, and the event loop
+                    # (leader lease, heartbeats) gets a turn between groups.
+                    writes.append(asyncio.create_task(self._write(decisions, explanations, now)))
+                    placed += decisions
+                    decisions, explanations = [], []
+                await asyncio.sleep(0)
+            for tasks in preassigned.values():
+                self._admit_group(tasks, now, decisions, explanations)
+            placed += decisions
+            metrics.LOOP_DURATION.labels("scheduler").observe(time.perf_counter() - start)
+            writes.append(asyncio.create_task(self._write(decisions, explanations, now)))
+            await asyncio.gather(*writes)
         finally:
-            for _, assigned, info in decisions:
+            for job in writes:
+                job.cancel()
+            await asyncio.gather(*writes, return_exceptions=True)
+            # Tentative counts go; the store's events count the placements that landed.
+            for _, assigned, info in placed:
                 info.remove(assigned)
         metrics.set_unschedulable(collections.Counter(self._unfit.values()))
 
@@ -157,7 +179,7 @@ class Scheduler:
                     explanations.append((task, reason))
                 continue
             decisions.append((task, _assign(task, info, now), info))
-            chooser.placed(info, pipeline.refusal(info) is None)
+            chooser.placed(info, pipeline.still_fits(info))
 
     def _admit_group(
         self,
@@ -207,15 +229,24 @@ class Scheduler:
             log.debug("%d of %d placements lost a race; they are retried", len(decisions) - placed, len(decisions))
 
 
+def _assigned_status(now: float) -> types_pb2.TaskStatus:
+    status = types_pb2.TaskStatus(state=states.ASSIGNED, message="scheduler assigned task to node")
+    status.timestamp.FromNanoseconds(int(now * 1e9))
+    return status
+
+
 def _assign(task: objects_pb2.Task, info: NodeInfo, now: float) -> objects_pb2.Task:
     """A copy of `task` ASSIGNED to the node, counted on it for the rest of the pass."""
     assigned = objects_pb2.Task()
     assigned.CopyFrom(task)
     assigned.node_id = info.node.id
-    assigned.status.CopyFrom(types_pb2.TaskStatus(state=states.ASSIGNED, message="scheduler assigned task to node"))
-    assigned.status.timestamp.FromNanoseconds(int(now * 1e9))
+    assigned.status.CopyFrom(_STATUS_OF_PASS(now))
     info.add(assigned)
     return assigned
+
+
+#: One ASSIGNED status per pass (all its decisions share `now`), copied into each decision.
+_STATUS_OF_PASS = functools.lru_cache(maxsize=1)(_assigned_status)
 
 
 def _full(pipeline: Pipeline, nodes: dict[str, NodeInfo]) -> str:

@@ -19,7 +19,7 @@ import heapq
 import itertools
 import logging
 from collections.abc import AsyncIterator, Iterable
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from aetcd import rpc
 from google.protobuf import message
@@ -87,6 +87,8 @@ class Cache:
         self.ca: objects_pb2.CertificateAuthority | None = None
         self.tasks_by_service: dict[str, set[str]] = collections.defaultdict(set)
         self.tasks_by_node: dict[str, set[str]] = collections.defaultdict(set)
+        #: Tasks of each (service, slot) of replicated services (slot > 0).
+        self.tasks_by_slot: dict[tuple[str, int], set[str]] = collections.defaultdict(set)
         self.service_by_name: dict[str, str] = {}
         self.node_by_name: dict[str, str] = {}
         self.service_by_request: dict[str, str] = {}
@@ -114,6 +116,10 @@ class Cache:
     def tasks_of_service(self, service_id: str) -> list[objects_pb2.Task]:
         """Every task of a service, whatever its state."""
         return [self.tasks[t] for t in self.tasks_by_service.get(service_id, ())]
+
+    def tasks_of_slot(self, service_id: str, slot: int) -> list[objects_pb2.Task]:
+        """Every task of one slot of a replicated service, whatever its state."""
+        return [self.tasks[t] for t in self.tasks_by_slot.get((service_id, slot), ())]
 
     def tasks_of_node(self, node_id: str) -> list[objects_pb2.Task]:
         """Every task assigned to a node, whatever its state."""
@@ -240,6 +246,8 @@ class Cache:
             self.tasks_by_service[obj.service_id].add(obj.id)  # type: ignore[attr-defined]
             if obj.node_id:  # type: ignore[attr-defined]
                 self.tasks_by_node[obj.node_id].add(obj.id)  # type: ignore[attr-defined]
+            if obj.slot:  # type: ignore[attr-defined]
+                self.tasks_by_slot[(obj.service_id, obj.slot)].add(obj.id)  # type: ignore[attr-defined]
         elif kind is Kind.SERVICE:
             self.service_by_name[obj.spec.name] = obj.id  # type: ignore[attr-defined]
             if obj.create_request_id:  # type: ignore[attr-defined]
@@ -255,6 +263,7 @@ class Cache:
         if kind is Kind.TASK:
             _discard(self.tasks_by_service, obj.service_id, obj.id)  # type: ignore[attr-defined]
             _discard(self.tasks_by_node, obj.node_id, obj.id)  # type: ignore[attr-defined]
+            _discard(self.tasks_by_slot, (obj.service_id, obj.slot), obj.id)  # type: ignore[attr-defined,arg-type]
         elif kind is Kind.SERVICE:
             if self.service_by_name.get(obj.spec.name) == obj.id:  # type: ignore[attr-defined]
                 del self.service_by_name[obj.spec.name]  # type: ignore[attr-defined]
@@ -267,7 +276,7 @@ class Cache:
                 del by_name[obj.spec.name]  # type: ignore[attr-defined]
 
 
-def _discard(index: dict[str, set[str]], key: str, value: str) -> None:
+def _discard(index: dict[Any, set[str]], key: Any, value: str) -> None:
     members = index.get(key)
     if members is not None:
         members.discard(value)

@@ -73,6 +73,34 @@ def _unavailable(exc: grpc.aio.AioRpcError, op: str) -> errors.ShoalError:
     return errors.ShoalError(f"etcd {op} failed: {exc.code().name}: {exc.details()}")
 
 
+def _channel_args(
+    endpoints: Sequence[str], tls: EtcdTLS | None
+) -> tuple[str, grpc.ChannelCredentials | None, list[tuple[str, object]]]:
+    """Target, credentials (None: plaintext) and options of a channel to the etcd cluster."""
+    options: list[tuple[str, object]] = [
+        ("grpc.max_receive_message_length", _MAX_MESSAGE),
+        ("grpc.max_send_message_length", _MAX_MESSAGE),
+        ("grpc.keepalive_time_ms", 10_000),
+        ("grpc.keepalive_timeout_ms", 5_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.initial_reconnect_backoff_ms", 200),
+        ("grpc.max_reconnect_backoff_ms", 2_000),
+    ]
+    if tls is None:
+        return _target(endpoints), None, options
+    if tls.server_name:
+        options.append(("grpc.ssl_target_name_override", tls.server_name))
+    return _target(endpoints), grpc.ssl_channel_credentials(tls.ca_pem, tls.key_pem, tls.cert_pem), options
+
+
+def blocking_channel(endpoints: Sequence[str], tls: EtcdTLS | None) -> grpc.Channel:
+    """A blocking (thread-side) channel to the same etcd cluster, for work that must not wait on the event loop."""
+    target, creds, options = _channel_args(endpoints, tls)
+    if creds is None:
+        return grpc.insecure_channel(target, options=options)
+    return grpc.secure_channel(target, creds, options=options)
+
+
 @dataclasses.dataclass(frozen=True)
 class EtcdTLS:
     """Client TLS for etcd: the CA that signed the members' certificates, and our certificate and key."""
@@ -115,22 +143,10 @@ class Etcd:
         self.endpoints = list(endpoints)
         self.timeout = timeout
         self.tls = tls
-        options = [
-            ("grpc.max_receive_message_length", _MAX_MESSAGE),
-            ("grpc.max_send_message_length", _MAX_MESSAGE),
-            ("grpc.keepalive_time_ms", 10_000),
-            ("grpc.keepalive_timeout_ms", 5_000),
-            ("grpc.keepalive_permit_without_calls", 1),
-            ("grpc.initial_reconnect_backoff_ms", 200),
-            ("grpc.max_reconnect_backoff_ms", 2_000),
-        ]
-        target = _target(self.endpoints)
-        if tls is None:
+        target, creds, options = _channel_args(self.endpoints, tls)
+        if creds is None:
             self._channel = grpc.aio.insecure_channel(target, options=options)
         else:
-            if tls.server_name:
-                options.append(("grpc.ssl_target_name_override", tls.server_name))
-            creds = grpc.ssl_channel_credentials(tls.ca_pem, tls.key_pem, tls.cert_pem)
             self._channel = grpc.aio.secure_channel(target, creds, options=options)
         self._kv = rpc.KVStub(self._channel)
         self._watch = rpc.WatchStub(self._channel)

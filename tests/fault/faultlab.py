@@ -142,6 +142,25 @@ class FaultLab:
         )
         return time.monotonic() - start
 
+    def etcd_get(self, key: bytes) -> bytes | None:
+        """One raw value from the lab's etcd (to see what was written when the API cannot be asked)."""
+        import asyncio
+
+        from shoal.controller.store.etcd import Etcd, EtcdTLS
+        from shoal.lab.spec import ETCD_SERVER_NAME
+
+        t = self.spec.root / "etcd-tls"
+        etcd_tls = EtcdTLS.from_files(
+            str(t / "ca.pem"), str(t / "client.pem"), str(t / "client-key.pem"), ETCD_SERVER_NAME
+        )
+
+        async def get() -> bytes | None:
+            async with Etcd(self.spec.etcd_urls, timeout=3.0, tls=etcd_tls) as etcd:
+                kv = await etcd.get(key)
+                return kv.value if kv else None
+
+        return asyncio.run(get())
+
     def process(self, name: str) -> dict[str, Any]:
         return self.lab.procs.load()["processes"][name]
 

@@ -1,0 +1,104 @@
+"""Keeping the leader lease alive from a thread of its own.
+
+The lease (TTL 3 s) is what lets another controller take over from a dead
+leader, so it must expire when the leader is dead, and only then. Refreshed
+from the event loop, it expired whenever the loop was merely busy: a burst of
+100,000 task writes, with the machine shared with etcd and the agents, kept
+every callback of the loop (the keep-alive's among them) waiting for seconds,
+and a healthy leader stepped down in the middle of its work. So a thread
+refreshes it over a blocking channel of its own, which Python's thread
+switching serves every few milliseconds whatever the loop is doing.
+
+A wedged loop must still lose leadership: the loop ticks a timestamp, and
+the thread stops refreshing once the loop has not ticked for `stall_limit`
+(then the lease runs out within its TTL). The loop side raises LostLeadership
+when the thread says the lease is gone, or when the last confirmation is older
+than the lease's TTL (the thread or etcd is gone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from typing import NoReturn
+
+import grpc
+from aetcd import rpc
+
+from shoal import errors
+from shoal.controller.store import etcd as etcd_
+
+log = logging.getLogger(__name__)
+
+#: How often the event loop proves it is alive to the thread.
+TICK = 0.25
+
+
+class LostLeadership(errors.Unavailable):
+    """The lease could not be kept alive; the loops must stop."""
+
+
+class LeaseKeeper:
+    """Refreshes one lease from a thread while `run` runs on the event loop."""
+
+    def __init__(self, etcd: etcd_.Etcd, lease: int, ttl: int, *, stall_limit: float = 10.0) -> None:
+        self._endpoints = etcd.endpoints
+        self._tls = etcd.tls
+        self._lease = lease
+        self._ttl = ttl
+        self._interval = ttl / 3
+        self._stall_limit = stall_limit
+        self._beat = time.monotonic()
+        #: Until when etcd has confirmed the lease (monotonic), as the thread last heard.
+        self._confirmed_until = time.monotonic() + ttl
+        self._failure: str = ""
+        self._stop = threading.Event()
+
+    async def run(self) -> NoReturn:
+        """Tick for the thread and watch it; raise LostLeadership once the lease is gone."""
+        thread = threading.Thread(target=self._keep, name="lease-keeper", daemon=True)
+        thread.start()
+        try:
+            while True:
+                now = time.monotonic()
+                self._beat = now
+                if self._failure:
+                    raise LostLeadership(self._failure)
+                if now > self._confirmed_until:
+                    raise LostLeadership("etcd did not confirm the leader lease in time")
+                await asyncio.sleep(TICK)
+        finally:
+            self._stop.set()
+
+    def _requests(self) -> Iterator[rpc.LeaseKeepAliveRequest]:
+        while not self._stop.is_set():
+            stalled = time.monotonic() - self._beat
+            if stalled > self._stall_limit:
+                self._failure = f"the event loop stalled for {stalled:.1f}s; letting the leader lease lapse"
+                return
+            yield rpc.LeaseKeepAliveRequest(ID=self._lease)
+            self._stop.wait(self._interval)
+
+    def _keep(self) -> None:
+        channel = etcd_.blocking_channel(self._endpoints, self._tls)
+        try:
+            for resp in rpc.LeaseStub(channel).LeaseKeepAlive(self._requests(), timeout=None):
+                if resp.TTL <= 0:
+                    self._failure = "the leader lease expired"
+                    return
+                # The lease lasts TTL from etcd's reply; count from now less one interval, conservatively.
+                self._confirmed_until = time.monotonic() + resp.TTL - self._interval
+                if self._stop.is_set() or self._failure:
+                    return
+            if not self._stop.is_set() and not self._failure:
+                self._failure = "etcd closed the lease keep-alive stream"
+        except grpc.RpcError as exc:
+            if not self._stop.is_set():
+                self._failure = f"lease keep-alive failed: {exc.code().name}"  # type: ignore[attr-defined]
+        except Exception as exc:  # noqa: BLE001 - said on the loop side as a lost lease
+            self._failure = f"lease keep-alive failed: {exc}"
+        finally:
+            channel.close()
