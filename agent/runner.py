@@ -48,6 +48,8 @@ ACCEPT, BEGIN_PREPARE, PREPARE, BEGIN_START, START, WAIT, SHUTDOWN = (
 )
 #: The pseudo-step that inspects an existing container after an agent restart.
 ADOPT = "adopt"
+#: Steps that only change the status (no executor call), run without a task of their own.
+_INSTANT = frozenset({ACCEPT, BEGIN_PREPARE})
 
 
 class StatusSink(Protocol):
@@ -288,6 +290,8 @@ class Runner:
         assert self.controller is not None
         if step == ADOPT:
             return adopted(self._status, self._task.desired_state, await self.controller.inspect())
+        if step in _INSTANT:
+            return await advance(step, self._status, self.controller)  # nothing to interrupt: no task of its own
         self._step = asyncio.ensure_future(advance(step, self._status, self.controller))
         self._step_name = step
         try:

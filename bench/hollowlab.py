@@ -104,8 +104,11 @@ class Meter:
         wall = time.monotonic() - self._t0
         out = {}
         for name, pid in self.pids.items():
+            cpu = _safe(cpu_seconds, pid, None)
+            if cpu is None:
+                continue  # it was killed during the window
             rss, peak = _safe(memory, pid, (0, 0))
-            out[name] = Usage(name, _safe(cpu_seconds, pid, 0.0) - self._cpu0[name], wall, rss, peak)
+            out[name] = Usage(name, cpu - self._cpu0[name], wall, rss, peak)
         rss, peak = memory(os.getpid())
         out["bench"] = Usage("bench", time.process_time() - self._cpu0["bench"], wall, rss, peak)
         return out

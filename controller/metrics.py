@@ -51,6 +51,11 @@ NODES_DOWN = prometheus_client.Counter(
 STATUS_UPDATES = prometheus_client.Counter(
     "shoal_dispatcher_status_updates_total", "Task status reports accepted from agents."
 )
+HEARTBEAT_CHECK_LAG = prometheus_client.Histogram(
+    "shoal_dispatcher_heartbeat_check_lag_seconds",
+    "How late the heartbeat deadline check ran because the controller was busy (added to every deadline).",
+    buckets=(0.5, 1, 2.5, 5, 10, 30),
+)
 HEARTBEAT_LATENESS = prometheus_client.Histogram(
     "shoal_dispatcher_heartbeat_lateness_seconds",
     "How long after the period it was given an agent's heartbeat arrived (0: on time).",

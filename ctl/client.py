@@ -47,9 +47,13 @@ _CONNECT_REASONS = (
 )
 
 
+#: Replies as large as the controller sends (listing 100,000 tasks is tens of MB; gRPC's default is 4 MB).
+MAX_REPLY = 256 * 1024 * 1024
+
+
 def open_channel(addr: str, bundle: tls.Bundle) -> grpc.aio.Channel:
     """The one place a channel to a controller is made: mutual TLS with the admin bundle."""
-    return tls.secure_channel(addr, bundle)
+    return tls.secure_channel(addr, bundle, options=[("grpc.max_receive_message_length", MAX_REPLY)])
 
 
 @dataclasses.dataclass

@@ -34,6 +34,11 @@ class Heartbeats:
             metrics.HEARTBEAT_LATENESS.observe(max(0.0, now - due))
         self._deadline[node_id] = now + (self.grace if grace is None else grace)
 
+    def extend(self, seconds: float) -> None:
+        """Move every deadline later (the controller itself was not listening for that long)."""
+        for node_id in self._deadline:
+            self._deadline[node_id] += seconds
+
     def forget(self, node_id: str) -> None:
         """Stop watching a node (it is DOWN or gone)."""
         self._deadline.pop(node_id, None)

@@ -4,7 +4,7 @@ Every write compares each object's mod_revision with the version the caller
 read (0 for "must not exist yet") and the leadership key's create revision
 with the one this controller won: a deposed leader's writes cannot land
 (reference/reliability.md §1). Large writes are split into transactions of at
-most `max_ops` operations; when a compare fails, the failure branch reads the
+most `max_ops` operations; when a compare fails, a second request reads the
 keys back so that only the stale operations are dropped and the rest are
 retried at once. After a commit the writer waits until the cache has seen it,
 so a caller reads its own writes.
@@ -220,14 +220,18 @@ class Writer:
         compares = [
             etcd_.mod_revision_is(k, op.expect) for k, op in zip(keys, ops, strict=True) if op.expect is not None
         ]
-        failure = [etcd_.get_op(k) for k in keys]
         if self._fence is not None:
             compares.append(etcd_.create_revision_is(self._fence.key, self._fence.create_revision))
-            failure.append(etcd_.get_op(self._fence.key))
         success = [self._request(op, now) for op in ops]
-        resp = await self._etcd.txn(compares, success, failure)
+        resp = await self._etcd.txn(compares, success)
         if resp.succeeded:
             return True, resp.header.revision, set()
+        # Conflicts are rare: only then read the keys back (one more request), rather than sending
+        # a read of every key with every transaction as its failure branch.
+        reads = [etcd_.get_op(k) for k in keys]
+        if self._fence is not None:
+            reads.append(etcd_.get_op(self._fence.key))
+        resp = await self._etcd.txn([], reads)
         if self._fence is not None:
             fence_kvs = resp.responses[-1].response_range.kvs
             if not fence_kvs or fence_kvs[0].create_revision != self._fence.create_revision:

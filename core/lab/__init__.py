@@ -30,11 +30,15 @@ class LabError(click.ClickException):
     """One line on stderr, exit 1."""
 
 
-def _spec_from_record(root: pathlib.Path) -> LabSpec:
-    """The spec a lab was built with (from its record), or the default one if the record is gone."""
-    lab = Lab(LabSpec(root))
+def _spec_from_record(root: pathlib.Path, prefix: str, subnet: str) -> LabSpec:
+    """The spec a lab was built with (from its record), or one from the given names if the record is gone."""
+    lab = Lab(LabSpec(root, prefix=prefix, subnet=subnet))
     shape = lab.procs.load().get("spec", {})
-    return LabSpec(root, **shape) if shape else LabSpec(root)
+    return LabSpec(root, **shape) if shape else lab.spec
+
+
+_PREFIX = click.option("--prefix", default="shoal", show_default=True, help="Names of the lab's interfaces.")
+_SUBNET = click.option("--subnet", default="10.77.0.0/24", show_default=True, help="The lab network (a /24).")
 
 
 def hosts_file() -> pathlib.Path:
@@ -54,22 +58,40 @@ def group() -> None:
 @click.option("--dir", "root", default=DEFAULT_DIR, show_default=True, type=click.Path(path_type=pathlib.Path))
 @click.option("--heartbeat-period", default="5s", show_default=True)
 @click.option("--prometheus", is_flag=True, help=f"Also run Prometheus on {lab_prometheus.ADDR}, scraping the lab.")
+@_PREFIX
+@_SUBNET
+@click.option("--no-client-files", is_flag=True, help="Do not install swarmctl's admin bundle and controller list.")
 def up(
-    nodes: int, controllers: int, etcd_members: int, root: pathlib.Path, heartbeat_period: str, prometheus: bool
+    nodes: int,
+    controllers: int,
+    etcd_members: int,
+    root: pathlib.Path,
+    heartbeat_period: str,
+    prometheus: bool,
+    prefix: str,
+    subnet: str,
+    no_client_files: bool,
 ) -> None:
     """Build the lab and wait until every node is READY."""
     try:
         if prometheus and shutil.which("prometheus") is None:
             raise errors.FailedPrecondition("prometheus is not installed: apt-get install prometheus")
         spec = LabSpec(
-            root, nodes=nodes, controllers=controllers, etcd_members=etcd_members, heartbeat_period=heartbeat_period
+            root,
+            nodes=nodes,
+            controllers=controllers,
+            etcd_members=etcd_members,
+            heartbeat_period=heartbeat_period,
+            prefix=prefix,
+            subnet=subnet,
         )
         lab = Lab(spec)
         lab.up(log=click.echo)
-        admin = tls.default_client_dir()
-        tls.Bundle.load(lab.admin_dir).save(admin)
-        hosts_file().write_text(",".join(spec.controller_addrs) + "\n")
-        click.echo(f"swarmctl: admin bundle in {admin}, controllers in {hosts_file()}")
+        if not no_client_files:
+            admin = tls.default_client_dir()
+            tls.Bundle.load(lab.admin_dir).save(admin)
+            hosts_file().write_text(",".join(spec.controller_addrs) + "\n")
+            click.echo(f"swarmctl: admin bundle in {admin}, controllers in {hosts_file()}")
         if prometheus:
             metrics = spec.controller_hosts[0].addr(CONTROLLER_METRICS_PORT)
             lab.procs.spawn(
@@ -84,11 +106,13 @@ def up(
 
 @group.command()
 @click.option("--dir", "root", default=DEFAULT_DIR, show_default=True, type=click.Path(path_type=pathlib.Path))
-def down(root: pathlib.Path) -> None:
+@_PREFIX
+@_SUBNET
+def down(root: pathlib.Path, prefix: str, subnet: str) -> None:
     """Stop every lab process and remove its containers, network, data and client files."""
     try:
         check_prerequisites()
-        spec = _spec_from_record(root)
+        spec = _spec_from_record(root, prefix, subnet)
         lab = Lab(spec)
         _remove_client_files(lab)
         for line in lab.down():
@@ -109,9 +133,11 @@ def _remove_client_files(lab: Lab) -> None:
 
 @group.command()
 @click.option("--dir", "root", default=DEFAULT_DIR, show_default=True, type=click.Path(path_type=pathlib.Path))
-def status(root: pathlib.Path) -> None:
+@_PREFIX
+@_SUBNET
+def status(root: pathlib.Path, prefix: str, subnet: str) -> None:
     """List the lab's hosts, their addresses and the health of their processes."""
-    spec = _spec_from_record(root)
+    spec = _spec_from_record(root, prefix, subnet)
     lab = Lab(spec)
     if not lab.procs.names():
         raise LabError(f"no lab in {root}")

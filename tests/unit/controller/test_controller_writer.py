@@ -72,7 +72,12 @@ class MemoryEtcd:
         return objects_pb2.Task.FromString(self.kv[K.object(Kind.TASK, task_id)][0])
 
     def ops_per_txn(self) -> list[int]:
-        return [len(t.success) for t in self.txns]
+        """Operations of each writing transaction (the reads after a conflict left out)."""
+        return [len(t.success) for t in self.txns if not _reads_only(t)]
+
+
+def _reads_only(txn: rpc.TxnRequest) -> bool:
+    return all(op.WhichOneof("request") == "request_range" for op in txn.success)
 
 
 class WaitingCache:

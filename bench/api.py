@@ -1,0 +1,234 @@
+"""API latency under churn: 5,000 hollow nodes, 50,000 tasks, 20 mutations/s in the background.
+
+A real etcd, one controller and the hollow agents run as separate processes.
+Once every task runs, a background thread keeps up 20 mutations per second
+(scaling small churn services up and down by one: a task created or removed
+each time, as Kubernetes' SLOs count churn), while this process times the
+Control API through gRPC (a blocking client: GetService, GetTask,
+UpdateService, CreateService, ListTasks of one service of 1,000 tasks,
+ListTasks of every task) and through `swarmctl` (the same verbs as a user runs
+them: wall time includes starting the CLI). Goals: P99 ≤ 50 ms for the
+single-object calls; listing every task ≤ 2 s.
+
+    python bench/api.py [--nodes 5000] [--services 50] [--tasks 1000] [--churn 20] [--samples 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import pathlib
+import random
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from bench import hollowlab  # noqa: E402
+from bench.heartbeat import start_fleet  # noqa: E402
+from shoal.v1 import control_pb2, types_pb2  # noqa: E402
+from tests.integration import harness  # noqa: E402
+
+GOAL_SINGLE_P99 = 0.050
+GOAL_LIST_ALL = 2.0
+CHURN_SERVICES = 10
+CHURN_BASE = 5
+
+
+class Churn:
+    """`rate` mutations per second from a thread: scale the churn services up and down by one."""
+
+    def __init__(self, lab: hollowlab.HollowLab, services: list[str], rate: float) -> None:
+        self._stub = lab.control()
+        self._services = services
+        self._rate = rate
+        self._stop = threading.Event()
+        self.done = 0
+        self.failed = 0
+        self._thread = threading.Thread(target=self._run, daemon=True, name="churn")
+
+    def start(self) -> Churn:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    def _run(self) -> None:
+        rng = random.Random(1)
+        up = dict.fromkeys(self._services, True)
+        start = time.monotonic()
+        for n in itertools.count():
+            if self._stop.wait(max(0.0, start + n / self._rate - time.monotonic())):
+                return
+            sid = rng.choice(self._services)
+            try:
+                svc = self._stub.GetService(control_pb2.GetServiceRequest(ref=sid), timeout=10).service
+                spec = types_pb2.ServiceSpec()
+                spec.CopyFrom(svc.spec)
+                spec.replicated.replicas += 1 if up[sid] else -1
+                up[sid] = not up[sid]
+                self._stub.UpdateService(
+                    control_pb2.UpdateServiceRequest(ref=sid, version=svc.meta.version, spec=spec), timeout=10
+                )
+                self.done += 1
+            except Exception:  # noqa: BLE001 - counted, the load goes on
+                self.failed += 1
+
+
+def timed(samples: int, call: Callable[[int], object]) -> dict:
+    """P50/P99/max of `samples` sequential calls, in seconds."""
+    took = []
+    for i in range(samples):
+        start = time.perf_counter()
+        call(i)
+        took.append(time.perf_counter() - start)
+    p = hollowlab.percentiles(took, (0.5, 0.99))
+    return {"n": samples, "p50": round(p["p50"], 4), "p99": round(p["p99"], 4), "max": round(max(took), 4)}
+
+
+def grpc_calls(
+    lab: hollowlab.HollowLab, services: list[str], tasks: list[str], samples: int, list_samples: int
+) -> dict:
+    stub = lab.control()
+    rng = random.Random(2)
+    created = []
+
+    def update(i: int) -> None:
+        sid = rng.choice(services)
+        svc = stub.GetService(control_pb2.GetServiceRequest(ref=sid), timeout=10).service
+        spec = types_pb2.ServiceSpec()
+        spec.CopyFrom(svc.spec)
+        spec.labels["bench"] = str(i)
+        start = time.perf_counter()
+        stub.UpdateService(control_pb2.UpdateServiceRequest(ref=sid, version=svc.meta.version, spec=spec), timeout=10)
+        update.took.append(time.perf_counter() - start)  # type: ignore[attr-defined]
+
+    update.took = []  # type: ignore[attr-defined]
+
+    def create(i: int) -> None:
+        created.append(lab.create_service(f"api-{i}-{rng.randrange(10**6)}", 1))
+
+    out = {
+        "get_service": timed(samples, lambda i: stub.GetService(
+            control_pb2.GetServiceRequest(ref=rng.choice(services)), timeout=10)),
+        "get_task": timed(samples, lambda i: stub.GetTask(
+            control_pb2.GetTaskRequest(ref=rng.choice(tasks)), timeout=10)),
+        "create_service": timed(samples, create),
+        "list_service_tasks": timed(samples, lambda i: stub.ListTasks(
+            control_pb2.ListTasksRequest(service_ids=[rng.choice(services)]), timeout=30)),
+        "list_all_tasks": timed(list_samples, lambda i: stub.ListTasks(control_pb2.ListTasksRequest(), timeout=60)),
+    }
+    timed(samples, update)
+    took = update.took  # type: ignore[attr-defined]
+    p = hollowlab.percentiles(took, (0.5, 0.99))
+    out["update_service"] = {"n": len(took), "p50": round(p["p50"], 4), "p99": round(p["p99"], 4),
+                             "max": round(max(took), 4)}
+    for sid in created:
+        stub.RemoveService(control_pb2.RemoveServiceRequest(ref=sid), timeout=30)
+    return out
+
+
+def cli_calls(lab: hollowlab.HollowLab, names: list[str], tasks: list[str], samples: int) -> dict:
+    rng = random.Random(3)
+
+    def ctl(*args: str) -> Callable[[int], None]:
+        def call(i: int) -> None:
+            result = lab.cluster.ctl(*(a.format(i=i, name=rng.choice(names), task=rng.choice(tasks)) for a in args))  # type: ignore[union-attr]
+            if result.returncode != 0:
+                raise RuntimeError(f"swarmctl {' '.join(args)}: {result.stderr.strip()}")
+        return call
+
+    return {
+        "service_inspect": timed(samples, ctl("service", "inspect", "{name}")),
+        "task_inspect": timed(samples, ctl("task", "inspect", "{task}")),
+        "service_update": timed(samples, ctl("service", "update", "--detach", "{name}", "--label", "cli={i}")),
+        "service_create": timed(
+            samples,
+            ctl("service", "create", "--detach", "-q", "--name", f"cli-{rng.randrange(10**6)}-{{i}}",
+                "--image", "hollow/app:1"),
+        ),
+        "service_ps": timed(samples, ctl("service", "ps", "-q", "{name}")),
+        "task_ls_all": timed(max(2, samples // 4), ctl("task", "ls", "-q")),
+    }
+
+
+def run(args: argparse.Namespace) -> dict:
+    hollowlab.check_load()
+    total = args.services * args.tasks
+    with hollowlab.HollowLab(heartbeat=args.heartbeat) as lab:
+        lab.start_etcd()
+        lab.start_controller()
+        start_fleet(lab, args.nodes)
+        joined = lab.wait_nodes_ready(args.nodes, timeout=args.timeout)
+        print(f"{args.nodes} hollow nodes READY after {joined:.0f}s", flush=True)
+        watch = hollowlab.TaskWatch(lab).start()
+        services, names = [], []
+        for i in range(args.services):
+            names.append(f"api-base-{i}")
+            services.append(lab.create_service(names[-1], args.tasks))
+        churn_ids = [lab.create_service(f"churn-{i}", CHURN_BASE) for i in range(CHURN_SERVICES)]
+        want = total + CHURN_SERVICES * CHURN_BASE
+        harness.wait_until(lambda: watch.running_now() >= want, args.timeout, f"{want} tasks RUNNING", interval=0.5)
+        watch.stop()
+        tasks = [t for t, s in watch.service_of.items() if s in set(services)]
+        print(f"{want} tasks RUNNING; churn at {args.churn}/s; measuring", flush=True)
+        churn = Churn(lab, churn_ids, args.churn).start()
+        meter = lab.meter()
+        t0 = time.monotonic()
+        with hollowlab.Profiler(lab, ["controller"], args.profile):
+            grpc = grpc_calls(lab, services, tasks, args.samples, args.list_samples)
+        cli = cli_calls(lab, names, tasks, args.cli_samples)
+        window = time.monotonic() - t0
+        usage = meter.stop()
+        churn.stop()
+    single = ("get_service", "get_task", "update_service", "create_service")
+    worst = max(grpc[k]["p99"] for k in single)
+    result = {
+        "nodes": args.nodes,
+        "tasks": total,
+        "churn_per_s": round(churn.done / window, 1),
+        "churn_failed": churn.failed,
+        "grpc": grpc,
+        "swarmctl": cli,
+        "goal_single_p99_s": GOAL_SINGLE_P99,
+        "goal_list_all_s": GOAL_LIST_ALL,
+        "goal_met": worst <= GOAL_SINGLE_P99 and grpc["list_all_tasks"]["p99"] <= GOAL_LIST_ALL,
+        "processes": usage,
+    }
+    print(f"\nAPI latency: {args.nodes} hollow nodes, {total} tasks, {result['churn_per_s']} mutations/s "
+          f"({churn.failed} failed)")
+    print(f"  {'through gRPC':<28} {'n':>4} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9}")
+    for name, r in grpc.items():
+        print(f"  {name:<28} {r['n']:>4} {r['p50'] * 1000:>9.1f} {r['p99'] * 1000:>9.1f} {r['max'] * 1000:>9.1f}")
+    print(f"  {'through swarmctl (wall)':<28}")
+    for name, r in cli.items():
+        print(f"  {name:<28} {r['n']:>4} {r['p50'] * 1000:>9.1f} {r['p99'] * 1000:>9.1f} {r['max'] * 1000:>9.1f}")
+    print(f"  goals: single-object p99 <= {GOAL_SINGLE_P99 * 1000:.0f} ms (worst {worst * 1000:.1f}); "
+          f"all {total} tasks <= {GOAL_LIST_ALL:.0f} s (p99 {grpc['list_all_tasks']['p99']:.2f})")
+    print(hollowlab.usage_table(usage))
+    hollowlab.write_result("api", result, args.out)
+    return result
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--nodes", type=int, default=5000)
+    p.add_argument("--services", type=int, default=50)
+    p.add_argument("--tasks", type=int, default=1000, help="tasks per service")
+    p.add_argument("--churn", type=float, default=20.0, help="background mutations per second")
+    p.add_argument("--samples", type=int, default=200)
+    p.add_argument("--list-samples", type=int, default=10)
+    p.add_argument("--cli-samples", type=int, default=20)
+    p.add_argument("--heartbeat", default="5s")
+    p.add_argument("--timeout", type=float, default=900)
+    p.add_argument("--out", type=pathlib.Path, default=None)
+    p.add_argument("--profile", type=pathlib.Path, default=None, help="py-spy the controller into this folder")
+    return p
+
+
+if __name__ == "__main__":
+    run(parser().parse_args())
