@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from shoal import units  # noqa: E402
 from shoal.lab import Lab, LabSpec  # noqa: E402
+from shoal.v1 import control_pb2  # noqa: E402
 from tests.fault.faultlab import FaultLab  # noqa: E402
 from tests.integration.harness import wait_until  # noqa: E402
 
@@ -69,6 +70,17 @@ def leader_kill(flab: FaultLab, n: int) -> tuple[float, int]:
     )
     took = time.monotonic() - start
     flab.lab.procs.restart(old)
+    # The next round starts once every node has registered with the new leader: until then a new
+    # leader gives nodes twice the grace (as SwarmKit), which a node-loss round would measure instead.
+    killed_at = time.time() - took
+    wait_until(
+        lambda: all(
+            n.status.timestamp.ToSeconds() >= killed_at
+            for n in flab.lab.control().ListNodes(control_pb2.ListNodesRequest(), timeout=3).nodes
+        ),
+        60,
+        "every node registered with the new leader",
+    )
     restarted = len(before - flab.running_ids("bench"))
     return took, restarted
 
