@@ -15,8 +15,9 @@ import urllib.request
 
 import click
 
-from shoal import errors, lab_prometheus, tls
+from shoal import errors, tls
 from shoal.lab import net
+from shoal.lab import prometheus as lab_prometheus
 from shoal.lab.builder import Lab, check_prerequisites, wait
 from shoal.lab.spec import CONTROLLER_METRICS_PORT, LabSpec
 from shoal.v1 import control_pb2, types_pb2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pathlib
 import subprocess
 
-from shoal import lab_prometheus
+from shoal.lab import prometheus as lab_prometheus
 from tests.deploy.monitoring import PROMETHEUS_DIR, promtool
 
 
