@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import pathlib
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 
 import aiodocker
@@ -85,10 +87,14 @@ async def test_describe(executor: docker.DockerExecutor) -> None:
     assert description.platform.os == "linux"
 
 
-async def test_open_executor_talks_to_the_engine(client: aiodocker.Docker) -> None:
-    settings = AgentSettings(controllers=("127.0.0.1:1",), node_name="docker-test")
-    async with docker.open_executor(settings) as executor:
-        description = await executor.describe()
+async def test_open_executor_talks_to_the_engine(client: aiodocker.Docker, tmp_path: pathlib.Path) -> None:
+    settings = AgentSettings(controllers=("127.0.0.1:1",), node_name="docker-test", state_dir=tmp_path)
+    try:
+        async with docker.open_executor(settings) as executor:
+            description = await executor.describe()
+    finally:
+        # The agent keeps its secrets tmpfs across restarts on purpose; a test must not.
+        subprocess.run(["umount", str(settings.files_dir)], capture_output=True, check=False)
     assert description.engine.engine_version
 
 
