@@ -114,7 +114,19 @@ class Credentials:
 
     def channel(self, addr: str) -> grpc.aio.Channel:
         """A mutual-TLS channel to a controller with the current certificate."""
-        return tls.secure_channel(addr, self.bundle)
+        # The gRPC core answers pings outside the controller's event loop, so a busy controller keeps
+        # its connections while a dead or paused one loses them within two keepalive intervals.
+        ms = int(self._settings.keepalive * 1000)
+        return tls.secure_channel(
+            addr,
+            self.bundle,
+            options=[
+                ("grpc.keepalive_time_ms", ms),
+                ("grpc.keepalive_timeout_ms", ms),
+                ("grpc.keepalive_permit_without_calls", 1),
+                ("grpc.http2.max_pings_without_data", 0),
+            ],
+        )
 
     async def renew_once(self, addr: str) -> None:
         """Trade the current certificate for a new one (a new key) through the controller at `addr`."""

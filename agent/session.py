@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 STALE_CODES = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT)
 
 
+#: Heartbeat periods without an answer after which the session is given up on a connected controller.
+HEARTBEAT_PATIENCE = 4
+
+
 class SessionEnded(Exception):
     """The controller closed a stream of the session without an error."""
 
@@ -100,8 +104,7 @@ class Session:
         self._stub = dispatcher_pb2_grpc.DispatcherStub(channel)
         call = self._stub.Session(self._request)
         try:
-            async with asyncio.timeout(self._open_timeout):
-                first = await call.read()
+            first = await self._first_message(call, channel)
             if first is grpc.aio.EOF:
                 raise SessionEnded("session stream ended before registration")
             self._accept(first)
@@ -121,6 +124,25 @@ class Session:
             metrics.SESSION_CONNECTED.set(0)
             call.cancel()
 
+    async def _first_message(self, call: grpc.aio.UnaryStreamCall, channel: grpc.aio.Channel) -> object:
+        """The session's first message, within the open timeout, or longer while the connection stands.
+
+        A controller that is paused or cut off never completes the connection, or loses it to the
+        keepalive; one that is connected but busy gets `session_open_patience` to answer, since
+        giving up and registering again would only queue another registration behind this one.
+        """
+        read = asyncio.ensure_future(call.read())
+        try:
+            done, _ = await asyncio.wait({read}, timeout=self._open_timeout)
+            if not done and channel.get_state() == grpc.ChannelConnectivity.READY:
+                log.info("the controller is connected but slow to open the session; waiting longer")
+                done, _ = await asyncio.wait({read}, timeout=self._settings.session_open_patience)
+            if not done:
+                raise TimeoutError("the controller did not open the session in time")
+            return read.result()
+        finally:
+            read.cancel()
+
     def _accept(self, message: dispatcher_pb2.SessionMessage) -> None:
         if message.session_id:
             self.session_id = message.session_id
@@ -133,14 +155,26 @@ class Session:
     async def _heartbeat(self, period: float) -> NoReturn:
         assert self._stub is not None
         request = dispatcher_pb2.HeartbeatRequest(session_id=self.session_id)
+        loop = asyncio.get_running_loop()
+        answered = loop.time()
         while True:
             # Any error ends the session; NOT_FOUND or INVALID_ARGUMENT (STALE_CODES) mean "register again".
-            # A heartbeat gets one period to be answered (at least a second): a leader that is
-            # paused rather than gone keeps the connection open, and the node must move on to the
-            # new leader well within the few periods of grace a new leader gives it.
-            deadline = min(self._settings.rpc_timeout, max(1.0, period))
-            with metrics.HEARTBEAT_DURATION.time():
-                reply = await self._stub.Heartbeat(request, timeout=deadline)
+            # A controller that is gone, cut off or paused is noticed by the channel's keepalive, so an
+            # unanswered heartbeat means a controller that is connected but busy: ask again rather than
+            # register again, which would add a registration and a full assignment set to its load. If
+            # it cannot hear us for its grace it ends the session itself; a controller that never
+            # answers is given up after HEARTBEAT_PATIENCE periods.
+            deadline = min(self._settings.rpc_timeout, max(1.0, 2 * period))
+            try:
+                with metrics.HEARTBEAT_DURATION.time():
+                    reply = await self._stub.Heartbeat(request, timeout=deadline)
+            except grpc.aio.AioRpcError as exc:
+                waited = loop.time() - answered
+                if exc.code() != grpc.StatusCode.DEADLINE_EXCEEDED or waited > HEARTBEAT_PATIENCE * period:
+                    raise
+                log.info("heartbeat unanswered for %.1fs; the controller is busy, asking again", waited)
+                continue
+            answered = loop.time()
             period = units.from_duration(reply.period) or period
             await asyncio.sleep(period)
 

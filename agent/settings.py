@@ -53,8 +53,15 @@ class AgentSettings:
     session_open_timeout: float = 5.0
     """Seconds to wait for the first SessionMessage (SwarmKit: 5 s)."""
 
+    session_open_patience: float = 15.0
+    """Further seconds for the first SessionMessage while the connection stands (a busy controller)."""
+
     rpc_timeout: float = 10.0
     """Deadline of every unary dispatcher call (Heartbeat, UpdateTaskStatus)."""
+
+    keepalive: float = 2.0
+    """HTTP/2 ping interval and ping timeout on the channel to a controller: a controller that is
+    gone, cut off or paused is noticed within twice this, however long its answers may take."""
 
     default_heartbeat_period: float = 5.0
     """Heartbeat period used until the controller names one (SwarmKit default: 5 s)."""

@@ -19,6 +19,7 @@ import os
 import pathlib
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -340,10 +341,16 @@ class HollowLab:
             print(f"kept {self.tmp} (SHOAL_BENCH_KEEP)")
 
     def __enter__(self) -> HollowLab:
+        # `kill` or a CI timeout sends SIGTERM: unwind like Ctrl-C so every process is stopped.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 # ---- watching etcd -----------------------------------------------------------------------------
@@ -527,8 +534,6 @@ class Profiler:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        import signal
-
         for proc in self._procs:
             proc.send_signal(signal.SIGINT)
         for proc in self._procs:

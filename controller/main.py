@@ -97,8 +97,8 @@ async def serve(settings: ControllerSettings) -> None:
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE),
                 ("grpc.max_send_message_length", 256 * 1024 * 1024),
-                ("grpc.keepalive_permit_without_calls", 1),
                 ("grpc.http2.min_ping_interval_without_data_ms", 5000),
+                *tls.SERVER_KEEPALIVE_OPTIONS,
                 ("grpc.so_reuseport", 0),
             ],
         )

@@ -48,6 +48,10 @@ SESSIONS = prometheus_client.Gauge("shoal_dispatcher_sessions", "Open agent sess
 NODES_DOWN = prometheus_client.Counter(
     "shoal_dispatcher_nodes_down_total", "Nodes marked DOWN after missing their heartbeats."
 )
+NODES_DOWN_DEFERRED = prometheus_client.Counter(
+    "shoal_dispatcher_nodes_down_deferred_total",
+    "Missed heartbeat deadlines not acted on because too few heartbeats reached the controller.",
+)
 STATUS_UPDATES = prometheus_client.Counter(
     "shoal_dispatcher_status_updates_total", "Task status reports accepted from agents."
 )

@@ -137,8 +137,19 @@ class Dispatcher:
                 self.heartbeats.extend(lag)
                 metrics.HEARTBEAT_CHECK_LAG.observe(lag)
                 log.warning("heartbeat check ran %.1fs late; every deadline moves by as much", lag)
+            arriving = self.heartbeats.arriving()
             late = self.heartbeats.expired()
-            if late:
+            if late and not arriving:
+                # Too few heartbeats reach us for a missed one to mean a dead node: look again a period on.
+                for node_id in late:
+                    self.heartbeats.beat(node_id, self.settings.heartbeat_period)
+                metrics.NODES_DOWN_DEFERRED.inc(len(late))
+                log.warning(
+                    "%d nodes missed their heartbeat deadline, but so few heartbeats reach this controller "
+                    "that the fault is likely its own; none is marked DOWN yet",
+                    len(late),
+                )
+            elif late:
                 await self._mark_down(late)
 
     async def _mark_down(self, node_ids: list[str]) -> None:

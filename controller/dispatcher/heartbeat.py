@@ -7,10 +7,17 @@ grace after failover" a single pass.
 
 from __future__ import annotations
 
+import collections
 import random
 import time
 
 from shoal.controller import metrics
+
+#: Below this many watched nodes every missed deadline counts: a small cluster's silence is no sign of our own fault.
+ARRIVAL_CHECK_MIN_NODES = 10
+
+#: The share of expected heartbeats that must have reached us over the last grace for deadlines to count.
+ARRIVAL_QUORUM = 0.5
 
 
 class Heartbeats:
@@ -22,6 +29,9 @@ class Heartbeats:
         self._deadline: dict[str, float] = {}
         #: When each node was told to send its next heartbeat (for the lateness histogram).
         self._due: dict[str, float] = {}
+        #: When heartbeats arrived, over the last grace: how many reach us, against how many should.
+        self._arrivals: collections.deque[float] = collections.deque()
+        self._since = time.monotonic()
 
     def beat(self, node_id: str, grace: float | None = None) -> None:
         """A heartbeat (or registration) arrived: the node is alive for another grace period.
@@ -30,8 +40,10 @@ class Heartbeats:
         """
         now = time.monotonic()
         due = self._due.pop(node_id, None)
-        if grace is None and due is not None:
-            metrics.HEARTBEAT_LATENESS.observe(max(0.0, now - due))
+        if grace is None:
+            self._arrivals.append(now)
+            if due is not None:
+                metrics.HEARTBEAT_LATENESS.observe(max(0.0, now - due))
         self._deadline[node_id] = now + (self.grace if grace is None else grace)
 
     def extend(self, seconds: float) -> None:
@@ -52,6 +64,22 @@ class Heartbeats:
             del self._deadline[n]
             self._due.pop(n, None)
         return late
+
+    def arriving(self) -> bool:
+        """False when fewer than half the heartbeats expected over the last grace reached us.
+
+        Then the fault is more likely ours (an overloaded event loop that reads requests
+        late, or our own network) than that of half the fleet at once; Kubernetes' node
+        lifecycle controller stops evicting in such a "full disruption" for the same reason.
+        """
+        now = time.monotonic()
+        while self._arrivals and self._arrivals[0] < now - self.grace:
+            self._arrivals.popleft()
+        nodes = len(self._deadline)
+        if nodes < ARRIVAL_CHECK_MIN_NODES or now - self._since < self.grace:
+            return True
+        expected = nodes * self.grace / self.period
+        return len(self._arrivals) >= ARRIVAL_QUORUM * expected
 
     def watched(self, node_id: str) -> bool:
         """True while the node has a deadline."""

@@ -52,6 +52,8 @@ class FakeDispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self.heartbeats = 0
         self.heartbeat_period = 0.02
         self.heartbeat_errors: list[grpc.StatusCode] = []
+        #: Seconds each Heartbeat takes to be answered (a busy controller).
+        self.heartbeat_delay = 0.0
         self.redirect_to = ""
         self.controllers: list[str] = []
         self.session_pushes: asyncio.Queue[dispatcher_pb2.SessionMessage | None] = asyncio.Queue()
@@ -104,6 +106,7 @@ class FakeDispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         await self._check_session(request.session_id, context)
         if self.heartbeat_errors:
             await context.abort(self.heartbeat_errors.pop(0), "scripted heartbeat error")
+        await asyncio.sleep(self.heartbeat_delay)
         self.heartbeats += 1
         return dispatcher_pb2.HeartbeatResponse(period=units.to_duration(self.heartbeat_period))
 

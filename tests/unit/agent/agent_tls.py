@@ -131,7 +131,7 @@ async def serving_controller(
     cluster_id = bundle.identity.cluster_id
     server = grpc.aio.server(
         interceptors=[authz.Authorizer(lambda: cluster_id, authz.CONTROLLER_RULES, removed)],
-        options=(("grpc.so_reuseport", 0),),
+        options=(("grpc.so_reuseport", 0), *tls.SERVER_KEEPALIVE_OPTIONS),
     )
     if dispatcher is not None:
         dispatcher_pb2_grpc.add_DispatcherServicer_to_server(dispatcher, server)

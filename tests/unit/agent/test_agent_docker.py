@@ -94,7 +94,7 @@ async def test_open_executor_talks_to_the_engine(client: aiodocker.Docker, tmp_p
             description = await executor.describe()
     finally:
         # The agent keeps its secrets tmpfs across restarts on purpose; a test must not.
-        subprocess.run(["umount", str(settings.files_dir)], capture_output=True, check=False)
+        subprocess.run(["umount", str(settings.files_dir)], capture_output=True, check=False)  # noqa: ASYNC221
     assert description.engine.engine_version
 
 

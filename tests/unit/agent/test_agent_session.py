@@ -120,6 +120,18 @@ async def test_registers_with_its_node_certificate_and_heartbeats(
     assert request.description.engine.engine_version == "20.10.24"
 
 
+async def test_a_slow_controller_keeps_the_session(
+    dispatcher: FakeDispatcher, addr: str, tmp_path: Path, node_bundle: tls.Bundle
+) -> None:
+    # Answers take longer than a period but less than two: the controller is busy, not gone, and
+    # registering again would only add to its load.
+    dispatcher.heartbeat_period = 0.8
+    dispatcher.heartbeat_delay = 1.3
+    async with Running([addr], tmp_path, node_bundle):
+        await wait_until(lambda: dispatcher.heartbeats >= 2, timeout=20, what="two slow heartbeats")
+    assert dispatcher.sessions_opened == 1
+
+
 async def test_complete_then_incremental_assignments(
     dispatcher: FakeDispatcher, addr: str, tmp_path: Path, node_bundle: tls.Bundle
 ) -> None:

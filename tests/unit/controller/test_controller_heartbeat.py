@@ -37,3 +37,51 @@ def test_the_period_is_jittered_within_ten_percent() -> None:
     periods = [hb.next_period() for _ in range(2000)]
     assert all(4.5 <= p <= 5.5 for p in periods)
     assert len(set(periods)) > 1
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def fleet(monkeypatch, nodes: int) -> tuple[heartbeat.Heartbeats, Clock]:  # type: ignore[no-untyped-def]
+    clock = Clock()
+    monkeypatch.setattr(heartbeat.time, "monotonic", clock)
+    hb = heartbeat.Heartbeats(period=5.0, grace=15.0)
+    for i in range(nodes):
+        hb.beat(f"n{i}", grace=15.0)  # as at the start of a term: not an arrival
+    return hb, clock
+
+
+def beat_for(hb: heartbeat.Heartbeats, clock: Clock, node_ids: list[str], seconds: float) -> None:
+    """Every node in `node_ids` beats each period for `seconds`."""
+    for _ in range(int(seconds / hb.period)):
+        clock.now += hb.period
+        for n in node_ids:
+            hb.beat(n)
+
+
+def test_heartbeats_arrive_from_most_of_the_fleet(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    hb, clock = fleet(monkeypatch, 20)
+    beat_for(hb, clock, [f"n{i}" for i in range(18)], 20.0)  # two nodes died
+    assert hb.arriving()
+
+
+def test_too_few_heartbeats_arriving_is_the_controllers_fault(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    hb, clock = fleet(monkeypatch, 20)
+    beat_for(hb, clock, [f"n{i}" for i in range(20)], 15.0)
+    assert hb.arriving()
+    beat_for(hb, clock, [f"n{i}" for i in range(6)], 20.0)  # 70% silent at once: more likely us
+    assert not hb.arriving()
+
+
+def test_a_small_cluster_or_a_young_term_always_counts(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    hb, clock = fleet(monkeypatch, 3)
+    clock.now += 30
+    assert hb.arriving()  # three silent nodes: they are down, whatever the share
+    hb, clock = fleet(monkeypatch, 20)
+    clock.now += 5
+    assert hb.arriving()  # not yet a grace since the term began: nothing to compare
