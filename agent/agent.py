@@ -70,9 +70,39 @@ class Agent:
         self._metrics_addr = metrics_addr
         self.remotes = remotes.Remotes(list(settings.controllers))
         self._reconnect_cap = settings.backoff_cap
+        self._open: tuple[tuple[str, object], grpc.aio.Channel] | None = None
 
     async def run(self) -> NoReturn:
         """Register, serve the session, and do it again when it ends; never returns."""
+        async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(self._close_channel)
+            await self._sessions()
+
+    async def _channel(self, target: str) -> grpc.aio.Channel:
+        """The channel to `target`, kept across sessions while it is connected to the same target
+        with our current certificate.
+
+        Every new channel is a TCP connection and a TLS handshake on both ends: a fleet that
+        registers again after a busy controller's hiccup must not also reconnect all at once.
+        A channel that is not connected is replaced rather than left to gRPC's reconnect backoff
+        (which grows to minutes), so a restarted controller is reached at once; after a renewal
+        the next session uses the new certificate.
+        """
+        key = (target, self._credentials.bundle)
+        if self._open is not None and (
+            self._open[0] != key or self._open[1].get_state() != grpc.ChannelConnectivity.READY
+        ):
+            await self._close_channel()
+        if self._open is None:
+            self._open = (key, self._credentials.channel(target))
+        return self._open[1]
+
+    async def _close_channel(self) -> None:
+        if self._open is not None:
+            channel, self._open = self._open[1], None
+            await channel.close()
+
+    async def _sessions(self) -> NoReturn:
         delay = backoff.Backoff(base=self._settings.backoff_base, cap=self._settings.backoff_cap)
         redirects = 0
         while True:
@@ -92,9 +122,7 @@ class Agent:
                     # within a heartbeat period (at least a second), as the new leader's grace is short.
                     open_timeout=min(self._settings.session_open_timeout, max(1.0, self._reconnect_cap)),
                 )
-                # A channel per session: after a renewal the next session uses the new certificate.
-                async with self._credentials.channel(target) as channel:
-                    await session.run(channel)
+                await session.run(await self._channel(target))
             except (grpc.aio.AioRpcError, TimeoutError, session_.SessionEnded, base.ExecutorError) as exc:
                 redirected = self._failed(target, exc, established=session is not None and session.established)
             except Exception:

@@ -35,7 +35,7 @@ import click
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from shoal import backoff, daemon, errors, logs, metrics_http, states, units
+from shoal import backoff, daemon, errors, heap, logs, metrics_http, states, units
 from shoal.agent import agent, credentials, metrics
 from shoal.agent.executor import hollow
 from shoal.agent.settings import AgentSettings
@@ -225,6 +225,8 @@ def command(
     if not _DNS_LABEL.match(f"{name_prefix}-{first + nodes}"):
         raise click.BadParameter(f"{name_prefix!r} does not make DNS labels", param_hint="--name-prefix")
     logs.setup(log_level)
+    # A process of a thousand nodes holds as many tasks as a controller: collect as it does.
+    heap.tune()
     base = AgentSettings(
         controllers=addrs, node_name=name_prefix, state_dir=state_dir, labels=labels,
         join_token=join_token, join_addr=join_addr, log_level=log_level,

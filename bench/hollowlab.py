@@ -315,22 +315,36 @@ class HollowLab:
     def create_service(
         self, name: str, replicas: int, *, constraints: Sequence[str] = (), image: str = "hollow/app:1"
     ) -> str:
+        return self.create_service_async(name, replicas, constraints=constraints, image=image).result().service.id
+
+    def create_service_async(
+        self, name: str, replicas: int, *, constraints: Sequence[str] = (), image: str = "hollow/app:1",
+        timeout: float = 60,
+    ) -> grpc.Future:
+        """Send a CreateService without waiting for the reply (`.result()` is the CreateServiceResponse)."""
         spec = types_pb2.ServiceSpec(name=name)
         spec.task.container.image = image
         spec.task.placement.constraints.extend(constraints)
         spec.replicated.replicas = replicas
         spec.update.parallelism = 1
-        reply = self.control().CreateService(control_pb2.CreateServiceRequest(spec=spec), timeout=30)
-        return reply.service.id
+        return self.control().CreateService.future(control_pb2.CreateServiceRequest(spec=spec), timeout=timeout)
 
     def close(self) -> None:
         if self._channel is not None:
             self._channel.close()
-        for proc in self.hollows.values():
-            proc.kill()
+        # Signal every process before waiting for any: a process of thousands of nodes can take
+        # seconds to exit, and a timeout there must not leave the others running.
+        doomed = [*self.hollows.values()]
+        if self.cluster is not None and self.cluster.controller is not None:
+            doomed.append(self.cluster.controller)
+        for proc in doomed:
+            if proc.running:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.signal(signal.SIGKILL)
+        for proc in doomed:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.kill()
         if self.cluster is not None:
-            if self.cluster.controller is not None:
-                self.cluster.controller.kill()
             self.cluster.control.close()
         if self.etcd is not None:
             self.etcd.stop()

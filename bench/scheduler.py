@@ -22,8 +22,7 @@ import time
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from bench import hollowlab  # noqa: E402
-from shoal import ids, states  # noqa: E402
-from shoal.controller import heap  # noqa: E402
+from shoal import heap, ids, states  # noqa: E402
 from shoal.controller.scheduler.scheduler import Scheduler  # noqa: E402
 from shoal.controller.settings import LoopSettings  # noqa: E402
 from shoal.v1 import objects_pb2, types_pb2  # noqa: E402

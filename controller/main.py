@@ -18,8 +18,8 @@ from typing import NoReturn
 import click
 import grpc
 
-from shoal import authz, daemon, ids, logs, metrics_http, tls, units
-from shoal.controller import bootstrap, heap, members, metrics
+from shoal import authz, daemon, heap, ids, logs, metrics_http, tls, units
+from shoal.controller import bootstrap, members, metrics
 from shoal.controller.api.ca import CAServicer, RateLimiter
 from shoal.controller.api.control import ControlServicer
 from shoal.controller.context import Leadership

@@ -13,8 +13,8 @@ import functools
 import logging
 from typing import NoReturn
 
-from shoal import errors
-from shoal.controller import heap, members, metrics
+from shoal import errors, heap
+from shoal.controller import members, metrics
 from shoal.controller.context import Leadership, Term
 from shoal.controller.dispatcher.dispatcher import Dispatcher, DispatcherServicer
 from shoal.controller.orchestrator.modes import ModesOrchestrator

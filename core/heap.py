@@ -1,4 +1,4 @@
-"""Garbage collection for a heap of long-lived messages.
+"""Garbage collection for a heap of long-lived messages (the controller; a process of hollow nodes).
 
 The leader's cache holds every node, service and task as a protobuf message
 for as long as it leads: at 100,000 tasks, CPython's default thresholds (a
