@@ -1,5 +1,10 @@
 """Heartbeat load: N hollow nodes heartbeating at the default period, and nothing else, for a while.
 
+The default period is 5 s until the fleet would send more than the controller's
+heartbeat budget (--max-heartbeats-per-second, 250/s): then it is nodes / 250
+(20 s at 5,000 nodes), as Nomad scales its heartbeat TTL. `--max-rate 0`
+measures every node at 5 s.
+
 A real etcd, one controller and the hollow agents (in processes of up to
 2,500 nodes) run as separate processes. Once every node is READY the window
 starts: the controller's CPU (cores), the etcd writes it caused per second
@@ -9,7 +14,7 @@ controller's view of lateness, and false DOWN nodes (every DOWN is false:
 no node stops). Goals at 5,000 nodes: zero false DOWN, controller below half
 a core.
 
-    python bench/heartbeat.py [--nodes 1000,5000] [--duration 300] [--heartbeat 5s]
+    python bench/heartbeat.py [--nodes 1000,5000] [--duration 300] [--heartbeat 5s] [--max-rate 250]
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ def start_fleet(lab: hollowlab.HollowLab, nodes: int, *, prefix: str = "h") -> N
 def one(nodes: int, args: argparse.Namespace) -> dict:
     with hollowlab.HollowLab(heartbeat=args.heartbeat) as lab:
         lab.start_etcd()
-        lab.start_controller()
+        lab.start_controller("--max-heartbeats-per-second", str(args.max_rate))
         start_fleet(lab, nodes)
         joined = lab.wait_nodes_ready(nodes, timeout=args.join_timeout)
         print(f"{nodes} hollow nodes READY after {joined:.0f}s; settling {args.settle:.0f}s", flush=True)
@@ -76,6 +81,8 @@ def one(nodes: int, args: argparse.Namespace) -> dict:
         "join_s": round(joined, 1),
         "heartbeats": int(beats),
         "heartbeats_per_s": round(beats / window, 1),
+        "max_heartbeats_per_s": args.max_rate,
+        "period_s": round(nodes * window / beats, 2) if beats else None,
         "controller_cores": round(usage["controller"].cores, 3),
         "etcd_writes_per_s": {k: round((etcd1.get(k, 0) - etcd0.get(k, 0)) / window, 2) for k in ETCD_WRITES},
         "heartbeat_rtt_s": {
@@ -93,16 +100,20 @@ def one(nodes: int, args: argparse.Namespace) -> dict:
 def run(args: argparse.Namespace) -> dict:
     hollowlab.check_load()
     rows = [one(n, args) for n in args.nodes]
-    print(f"\nheartbeat load: hollow nodes beating every {args.heartbeat} (+-10%), nothing else, {args.duration:.0f}s")
+    limit = f"at most {args.max_rate:g}/s" if args.max_rate else "no limit"
     print(
-        f"  {'nodes':>6} {'beats/s':>8} {'ctl cores':>9} {'etcd props/s':>12} {'etcd puts/s':>11} "
+        f"\nheartbeat load: hollow nodes, period {args.heartbeat} (+-10%), {limit}, nothing else, {args.duration:.0f}s"
+    )
+    print(
+        f"  {'nodes':>6} {'period':>7} {'beats/s':>8} {'ctl cores':>9} {'etcd props/s':>12} {'etcd puts/s':>11} "
         f"{'rtt p50':>8} {'rtt p99':>8} {'late p99':>8} {'false DOWN':>10}"
     )
     for r in rows:
         w = r["etcd_writes_per_s"]
         rtt = r["heartbeat_rtt_s"]
         print(
-            f"  {r['nodes']:>6} {r['heartbeats_per_s']:>8.0f} {r['controller_cores']:>9.3f} "
+            f"  {r['nodes']:>6} {r['period_s'] or 0:>6.1f}s {r['heartbeats_per_s']:>8.0f} "
+            f"{r['controller_cores']:>9.3f} "
             f"{w['etcd_server_proposals_committed_total']:>12.2f} {w['etcd_mvcc_put_total']:>11.2f} "
             f"{_s(rtt['p50']):>8} {_s(rtt['p99']):>8} {_s(r['lateness_p99_s']):>8} {r['false_down']:>10}"
         )
@@ -129,6 +140,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, default=300)
     p.add_argument("--settle", type=float, default=15, help="seconds after every node is READY before measuring")
     p.add_argument("--heartbeat", default="5s")
+    p.add_argument("--max-rate", type=float, default=250.0,
+                   help="the controller's --max-heartbeats-per-second (0: every node beats at --heartbeat)")
     p.add_argument("--join-timeout", type=float, default=900)
     p.add_argument("--out", type=pathlib.Path, default=None)
     p.add_argument("--profile", type=pathlib.Path, default=None, help="py-spy the controller into this folder")

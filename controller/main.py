@@ -205,6 +205,14 @@ def _duration(_ctx: click.Context, _param: click.Parameter, value: str) -> float
     help="How often agents heartbeat; a node is DOWN after 3 missed periods.",
 )
 @click.option(
+    "--max-heartbeats-per-second",
+    type=click.FloatRange(min=0),
+    default=DispatcherSettings.max_heartbeats_per_second,
+    show_default=True,
+    help="Heartbeats per second the fleet may send; past period x this many nodes the period (and grace) "
+    "grows. 0: no limit.",
+)
+@click.option(
     "--join-rate",
     type=click.FloatRange(min=0, min_open=True),
     default=ControllerSettings.join_rate,
@@ -237,6 +245,7 @@ def command(
     state_dir: str,
     metrics_listen: str,
     heartbeat_period: float,
+    max_heartbeats_per_second: float,
     join_rate: float,
     join_burst: int,
     log_level: str,
@@ -268,6 +277,8 @@ def command(
         log_level=log_level,
         join_rate=join_rate,
         join_burst=join_burst,
-        dispatcher=DispatcherSettings(heartbeat_period=heartbeat_period),
+        dispatcher=DispatcherSettings(
+            heartbeat_period=heartbeat_period, max_heartbeats_per_second=max_heartbeats_per_second
+        ),
     )
     daemon.run(functools.partial(serve, settings))

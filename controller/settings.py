@@ -13,6 +13,10 @@ class DispatcherSettings:
     heartbeat_period: float = 5.0
     #: A node missing heartbeats for period × this is marked DOWN.
     grace_multiplier: float = 3.0
+    #: The most heartbeats per second the fleet is asked to send (Nomad's max_heartbeats_per_second):
+    #: beyond heartbeat_period × this many nodes the period grows, and the grace with it, so that
+    #: heartbeats cost the controller about a quarter of a core whatever the fleet's size (0: no limit).
+    max_heartbeats_per_second: float = 250.0
     #: Right after this controller becomes leader, nodes get this many times
     #: the normal grace to reconnect, so a failover marks no healthy node DOWN.
     failover_grace_multiplier: float = 2.0

@@ -82,7 +82,7 @@ class Dispatcher:
         self._keys = keys
         self.settings = settings
         self._controllers = controllers
-        self.heartbeats = Heartbeats(settings.heartbeat_period, settings.grace)
+        self.heartbeats = Heartbeats(settings.heartbeat_period, settings.grace, settings.max_heartbeats_per_second)
         self.ingest = StatusIngest(cache, writer, settings)
         self._sessions: dict[str, Session] = {}
         self._registrations: dict[str, collections.deque[float]] = collections.defaultdict(collections.deque)
@@ -92,10 +92,10 @@ class Dispatcher:
         subscription = self._cache.subscribe()
         # A new leader cannot know who heartbeated its predecessor: every live
         # node gets a longer grace to find us before it is declared DOWN.
-        failover_grace = self.settings.grace * self.settings.failover_grace_multiplier
-        for node in self._cache.nodes.values():
-            if node.status.state != DOWN:
-                self.heartbeats.beat(node.id, failover_grace)
+        self.heartbeats.watch(
+            [node.id for node in self._cache.nodes.values() if node.status.state != DOWN],
+            self.settings.failover_grace_multiplier,
+        )
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._route(subscription), name="dispatcher-route")
@@ -125,7 +125,7 @@ class Dispatcher:
         raise AssertionError("unreachable")
 
     async def _check_heartbeats(self) -> NoReturn:
-        interval = min(1.0, self.settings.heartbeat_period / 4)
+        interval = min(1.0, self.heartbeats.base_period / 4)
         loop = asyncio.get_running_loop()
         while True:
             due = loop.time() + interval
@@ -142,7 +142,7 @@ class Dispatcher:
             if late and not arriving:
                 # Too few heartbeats reach us for a missed one to mean a dead node: look again a period on.
                 for node_id in late:
-                    self.heartbeats.beat(node_id, self.settings.heartbeat_period)
+                    self.heartbeats.beat(node_id, self.heartbeats.period)
                 metrics.NODES_DOWN_DEFERRED.inc(len(late))
                 log.warning(
                     "%d nodes missed their heartbeat deadline, but so few heartbeats reach this controller "
@@ -173,7 +173,7 @@ class Dispatcher:
             for ok, name, op in zip(landed, names, ops, strict=True):
                 if ok:
                     metrics.NODES_DOWN.inc()
-                    log.warning("node %s is DOWN: no heartbeat for %.1fs", name, self.settings.grace)
+                    log.warning("node %s is DOWN: no heartbeat for %.1fs", name, self.heartbeats.grace)
                 else:
                     # It changed meanwhile (maybe it re-registered); look again next pass.
                     self.heartbeats.beat(op.obj.id, 0.0)  # type: ignore[attr-defined]

@@ -23,15 +23,37 @@ ARRIVAL_QUORUM = 0.5
 class Heartbeats:
     """When each node's heartbeat is due, at the latest."""
 
-    def __init__(self, period: float, grace: float) -> None:
-        self.period = period
-        self.grace = grace
+    def __init__(self, period: float, grace: float, max_rate: float = 0.0) -> None:
+        #: The configured period and grace: the smallest a node is given.
+        self.base_period = period
+        self.multiplier = grace / period
+        self._max_rate = max_rate
         self._deadline: dict[str, float] = {}
         #: When each node was told to send its next heartbeat (for the lateness histogram).
         self._due: dict[str, float] = {}
         #: When heartbeats arrived, over the last grace: how many reach us, against how many should.
         self._arrivals: collections.deque[float] = collections.deque()
         self._since = time.monotonic()
+
+    @property
+    def period(self) -> float:
+        """The period nodes are told now: the configured one, longer once the fleet would exceed the rate."""
+        if self._max_rate <= 0:
+            return self.base_period
+        return max(self.base_period, len(self._deadline) / self._max_rate)
+
+    @property
+    def grace(self) -> float:
+        """Seconds without a heartbeat before a node is DOWN, at the current period."""
+        return self.period * self.multiplier
+
+    def watch(self, node_ids: list[str], graces: float) -> None:
+        """Give each node `graces` times the grace (at the period their number calls for) to beat first."""
+        for node_id in node_ids:
+            self._deadline[node_id] = 0.0
+        grace = self.grace * graces
+        for node_id in node_ids:
+            self.beat(node_id, grace)
 
     def beat(self, node_id: str, grace: float | None = None) -> None:
         """A heartbeat (or registration) arrived: the node is alive for another grace period.
@@ -73,12 +95,13 @@ class Heartbeats:
         lifecycle controller stops evicting in such a "full disruption" for the same reason.
         """
         now = time.monotonic()
-        while self._arrivals and self._arrivals[0] < now - self.grace:
+        window = self.grace
+        while self._arrivals and self._arrivals[0] < now - window:
             self._arrivals.popleft()
         nodes = len(self._deadline)
-        if nodes < ARRIVAL_CHECK_MIN_NODES or now - self._since < self.grace:
+        if nodes < ARRIVAL_CHECK_MIN_NODES or now - self._since < window:
             return True
-        expected = nodes * self.grace / self.period
+        expected = nodes * self.multiplier  # each node beats `multiplier` times per grace
         return len(self._arrivals) >= ARRIVAL_QUORUM * expected
 
     def watched(self, node_id: str) -> bool:

@@ -85,3 +85,25 @@ def test_a_small_cluster_or_a_young_term_always_counts(monkeypatch) -> None:  # 
     hb, clock = fleet(monkeypatch, 20)
     clock.now += 5
     assert hb.arriving()  # not yet a grace since the term began: nothing to compare
+
+
+def test_a_big_fleet_is_asked_for_no_more_than_the_rate() -> None:
+    hb = heartbeat.Heartbeats(period=5.0, grace=15.0, max_rate=250.0)
+    hb.watch([f"n{i}" for i in range(1000)], 1.0)
+    assert (hb.period, hb.grace) == (5.0, 15.0)  # 200/s: within the rate
+    hb.watch([f"m{i}" for i in range(4000)], 1.0)
+    assert (hb.period, hb.grace) == (20.0, 60.0)  # 5,000 nodes at 250/s
+    assert all(18.0 <= hb.next_period() <= 22.0 for _ in range(100))
+    hb.beat("n1")
+    assert hb.watched("n1")
+
+
+def test_a_new_term_gives_every_node_the_failover_grace_at_the_fleets_period(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    clock = Clock()
+    monkeypatch.setattr(heartbeat.time, "monotonic", clock)
+    hb = heartbeat.Heartbeats(period=5.0, grace=15.0, max_rate=100.0)
+    hb.watch([f"n{i}" for i in range(1000)], 2.0)  # period 10 s, grace 30 s, twice that
+    clock.now += 59
+    assert hb.expired() == []
+    clock.now += 2
+    assert len(hb.expired()) == 1000
