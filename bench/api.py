@@ -166,11 +166,11 @@ def run(args: argparse.Namespace) -> dict:
         joined = lab.wait_nodes_ready(args.nodes, timeout=args.timeout)
         print(f"{args.nodes} hollow nodes READY after {joined:.0f}s", flush=True)
         watch = hollowlab.TaskWatch(lab).start()
-        services, names = [], []
-        for i in range(args.services):
-            names.append(f"api-base-{i}")
-            services.append(lab.create_service(names[-1], args.tasks))
-        churn_ids = [lab.create_service(f"churn-{i}", CHURN_BASE) for i in range(CHURN_SERVICES)]
+        names = [f"api-base-{i}" for i in range(args.services)]
+        futures = [lab.create_service_async(name, args.tasks) for name in names]
+        churn_futures = [lab.create_service_async(f"churn-{i}", CHURN_BASE) for i in range(CHURN_SERVICES)]
+        services = [f.result().service.id for f in futures]
+        churn_ids = [f.result().service.id for f in churn_futures]
         want = total + CHURN_SERVICES * CHURN_BASE
         harness.wait_until(lambda: watch.running_now() >= want, args.timeout, f"{want} tasks RUNNING", interval=0.5)
         watch.stop()

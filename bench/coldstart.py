@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> dict:
         time.sleep(args.settle)
         rss0, db0 = rss(lab), hollowlab.scrape(lab.etcd_metrics)
         watch = hollowlab.TaskWatch(lab).start()
-        services = {lab.create_service(f"cold-{i}", args.tasks) for i in range(args.services)}
+        futures = [lab.create_service_async(f"cold-{i}", args.tasks) for i in range(args.services)]
+        services = {f.result().service.id for f in futures}
         fill_start = time.monotonic()
         harness.wait_until(lambda: watch.running_now(services) >= total, args.timeout, f"{total} tasks RUNNING",
                            interval=0.5)
