@@ -131,8 +131,8 @@ class Cache:
         self._subscribers.add(sub)
         return sub
 
-    async def wait_for(self, revision: int, timeout: float = 10.0) -> None:
-        """Return once the cache has seen `revision` (read-your-writes after a commit)."""
+    async def wait_for(self, revision: int, timeout: float | None = 10.0) -> None:
+        """Return once the cache has seen `revision` (read-your-writes after a commit); None: however long."""
         if self.revision >= revision:
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()

@@ -194,7 +194,10 @@ class Writer:
         )
         revision = max(revisions, default=0)
         if revision:
-            await self._cache.wait_for(revision)
+            # The control loops write in batches and read their own writes on their next pass: under
+            # load the watch may take longer than a client would wait, but a write that landed is no
+            # reason to end the term (a broken watch is resumed by the cache, a lost etcd ends the lease).
+            await self._cache.wait_for(revision, timeout=None)
         return landed
 
     async def _commit_chunk(self, chunk: list[int], groups: Sequence[Sequence[Op]], landed: list[bool]) -> int:

@@ -86,7 +86,7 @@ class WaitingCache:
     def __init__(self) -> None:
         self.waited: list[int] = []
 
-    async def wait_for(self, revision: int) -> None:
+    async def wait_for(self, revision: int, timeout: float | None = 10.0) -> None:
         self.waited.append(revision)
 
 
