@@ -59,7 +59,7 @@ class AgentSettings:
     rpc_timeout: float = 10.0
     """Deadline of every unary dispatcher call (Heartbeat, UpdateTaskStatus)."""
 
-    keepalive: float = 2.0
+    keepalive: float = 5.0
     """HTTP/2 ping interval and ping timeout on the channel to a controller: a controller that is
     gone, cut off or paused is noticed within twice this, however long its answers may take."""
 

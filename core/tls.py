@@ -107,7 +107,7 @@ def channel_credentials(bundle: Bundle | None, ca_pem: bytes | None = None) -> g
     return grpc.ssl_channel_credentials(bundle.ca_pem, bundle.key_pem, bundle.cert_pem)
 
 
-#: What a controller's server allows of its clients' keepalive pings: agents ping every couple of
+#: What a controller's server allows of its clients' keepalive pings: agents ping every few
 #: seconds to notice a dead controller (AgentSettings.keepalive), more often than gRPC's default allows.
 SERVER_KEEPALIVE_OPTIONS: list[tuple[str, object]] = [
     ("grpc.keepalive_permit_without_calls", 1),
