@@ -41,6 +41,9 @@ STALE_CODES = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT)
 #: Heartbeat periods without an answer after which the session is given up on a connected controller.
 HEARTBEAT_PATIENCE = 4
 
+#: How a heartbeat the controller did not answer in time ends.
+UNANSWERED = (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED)
+
 
 class SessionEnded(Exception):
     """The controller closed a stream of the session without an error."""
@@ -170,7 +173,11 @@ class Session:
                     reply = await self._stub.Heartbeat(request, timeout=deadline)
             except grpc.aio.AioRpcError as exc:
                 waited = loop.time() - answered
-                if exc.code() != grpc.StatusCode.DEADLINE_EXCEEDED or waited > HEARTBEAT_PATIENCE * period:
+                # A server whose own copy of the deadline fires first resets the stream, and the
+                # client then sees CANCELLED rather than DEADLINE_EXCEEDED; a CANCELLED that is our
+                # own cancellation (the session is ending) must go through.
+                ours = (task := asyncio.current_task()) is not None and task.cancelling() > 0
+                if exc.code() not in UNANSWERED or ours or waited > HEARTBEAT_PATIENCE * period:
                     raise
                 log.info("heartbeat unanswered for %.1fs; the controller is busy, asking again", waited)
                 continue

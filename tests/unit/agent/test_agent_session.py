@@ -132,6 +132,16 @@ async def test_a_slow_controller_keeps_the_session(
     assert dispatcher.sessions_opened == 1
 
 
+async def test_a_heartbeat_reset_by_the_server_is_asked_again(
+    dispatcher: FakeDispatcher, addr: str, tmp_path: Path, node_bundle: tls.Bundle
+) -> None:
+    # A server whose copy of the deadline fired first resets the call: the client sees CANCELLED.
+    dispatcher.heartbeat_errors = [grpc.StatusCode.CANCELLED, grpc.StatusCode.CANCELLED]
+    async with Running([addr], tmp_path, node_bundle):
+        await wait_until(lambda: dispatcher.heartbeats >= 2, what="heartbeats after two resets")
+    assert dispatcher.sessions_opened == 1
+
+
 async def test_complete_then_incremental_assignments(
     dispatcher: FakeDispatcher, addr: str, tmp_path: Path, node_bundle: tls.Bundle
 ) -> None:
