@@ -81,7 +81,7 @@ async def run_term(
             tg.create_task(cache.run(), name="cache")
             await cache.ready.wait()
             heap.settle()
-            tg.create_task(heap.keep_trimmed(), name="heap-trim")
+            tg.create_task(heap.keep_trimmed(lambda: cache.revision), name="heap-trim")
             dispatcher = Dispatcher(
                 cache=cache,
                 writer=writer,
