@@ -14,10 +14,12 @@ The fault suite drives labs through this same class.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -28,7 +30,7 @@ import grpc
 
 from shoal import errors, pki, tls
 from shoal.lab import net
-from shoal.lab.procs import Processes
+from shoal.lab.procs import Processes, referencing
 from shoal.lab.spec import (
     AGENT_METRICS_PORT,
     AGENT_PORT,
@@ -387,6 +389,10 @@ class Lab:
                     removed += len(ids)
         for name in names:
             self.procs.stop(name)
+        # What the record does not name (it was lost in a crash), the lab's directory in its command line does.
+        for pid in referencing(spec.root):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         done.append(f"stopped {len(names)} processes, removed {removed} containers")
         self._unmount_all()
         net.teardown(spec)

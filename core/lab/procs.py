@@ -108,3 +108,26 @@ class Processes:
 
     def names(self) -> list[str]:
         return list(self.load()["processes"])
+
+
+def referencing(path: pathlib.Path) -> list[int]:
+    """Processes whose command line names `path` (a lab's own daemons, also when its record is lost),
+    except this process and its ancestors (`swarmd lab down --dir PATH` names it too)."""
+    mine, pid = set(), os.getpid()
+    while pid > 1:
+        mine.add(pid)
+        try:
+            pid = int(pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    needle = str(path).encode()
+    found = []
+    for entry in pathlib.Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) in mine:
+            continue
+        try:
+            if needle in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found

@@ -19,7 +19,7 @@ def swarmd(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return result
 
 
-def leftovers() -> list[str]:
+def leftovers(root: str) -> list[str]:
     """Anything of the `sfl` lab still on the machine: namespaces, links, iptables rules, processes, mounts."""
     found = []
     found += [
@@ -41,6 +41,8 @@ def leftovers() -> list[str]:
         line
         for line in subprocess.run(["pgrep", "-af", "10.81.0."], capture_output=True, text=True).stdout.splitlines()
     ]
+    # The registry, say, names no lab address, only files under the lab's directory.
+    found += subprocess.run(["pgrep", "-af", root], capture_output=True, text=True).stdout.splitlines()
     found += [line for line in pathlib.Path("/proc/mounts").read_text().splitlines() if "/run/sfl-" in line]
     return found
 
@@ -69,7 +71,7 @@ def test_lab_up_status_and_down_after_a_crash(tmp_path: pathlib.Path) -> None:
     finally:
         down = swarmd("down", "--dir", root, *LAB, check=False)
     assert down.returncode == 0, down.stderr
-    assert not leftovers(), leftovers()
+    assert not leftovers(root), leftovers(root)
     assert not pathlib.Path(root).exists()
 
 
