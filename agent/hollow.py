@@ -38,6 +38,7 @@ from prometheus_client.registry import Collector
 from shoal import backoff, daemon, errors, heap, logs, metrics_http, states, units
 from shoal.agent import agent, credentials, metrics
 from shoal.agent.executor import hollow
+from shoal.agent.main import parse_labels
 from shoal.agent.settings import AgentSettings
 
 log = logging.getLogger(__name__)
@@ -164,16 +165,6 @@ async def serve(
     raise AssertionError("unreachable")
 
 
-def _labels(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
-    out = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--label")
-        out[key.strip()] = value
-    return out
-
-
 def _delay(ctx: click.Context, param: click.Parameter, value: str) -> hollow.Delay:
     try:
         return hollow.Delay.parse(value)
@@ -192,7 +183,7 @@ def _delay(ctx: click.Context, param: click.Parameter, value: str) -> hollow.Del
 @click.option("--first", type=click.IntRange(0), default=1, show_default=True, help="Number of the first node.")
 @click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_STATE_ROOT,
               show_default=True, help="Each node keeps its certificate in STATE_DIR/NAME.")
-@click.option("--label", "labels", multiple=True, callback=_labels, metavar="KEY=VALUE",
+@click.option("--label", "labels", multiple=True, callback=parse_labels, metavar="KEY=VALUE",
               help="Label every node joins with (repeatable).")
 @click.option("--start-delay", default="0", callback=_delay, show_default=True, metavar="DIST",
               help="Container start delay: SECONDS, uniform:LOW,HIGH or lognormal:MEDIAN,SIGMA.")

@@ -71,7 +71,8 @@ def _address(ctx: click.Context, param: click.Parameter, value: str) -> str:
     return _hostport(value, f"--{(param.name or '').replace('_', '-')}")
 
 
-def _labels(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+def parse_labels(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    """The --label KEY=VALUE options as a dict (a click callback; `swarmd hollow` uses it too)."""
     labels = {}
     for item in values:
         key, sep, value = item.partition("=")
@@ -124,7 +125,7 @@ def _labels(ctx: click.Context, param: click.Parameter, values: tuple[str, ...])
     help="Where the node ID is kept.  [default: /var/lib/shoal/agent/<node-name>]",
 )
 @click.option(
-    "--label", "labels", multiple=True, callback=_labels, metavar="KEY=VALUE",
+    "--label", "labels", multiple=True, callback=parse_labels, metavar="KEY=VALUE",
     help="Node label to join with (repeatable); afterwards only administrators change labels.",
 )
 @click.option("--join-token", default="", envvar="SHOAL_JOIN_TOKEN", metavar="TOKEN",
