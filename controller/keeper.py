@@ -97,7 +97,7 @@ class LeaseKeeper:
                 self._failure = "etcd closed the lease keep-alive stream"
         except grpc.RpcError as exc:
             if not self._stop.is_set():
-                self._failure = f"lease keep-alive failed: {exc.code().name}"  # type: ignore[attr-defined]
+                self._failure = f"lease keep-alive failed: {exc.code().name} ({exc.details()})"  # type: ignore[attr-defined]
         except Exception as exc:  # noqa: BLE001 - said on the loop side as a lost lease
             self._failure = f"lease keep-alive failed: {exc}"
         finally:

@@ -135,6 +135,7 @@ async def serve(settings: ControllerSettings) -> None:
         )
         async with asyncio.TaskGroup() as tg:
             tg.create_task(_renew(serving, authority, me.controller_id, leadership), name="certificate-renewal")
+            tg.create_task(metrics.watch_event_loop(), name="event-loop-lag")
             tg.create_task(
                 election.run(
                     functools.partial(

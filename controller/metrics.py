@@ -8,7 +8,10 @@ never drift from the store; `CLUSTER.cache` is set while this controller leads.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Mapping
+from typing import NoReturn
 
 import prometheus_client
 
@@ -74,6 +77,20 @@ LOOP_DURATION = prometheus_client.Histogram(
     ["loop"],
     buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5),
 )
+
+EVENT_LOOP_LAG = prometheus_client.Histogram(
+    "shoal_controller_event_loop_lag_seconds",
+    "How late a 100 ms timer on the controller's event loop fired: every RPC and loop waits this long too.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+
+async def watch_event_loop(interval: float = 0.1) -> NoReturn:
+    """Observe how late each timer fires: a stall here is latency for every caller."""
+    while True:
+        start = time.perf_counter()
+        await asyncio.sleep(interval)
+        EVENT_LOOP_LAG.observe(max(0.0, time.perf_counter() - start - interval))
 
 
 for _reason in UNSCHEDULABLE_REASONS:

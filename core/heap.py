@@ -49,30 +49,46 @@ def _malloc_trim() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
 _TRIM = _malloc_trim()
 
 
-def trim() -> None:
-    """Collect every generation, then hand the allocator's free pages back to the OS.
+def trim(full: bool = False) -> None:
+    """Collect what is new since the last trim, freeze the survivors, and hand free pages back to the OS.
 
     A burst (100,000 tasks written four times each) leaves the heap's high-water mark
     far above what the cache holds once it is over (1.6 GiB against 0.8 GiB after a
     restart, bench/coldstart.py): freed messages sit in malloc's free lists.
+
+    Protobuf messages are tracked by the collector, so a full collection walks every
+    cached task: 0.25-0.45 s at 50,000 tasks and 5,000 sessions, a stall every RPC
+    waited out (bench/api.py). Survivors are frozen instead, and a trim walks only
+    what appeared since the last one; `full` first unfreezes, so that cycles among
+    old objects are found too (rarely: see `keep_trimmed`).
     """
+    if full:
+        gc.unfreeze()
     gc.collect()
+    gc.freeze()
     if _TRIM is not None:
         _TRIM(0)
 
 
-async def keep_trimmed(changes: Callable[[], int], interval: float = 10.0, after: int = 1000) -> NoReturn:
+async def keep_trimmed(
+    changes: Callable[[], int], interval: float = 10.0, after: int = 1000, full_every: float = 3600.0
+) -> NoReturn:
     """Trim at most every `interval` seconds, once `after` changes (store revisions) have gone by.
 
     A quiet store frees nothing, so it costs nothing; after a burst the heap shrinks
-    within seconds (a full collection at 100,000 tasks takes about 0.2 s).
+    within seconds. Every `full_every` seconds the trim is a full collection: frozen
+    objects that became unreachable cycles are freed then.
     """
     trimmed_at = changes()
+    full_at = time.monotonic()
     while True:
         await asyncio.sleep(interval)
         if changes() - trimmed_at < after:
             continue
         trimmed_at = changes()
+        full = time.monotonic() - full_at >= full_every
+        if full:
+            full_at = time.monotonic()
         start = time.perf_counter()
-        trim()
-        log.debug("heap trimmed in %.3fs", time.perf_counter() - start)
+        trim(full)
+        log.debug("heap trimmed%s in %.3fs", " (full collection)" if full else "", time.perf_counter() - start)

@@ -7,7 +7,7 @@ import grpc
 from shoal.controller.api import refs
 from shoal.controller.api.base import Handlers
 from shoal.controller.rpcerrors import handle
-from shoal.v1 import control_pb2
+from shoal.v1 import control_pb2, objects_pb2
 
 
 class TaskHandlers(Handlers):
@@ -32,6 +32,11 @@ class TaskHandlers(Handlers):
         tasks = [
             t for t in candidates if (not nodes or t.node_id in nodes) and (not desired or t.desired_state in desired)
         ]
-        tasks.sort(key=lambda t: (t.service_name, t.slot, -t.status.timestamp.ToNanoseconds()))
+        tasks.sort(key=_listing_order)
         return control_pb2.ListTasksResponse(tasks=tasks)
 
+
+def _listing_order(task: objects_pb2.Task) -> tuple[str, int, int, int]:
+    """By service, slot, newest first (the timestamp's fields, not ToNanoseconds: 50,000 Python calls fewer)."""
+    stamp = task.status.timestamp
+    return (task.service_name, task.slot, -stamp.seconds, -stamp.nanos)

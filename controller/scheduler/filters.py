@@ -34,12 +34,8 @@ def pipeline(spec: types_pb2.TaskSpec, service_id: str = "") -> list[Filter]:
     """The filters for one task spec of a service, cheapest first."""
     res = spec.resources.reservations
     filters = [
-        Filter("ready", "not ready", lambda n: n.node.status.state == types_pb2.NodeStatus.READY),
-        Filter(
-            "availability",
-            "not available for new tasks (paused or drained)",
-            lambda n: n.node.spec.availability == types_pb2.NodeSpec.ACTIVE,
-        ),
+        Filter("ready", "not ready", lambda n: n.ready),
+        Filter("availability", "not available for new tasks (paused or drained)", lambda n: n.active),
     ]
     if res.nano_cpus:
         filters.append(Filter("cpu", "insufficient CPU", lambda n: n.free_cpu >= res.nano_cpus, True))
@@ -71,6 +67,7 @@ class Pipeline:
 
     def __init__(self, spec: types_pb2.TaskSpec, service_id: str = "") -> None:
         self.filters = pipeline(spec, service_id)
+        self._static = [f for f in self.filters if not f.dynamic]
         self._dynamic = [f for f in self.filters if f.dynamic]
         self.refused: collections.Counter[str] = collections.Counter()
         #: The same tally by filter name: a bounded value for metrics.
@@ -106,6 +103,20 @@ class Pipeline:
         self.refused.clear()
         self.refused_by.clear()
         return [n for n in nodes if self.accepts(n)]
+
+    def static_key(self) -> tuple[str, ...]:
+        """What the filters a placement cannot change depend on: specs with equal keys accept the same nodes."""
+        return tuple(self._spec.placement.constraints)
+
+    def statically_eligible(self, nodes: Iterable[NodeInfo]) -> list[NodeInfo]:
+        """The nodes that pass the filters a placement cannot change (nothing is tallied)."""
+        static = self._static
+        return [n for n in nodes if all(f.check(n) for f in static)]
+
+    def fits_now(self, candidates: list[NodeInfo]) -> list[NodeInfo]:
+        """Of statically eligible nodes, those the filters a placement changes accept too (nothing is tallied)."""
+        dynamic = self._dynamic
+        return [n for n in candidates if all(f.check(n) for f in dynamic)] if dynamic else candidates
 
     def reason(self, total: int) -> str:
         """Why no node fits, as one word: no_nodes, the filter that excluded the most nodes, or full."""

@@ -40,6 +40,20 @@ class NodeInfo:
     reserved_memory: int = 0
     #: Host ports ((port, protocol)) published by the tasks on this node.
     ports: collections.Counter[tuple[int, str]] = dataclasses.field(default_factory=collections.Counter)
+    #: Read from `node` once: a pass asks them of every node, and a protobuf field read is not free.
+    id: str = dataclasses.field(init=False)
+    ready: bool = dataclasses.field(init=False)
+    active: bool = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        self.set_node(self.node)
+
+    def set_node(self, node: objects_pb2.Node) -> None:
+        """Take a newer copy of the node (its load stays)."""
+        self.node = node
+        self.id = node.id
+        self.ready = node.status.state == types_pb2.NodeStatus.READY
+        self.active = node.spec.availability == types_pb2.NodeSpec.ACTIVE
 
     @property
     def free_cpu(self) -> int:

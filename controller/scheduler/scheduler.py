@@ -65,6 +65,9 @@ class Scheduler:
         #: Tasks that fit nowhere at the last try, with the reason's one word (for metrics);
         #: retried when capacity may have appeared.
         self._unfit: dict[str, str] = {}
+        #: The nodes each set of constraints admits (ready, active, matching), until a node changes:
+        #: a pass for one task of a small service need not test thousands of nodes' labels again.
+        self._static: dict[tuple[str, ...], list[NodeInfo]] = {}
 
     async def run(self) -> NoReturn:
         sub = self._cache.subscribe()
@@ -89,6 +92,7 @@ class Scheduler:
         for task in self._cache.tasks_of_node(node.id):
             info.add(task)
         self._nodes[node.id] = info
+        self._static.clear()
 
     def _apply(self, change: Change) -> None:
         if change.kind is Kind.TASK:
@@ -99,7 +103,8 @@ class Scheduler:
             elif change.old is None or change.old.id not in self._nodes:  # type: ignore[attr-defined]
                 self._add_node(change.new)  # type: ignore[arg-type]
             else:
-                self._nodes[change.new.id].node = change.new  # type: ignore[attr-defined,assignment]
+                self._nodes[change.new.id].set_node(change.new)  # type: ignore[attr-defined,arg-type]
+            self._static.clear()
             self._unfit.clear()
 
     def _apply_task(self, old: objects_pb2.Task | None, new: objects_pb2.Task | None) -> None:
@@ -167,13 +172,21 @@ class Scheduler:
     ) -> None:
         service_id = tasks[0].service_id
         pipeline = Pipeline(tasks[0].spec, service_id)
-        eligible = pipeline.eligible(self._nodes.values())
+        key = pipeline.static_key()
+        static = self._static.get(key)
+        if static is None:
+            static = self._static[key] = pipeline.statically_eligible(self._nodes.values())
+        eligible = pipeline.fits_now(static)
         labels = spread.preference_labels(p.spread for p in tasks[0].spec.placement.preferences)
         chooser = spread.chooser(service_id, eligible, labels, self._nodes.values())
+        reason = ""
         for task in sorted(tasks, key=lambda t: t.slot):
             info = chooser.next()
             if info is None:
-                reason = pipeline.explain(len(self._nodes)) if not eligible else _full(pipeline, self._nodes)
+                if not reason:
+                    # Why nothing fits (now that this pass may have filled the eligible nodes): every filter's tally.
+                    pipeline.eligible(self._nodes.values())
+                    reason = pipeline.explain(len(self._nodes))
                 self._unfit[task.id] = pipeline.reason(len(self._nodes))
                 if task.status.err != reason:
                     explanations.append((task, reason))
@@ -239,7 +252,7 @@ def _assign(task: objects_pb2.Task, info: NodeInfo, now: float) -> objects_pb2.T
     """A copy of `task` ASSIGNED to the node, counted on it for the rest of the pass."""
     assigned = objects_pb2.Task()
     assigned.CopyFrom(task)
-    assigned.node_id = info.node.id
+    assigned.node_id = info.id
     assigned.status.CopyFrom(_STATUS_OF_PASS(now))
     info.add(assigned)
     return assigned
@@ -247,9 +260,3 @@ def _assign(task: objects_pb2.Task, info: NodeInfo, now: float) -> objects_pb2.T
 
 #: One ASSIGNED status per pass (all its decisions share `now`), copied into each decision.
 _STATUS_OF_PASS = functools.lru_cache(maxsize=1)(_assigned_status)
-
-
-def _full(pipeline: Pipeline, nodes: dict[str, NodeInfo]) -> str:
-    """The explanation once the eligible nodes have filled up during a pass."""
-    pipeline.eligible(nodes.values())
-    return pipeline.explain(len(nodes))

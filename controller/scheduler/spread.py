@@ -46,7 +46,7 @@ class LeastLoaded(Chooser):
         heapq.heapify(self._heap)
 
     def _key(self, n: NodeInfo) -> tuple[int, int, str, NodeInfo]:
-        return (n.by_service[self.service_id], n.tasks, n.node.id, n)
+        return (n.by_service.get(self.service_id, 0), n.tasks, n.id, n)
 
     def next(self) -> NodeInfo | None:
         return heapq.heappop(self._heap)[3] if self._heap else None
@@ -64,7 +64,7 @@ class Preferred(Chooser):
     ) -> None:
         super().__init__(service_id, candidates)
         self._labels = list(labels)
-        self._candidates = {n.node.id: n for n in candidates}
+        self._candidates = {n.id: n for n in candidates}
         self._everyone = list(everyone)
 
     def _path(self, info: NodeInfo) -> tuple[str | None, ...]:
@@ -77,7 +77,7 @@ class Preferred(Chooser):
         # Tasks of the service per label path prefix, over every node known, fitting or not.
         counts: collections.Counter[tuple[str | None, ...]] = collections.Counter()
         for info in self._everyone:
-            mine = info.by_service[self.service_id]
+            mine = info.by_service.get(self.service_id, 0)
             if mine:
                 path = self._path(info)
                 for depth in range(1, len(path) + 1):
@@ -92,11 +92,11 @@ class Preferred(Chooser):
                 best = None
             prefix = (*prefix, best)
             pool = [n for n in pool if self._path(n)[depth] == best]
-        return min(pool, key=lambda n: (n.by_service[self.service_id], n.tasks, n.node.id))
+        return min(pool, key=lambda n: (n.by_service.get(self.service_id, 0), n.tasks, n.id))
 
     def placed(self, info: NodeInfo, still_fits: bool) -> None:
         if not still_fits:
-            self._candidates.pop(info.node.id, None)
+            self._candidates.pop(info.id, None)
 
 
 def chooser(

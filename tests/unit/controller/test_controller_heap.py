@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 
 from shoal import heap
 
@@ -11,7 +12,7 @@ from shoal import heap
 async def test_trims_after_enough_changes_only(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     trims: list[int] = []
     revision = [0]
-    monkeypatch.setattr(heap, "trim", lambda: trims.append(revision[0]))
+    monkeypatch.setattr(heap, "trim", lambda full=False: trims.append(revision[0]))
     loop = asyncio.create_task(heap.keep_trimmed(lambda: revision[0], interval=0.01, after=100))
     try:
         await asyncio.sleep(0.05)
@@ -31,5 +32,36 @@ async def test_trims_after_enough_changes_only(monkeypatch) -> None:  # type: ig
             await loop
 
 
-def test_trim_runs_here() -> None:
-    heap.trim()  # glibc's malloc_trim where there is one; a collection always
+async def test_every_full_every_seconds_the_trim_is_a_full_collection(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    trims: list[bool] = []
+    revision = [0]
+
+    def trim(full: bool = False) -> None:
+        trims.append(full)
+
+    monkeypatch.setattr(heap, "trim", trim)
+    loop = asyncio.create_task(heap.keep_trimmed(lambda: revision[0], interval=0.01, after=0, full_every=0.2))
+    try:
+        for _ in range(200):
+            if True in trims:
+                break
+            await asyncio.sleep(0.01)
+        assert trims[0] is False  # the first trims only look at what is new
+        assert True in trims
+    finally:
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop
+
+
+def test_trim_freezes_the_survivors_and_full_unfreezes_them() -> None:
+    survivor = [object()]
+    garbage: list[object] = []
+    garbage.append(garbage)  # a cycle: only the collector frees it
+    try:
+        heap.trim()
+        assert gc.get_freeze_count() > 0  # survivors are out of the collector's sight
+        heap.trim(full=True)
+        assert survivor and gc.get_freeze_count() > 0  # frozen again after the full collection
+    finally:
+        gc.unfreeze()
