@@ -14,11 +14,18 @@ the thread stops refreshing once the loop has not ticked for `stall_limit`
 (then the lease runs out within its TTL). The loop side raises LostLeadership
 when the thread says the lease is gone, or when the last confirmation is older
 than the lease's TTL (the thread or etcd is gone).
+
+A refused refresh is not a lost lease. etcd 3.4 refuses one, and ends the
+stream, when its apply lags its log by a second ("waiting for the applied
+index took too long"), which a burst of writes on a shared machine causes
+(bench/placement.py stepped down mid-burst and reloaded 74,000 tasks). The
+thread opens a new stream and tries again for as long as the lease lasts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import threading
 import time
@@ -41,6 +48,10 @@ class LostLeadership(errors.Unavailable):
     """The lease could not be kept alive; the loops must stop."""
 
 
+#: Pause before a failed keep-alive stream is opened again (within the lease's remaining time).
+RETRY = 0.05
+
+
 class LeaseKeeper:
     """Refreshes one lease from a thread while `run` runs on the event loop."""
 
@@ -49,12 +60,16 @@ class LeaseKeeper:
         self._tls = etcd.tls
         self._lease = lease
         self._ttl = ttl
-        self._interval = ttl / 3
+        # Often enough that one refused refresh leaves time for several more before the lease runs out.
+        self._interval = ttl / 6
         self._stall_limit = stall_limit
         self._beat = time.monotonic()
         #: Until when etcd has confirmed the lease (monotonic), as the thread last heard.
-        self._confirmed_until = time.monotonic() + ttl
+        self._confirmed_until = time.monotonic() + ttl - self._interval
+        #: When each request still unanswered on the current stream was sent (etcd answers in order).
+        self._sent: collections.deque[float] = collections.deque()
         self._failure: str = ""
+        self._last_error = "no answer"
         self._stop = threading.Event()
 
     async def run(self) -> NoReturn:
@@ -68,7 +83,7 @@ class LeaseKeeper:
                 if self._failure:
                     raise LostLeadership(self._failure)
                 if now > self._confirmed_until:
-                    raise LostLeadership("etcd did not confirm the leader lease in time")
+                    raise LostLeadership(f"etcd did not confirm the leader lease in time ({self._last_error})")
                 await asyncio.sleep(TICK)
         finally:
             self._stop.set()
@@ -79,26 +94,47 @@ class LeaseKeeper:
             if stalled > self._stall_limit:
                 self._failure = f"the event loop stalled for {stalled:.1f}s; letting the leader lease lapse"
                 return
+            self._sent.append(time.monotonic())
             yield rpc.LeaseKeepAliveRequest(ID=self._lease)
             self._stop.wait(self._interval)
 
     def _keep(self) -> None:
+        """Refresh over one stream after another until stopped, the lease is gone, or its time runs out.
+
+        etcd ends a keep-alive stream on a refresh it refuses, and under a write
+        burst it refuses them for a while ("waiting for the applied index took too
+        long"): the lease itself still stands, so the thread opens a new stream
+        and keeps trying until the lease's confirmed time is over.
+        """
         channel = etcd_.blocking_channel(self._endpoints, self._tls)
         try:
-            for resp in rpc.LeaseStub(channel).LeaseKeepAlive(self._requests(), timeout=None):
-                if resp.TTL <= 0:
-                    self._failure = "the leader lease expired"
-                    return
-                # The lease lasts TTL from etcd's reply; count from now less one interval, conservatively.
-                self._confirmed_until = time.monotonic() + resp.TTL - self._interval
+            while not self._stop.is_set() and not self._failure:
+                try:
+                    self._stream(channel)
+                except grpc.RpcError as exc:
+                    self._last_error = f"{exc.code().name}: {exc.details()}"  # type: ignore[attr-defined]
                 if self._stop.is_set() or self._failure:
                     return
-            if not self._stop.is_set() and not self._failure:
-                self._failure = "etcd closed the lease keep-alive stream"
-        except grpc.RpcError as exc:
-            if not self._stop.is_set():
-                self._failure = f"lease keep-alive failed: {exc.code().name} ({exc.details()})"  # type: ignore[attr-defined]
+                if time.monotonic() > self._confirmed_until:
+                    self._failure = f"lease keep-alive failed: {self._last_error}"
+                    return
+                log.warning("lease keep-alive refused (%s); retrying while the lease lasts", self._last_error)
+                self._stop.wait(RETRY)
         except Exception as exc:  # noqa: BLE001 - said on the loop side as a lost lease
             self._failure = f"lease keep-alive failed: {exc}"
         finally:
             channel.close()
+
+    def _stream(self, channel: grpc.Channel) -> None:
+        """One keep-alive stream, until etcd ends it (returns or raises grpc.RpcError) or the keeper stops."""
+        self._sent.clear()
+        for resp in rpc.LeaseStub(channel).LeaseKeepAlive(self._requests(), timeout=None):
+            sent = self._sent.popleft() if self._sent else time.monotonic()
+            if resp.TTL <= 0:
+                self._failure = "the leader lease expired"
+                return
+            # etcd renewed the lease after we asked: it lasts at least TTL from then (less a margin for clocks).
+            self._confirmed_until = max(self._confirmed_until, sent + resp.TTL - self._interval)
+            if self._stop.is_set() or self._failure:
+                return
+        self._last_error = "etcd closed the lease keep-alive stream"

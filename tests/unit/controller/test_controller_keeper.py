@@ -1,0 +1,79 @@
+"""The lease keeper's thread: a refused refresh is retried while the lease lasts, and only then given up."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import grpc
+import pytest
+from aetcd import rpc
+
+from shoal.controller import keeper
+from shoal.controller.store import etcd as etcd_
+
+
+class Refused(grpc.RpcError):
+    def code(self) -> grpc.StatusCode:
+        return grpc.StatusCode.UNAVAILABLE
+
+    def details(self) -> str:
+        return "etcdserver: request timed out, waiting for the applied index took too long"
+
+
+class FakeLeases:
+    """etcd's lease service: refuses the first `refusals` streams (after their first request), then renews."""
+
+    def __init__(self, refusals: int, ttl: int = 3) -> None:
+        self.refusals = refusals
+        self.ttl = ttl
+        self.streams = 0
+
+    def LeaseKeepAlive(  # noqa: N802
+        self, requests: Iterator[rpc.LeaseKeepAliveRequest], timeout: float | None = None
+    ) -> Iterator[rpc.LeaseKeepAliveResponse]:
+        self.streams += 1
+        refused = self.streams <= self.refusals
+        for req in requests:
+            if refused:
+                raise Refused()
+            yield rpc.LeaseKeepAliveResponse(ID=req.ID, TTL=self.ttl)
+
+
+@pytest.fixture
+def leases(monkeypatch: pytest.MonkeyPatch) -> FakeLeases:
+    fake = FakeLeases(refusals=0)
+    monkeypatch.setattr(keeper.rpc, "LeaseStub", lambda channel: fake)
+    monkeypatch.setattr(keeper, "RETRY", 0.01)
+    return fake
+
+
+def make_keeper(ttl: int) -> keeper.LeaseKeeper:
+    store = etcd_.Etcd(["http://127.0.0.1:1"])  # never dialled: the stub is the fake
+    return keeper.LeaseKeeper(store, lease=7, ttl=ttl)
+
+
+async def test_refused_refreshes_are_retried_and_the_lease_is_kept(leases: FakeLeases) -> None:
+    leases.refusals = 5
+    keep = make_keeper(ttl=3)
+    job = asyncio.create_task(keep.run())
+    try:
+        deadline = time.monotonic() + 10
+        while leases.streams <= leases.refusals and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)  # renewed on the sixth stream: leadership holds
+        assert leases.streams == leases.refusals + 1
+        assert not job.done()
+    finally:
+        job.cancel()
+        await asyncio.gather(job, return_exceptions=True)
+
+
+async def test_refusals_beyond_the_lease_lose_leadership(leases: FakeLeases) -> None:
+    leases.refusals = 10**6
+    keep = make_keeper(ttl=1)
+    with pytest.raises(keeper.LostLeadership, match="applied index"):
+        async with asyncio.timeout(10):
+            await keep.run()
+    assert leases.streams > 1  # it did try again before giving up
