@@ -34,15 +34,15 @@ T = TypeVar("T")
 #: operations; one slot is the fence compare.
 DEFAULT_MAX_OPS = 100
 
-#: Transactions of one large write in flight at once (see `Writer.commit_groups`).
+#: Batched transactions in flight at once, over every caller of one writer (see `Writer.commit_groups`).
 DEFAULT_CONCURRENCY = 8
 
 
-async def _bounded(limit: int, jobs: list[Callable[[], Coroutine[Any, Any, T]]]) -> list[T]:
-    """Run `jobs` with at most `limit` running at once; their results in order (the first error wins)."""
+async def _bounded(gate: asyncio.Semaphore, jobs: list[Callable[[], Coroutine[Any, Any, T]]]) -> list[T]:
+    """Run `jobs`, each holding `gate` while it runs; their results in order (the first error wins)."""
     if len(jobs) <= 1:
-        return [await job() for job in jobs]
-    gate = asyncio.Semaphore(limit)
+        async with gate:
+            return [await job() for job in jobs]
 
     async def one(job: Callable[[], Coroutine[Any, Any, T]]) -> T:
         async with gate:
@@ -115,7 +115,8 @@ class Writer:
         self._cache = cache
         self._fence = fence
         self._max_ops = max_ops
-        self._concurrency = concurrency
+        #: Shared by every batched write: the loops' bursts queue here, not in etcd (see commit_groups).
+        self._gate = asyncio.Semaphore(concurrency)
 
     def _key(self, op: Op) -> bytes:
         if isinstance(op, Put):
@@ -170,6 +171,12 @@ class Writer:
         entry and one fsync for all), so a thousand writes cost a few disk
         syncs instead of ten in a row. The groups are independent (no key in
         two of them), so the order in which the transactions land is free.
+
+        The bound holds over every caller together. Per call, a scheduling pass
+        over 100,000 tasks (its write-ahead chunks) put 40,000 operations into
+        etcd at once; its apply fell seconds behind its log, and etcd 3.4 then
+        refuses lease refreshes: the leader lost its lease mid-burst
+        (bench/placement.py). Single `commit`s (API requests) do not queue here.
         """
         landed = [False] * len(groups)
         chunks: list[list[int]] = []
@@ -190,7 +197,7 @@ class Writer:
         if chunk:
             chunks.append(chunk)
         revisions = await _bounded(
-            self._concurrency, [functools.partial(self._commit_chunk, c, groups, landed) for c in chunks]
+            self._gate, [functools.partial(self._commit_chunk, c, groups, landed) for c in chunks]
         )
         revision = max(revisions, default=0)
         if revision:

@@ -7,6 +7,8 @@ real aetcd `TxnResponse` messages.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from aetcd import rpc
 
@@ -249,3 +251,28 @@ async def test_claims_reserve_and_release_names(etcd: MemoryEtcd, cache: Waiting
     assert await wr.commit_groups([[writer.Claim(name, None, expect=None)]]) == [True]
     assert name not in etcd.kv
     assert [c.key for c in etcd.txns[-1].compare] == [K.leader]  # expect=None compares nothing
+
+
+async def test_batched_writes_of_every_caller_share_one_bound(etcd: MemoryEtcd, cache: WaitingCache) -> None:
+    """Two bulk writers at once still put at most `concurrency` transactions into etcd together."""
+    in_flight, most = 0, 0
+    plain_txn = etcd.txn
+
+    async def slow_txn(compare, success, failure=()):  # type: ignore[no-untyped-def]
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0.01)  # etcd is busy: let every waiting transaction pile up if it may
+        try:
+            return await plain_txn(compare, success, failure)
+        finally:
+            in_flight -= 1
+
+    etcd.txn = slow_txn  # type: ignore[method-assign]
+    fence = writer.Fence(K.leader, etcd.seed(K.leader, b"me"))
+    w = writer.Writer(etcd, K, cache, fence, max_ops=2, concurrency=3)  # type: ignore[arg-type]
+    first = [created(f"a{i}") for i in range(20)]
+    second = [created(f"b{i}") for i in range(20)]
+    landed = await asyncio.gather(w.commit_each(first), w.commit_each(second))
+    assert all(landed[0]) and all(landed[1])
+    assert most == 3  # not 3 per call
