@@ -25,7 +25,7 @@ from typing import NoReturn
 
 import grpc
 
-from shoal import backoff, errors, logs, metrics_http, remotes, units
+from shoal import backoff, errors, logs, looplag, metrics_http, remotes, units
 from shoal.agent import credentials as credentials_
 from shoal.agent import metrics, server, stats
 from shoal.agent import reporter as reporter_
@@ -236,6 +236,7 @@ async def run_sessions(
         async with asyncio.TaskGroup() as tg:
             tg.create_task(credentials.renew_forever(lambda: agent.remotes.current), name="certificate-renewal")
             tg.create_task(agent.run(), name="sessions")
+            tg.create_task(looplag.watch(metrics.EVENT_LOOP_LAG), name="event-loop-lag")
     except* (credentials_.NodeRemoved, errors.ShoalError, OSError) as group:
         # One reason to stop, said in one line by main, not a group of them.
         raise errors.first_leaf(group) from None

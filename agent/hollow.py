@@ -35,7 +35,7 @@ import click
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from shoal import backoff, daemon, errors, heap, logs, metrics_http, states, units
+from shoal import backoff, daemon, errors, heap, logs, looplag, metrics_http, states, units
 from shoal.agent import agent, credentials, metrics
 from shoal.agent.executor import hollow
 from shoal.agent.main import parse_labels
@@ -158,9 +158,13 @@ async def serve(
             "starting %d hollow nodes (%s .. %s): start delay %s, failure rate %g",
             len(names), names[0], names[-1], executor.settings.start_delay, executor.settings.failure_rate,
         )
-        async with asyncio.TaskGroup() as tg:
-            for name in names:
-                tg.create_task(fleet.run_node(name), name=f"hollow-{name}")
+        lag = asyncio.create_task(looplag.watch(metrics.EVENT_LOOP_LAG), name="event-loop-lag")
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for name in names:
+                    tg.create_task(fleet.run_node(name), name=f"hollow-{name}")
+        finally:
+            lag.cancel()
         raise errors.FailedPrecondition(f"every hollow node stopped ({fleet.failed} failed)")
     raise AssertionError("unreachable")
 

@@ -18,7 +18,7 @@ import prometheus_client
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from shoal import states
+from shoal import looplag, states
 
 CONTAINER_OPERATION_DURATION = prometheus_client.Histogram(
     "shoal_agent_container_operation_duration_seconds",
@@ -58,9 +58,16 @@ HEARTBEAT_DURATION = prometheus_client.Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 
+EVENT_LOOP_LAG = looplag.histogram("shoal_agent", "agent (or process of hollow agents)")
+
 STATUS_REPORTS = prometheus_client.Counter(
     "shoal_agent_status_reports",
     "Task status updates the controller accepted from this agent.",
+)
+STATUS_BATCH = prometheus_client.Histogram(
+    "shoal_agent_status_report_batch_size",
+    "Task status updates per UpdateTaskStatus call the controller accepted (its count is the calls).",
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
 )
 
 

@@ -102,6 +102,7 @@ class Reporter:
                 raise
             retry.reset()
             metrics.STATUS_REPORTS.inc(len(batch))
+            metrics.STATUS_BATCH.observe(len(batch))
             log.debug("reported %d task statuses", len(batch))
 
     def _take_batch(self) -> list[dispatcher_pb2.TaskStatusUpdate]:

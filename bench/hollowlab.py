@@ -169,6 +169,59 @@ def histogram_quantile(before: dict[str, float], after: dict[str, float], name: 
     return buckets[-1][0]
 
 
+#: Counters that say how much control-plane traffic a run caused: (process, metric, label).
+TRAFFIC = (
+    ("controller", "shoal_dispatcher_registrations_total", "agent sessions opened"),
+    ("controller", "shoal_dispatcher_status_updates_total", "task statuses accepted by the controller"),
+    ("hollow", "shoal_agent_status_report_batch_size_count", "UpdateTaskStatus calls"),
+    ("controller", "shoal_dispatcher_nodes_down_total", "nodes marked DOWN"),
+    ("controller", "shoal_controller_leader_changes_total", "leadership terms begun"),
+)
+
+
+class Traffic:
+    """The TRAFFIC counters of the controller and every hollow process, from `start()` to `stop()`,
+    and how late each process's event loop ran meanwhile."""
+
+    def __init__(self, lab: HollowLab) -> None:
+        self._lab = lab
+        self._before: dict[str, dict[str, float]] = {}
+        self.lag: dict[str, dict[str, float | None]] = {}
+
+    def _read(self) -> dict[str, dict[str, float]]:
+        out = {"controller": self._lab.controller_metrics()}
+        out.update({name: scrape(addr) for name, addr in self._lab.hollow_metrics.items()})
+        return out
+
+    def start(self) -> Traffic:
+        self._before = self._read()
+        return self
+
+    def stop(self) -> dict[str, float]:
+        """The counters' increase; `lag` then holds each process's event-loop lag p50/p99/max (bucket bounds)."""
+        after = self._read()
+        counts = {}
+        for proc, metric, label in TRAFFIC:
+            names = ["controller"] if proc == "controller" else [n for n in after if n != "controller"]
+            counts[label] = sum(after[n].get(metric, 0.0) - self._before.get(n, {}).get(metric, 0.0) for n in names)
+        for name, samples in after.items():
+            prefix = "shoal_controller" if name == "controller" else "shoal_agent"
+            before = self._before.get(name, {})
+            self.lag[name] = {
+                f"p{round(q * 100)}": histogram_quantile(before, samples, f"{prefix}_event_loop_lag_seconds", q)
+                for q in (0.5, 0.99, 1.0)
+            }
+        return counts
+
+
+def traffic_table(counts: dict[str, float], lag: dict[str, dict[str, float | None]]) -> str:
+    lines = [f"  {label:<42} {value:>10,.0f}" for label, value in counts.items()]
+    for name, q in lag.items():
+        shown = " / ".join(f"{v * 1000:.0f}" if v is not None and v != float("inf") else ">10000" for v in q.values())
+        lines.append(f"  {'event-loop lag p50/p99/max ms, ' + name:<42} {shown:>10}")
+    return "\n".join(lines)
+
+
 def percentiles(values: Sequence[float], qs: Sequence[float] = (0.5, 0.95, 0.99)) -> dict[str, float]:
     if not values:
         return {f"p{int(q * 100)}": float("nan") for q in qs}

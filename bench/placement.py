@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> dict:
         watch = hollowlab.TaskWatch(lab).start()
         profiler = hollowlab.Profiler(lab, ["controller", "hollow std"], args.profile).__enter__()
         meter = lab.meter()
+        traffic = hollowlab.Traffic(lab).start()
         t0 = time.monotonic()
         # Every service at once, as C1M submits its jobs: each task's latency counts from t0.
         futures = [
@@ -76,6 +77,7 @@ def run(args: argparse.Namespace) -> dict:
         )
         t_all = time.monotonic() - t0
         usage = meter.stop()
+        counts = traffic.stop()
         profiler.__exit__()
         watch.stop()
         mine = [t for t, s in watch.service_of.items() if s in submitted]
@@ -104,6 +106,8 @@ def run(args: argparse.Namespace) -> dict:
             "goal_all_running_s": GOAL_S,
             "goal_met": t_all <= GOAL_S,
             "processes": usage,
+            "traffic": counts,
+            "event_loop_lag_s": traffic.lag,
         }
     print_table(result)
     hollowlab.write_result("placement", result, args.out)
@@ -129,6 +133,7 @@ def print_table(r: dict) -> None:
     ]
     for label, value in rows:
         print(f"  {label:<32} {value}")
+    print(hollowlab.traffic_table(r["traffic"], r["event_loop_lag_s"]))
     print(hollowlab.usage_table(r["processes"]))
 
 

@@ -18,7 +18,7 @@ from typing import NoReturn
 import click
 import grpc
 
-from shoal import authz, daemon, heap, ids, logs, metrics_http, tls, units
+from shoal import authz, daemon, heap, ids, logs, looplag, metrics_http, tls, units
 from shoal.controller import bootstrap, members, metrics
 from shoal.controller.api.ca import CAServicer, RateLimiter
 from shoal.controller.api.control import ControlServicer
@@ -135,7 +135,7 @@ async def serve(settings: ControllerSettings) -> None:
         )
         async with asyncio.TaskGroup() as tg:
             tg.create_task(_renew(serving, authority, me.controller_id, leadership), name="certificate-renewal")
-            tg.create_task(metrics.watch_event_loop(), name="event-loop-lag")
+            tg.create_task(looplag.watch(metrics.EVENT_LOOP_LAG), name="event-loop-lag")
             tg.create_task(
                 election.run(
                     functools.partial(

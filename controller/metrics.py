@@ -8,13 +8,11 @@ never drift from the store; `CLUSTER.cache` is set while this controller leads.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Mapping
-from typing import NoReturn
 
 import prometheus_client
 
+from shoal import looplag
 from shoal.controller import state_metrics
 
 ETCD_LATENCY = prometheus_client.Histogram(
@@ -48,6 +46,10 @@ UNSCHEDULABLE = prometheus_client.Gauge(
 #: Every value the `reason` label takes, so that each series exists (at 0) from the start.
 UNSCHEDULABLE_REASONS = ("no_nodes", "ready", "availability", "cpu", "memory", "constraint", "max_replicas", "full")
 SESSIONS = prometheus_client.Gauge("shoal_dispatcher_sessions", "Open agent sessions on this controller.")
+REGISTRATIONS = prometheus_client.Counter(
+    "shoal_dispatcher_registrations_total",
+    "Agent sessions opened: one per node joining or coming back, more means sessions are being lost.",
+)
 NODES_DOWN = prometheus_client.Counter(
     "shoal_dispatcher_nodes_down_total", "Nodes marked DOWN after missing their heartbeats."
 )
@@ -78,19 +80,7 @@ LOOP_DURATION = prometheus_client.Histogram(
     buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5),
 )
 
-EVENT_LOOP_LAG = prometheus_client.Histogram(
-    "shoal_controller_event_loop_lag_seconds",
-    "How late a 100 ms timer on the controller's event loop fired: every RPC and loop waits this long too.",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
-)
-
-
-async def watch_event_loop(interval: float = 0.1) -> NoReturn:
-    """Observe how late each timer fires: a stall here is latency for every caller."""
-    while True:
-        start = time.perf_counter()
-        await asyncio.sleep(interval)
-        EVENT_LOOP_LAG.observe(max(0.0, time.perf_counter() - start - interval))
+EVENT_LOOP_LAG = looplag.histogram("shoal_controller", "controller")
 
 
 for _reason in UNSCHEDULABLE_REASONS:

@@ -226,6 +226,7 @@ class Dispatcher:
         self._sessions[node_id] = session
         self.heartbeats.beat(node_id)
         metrics.SESSIONS.set(len(self._sessions))
+        metrics.REGISTRATIONS.inc()
         with logs.context(node_id=node_id):
             log.info("node %s registered", request.node_name)
         return session, self._cache.nodes[node_id]
