@@ -4,11 +4,14 @@ A loop reacts to the first batch of changes, then keeps gathering until the
 store has been quiet for `debounce` or `max_latency` has passed since the
 first one, so a burst of a thousand writes costs one pass, not a thousand.
 A loop with timers (restart delays) also wakes when its earliest timer is due.
+
+A long pass gives the event loop a turn every few milliseconds (`Slicer`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 from shoal.controller.settings import LoopSettings
 from shoal.controller.store.cache import Subscription
@@ -35,3 +38,26 @@ async def gather(sub: Subscription, settings: LoopSettings, wake_at: float | Non
             break
         batches.extend(sub.drain())
     return batches
+
+
+#: Longest stretch of work a pass does without giving the event loop a turn.
+SLICE = 0.005
+
+
+class Slicer:
+    """Give the event loop a turn once a slice of work has gone by: call `tick()` between items.
+
+    gRPC's asyncio server takes in one new call per turn or two of the event
+    loop, so a callback that runs for 50 ms caps it at a few dozen calls per
+    second: a burst made heartbeats wait 20 s and a thousand agents register
+    again (bench/placement.py).
+    """
+
+    def __init__(self, budget: float = SLICE) -> None:
+        self._budget = budget
+        self._since = time.perf_counter()
+
+    async def tick(self) -> None:
+        if time.perf_counter() - self._since >= self._budget:
+            await asyncio.sleep(0)
+            self._since = time.perf_counter()

@@ -169,7 +169,7 @@ class Dispatcher:
             ops.append(w.put(new))
             names.append(node.name)
         if ops:
-            landed = await self._writer.commit_each(ops)
+            landed = await self._writer.commit_each(ops, urgent=True)
             for ok, name, op in zip(landed, names, ops, strict=True):
                 if ok:
                     metrics.NODES_DOWN.inc()

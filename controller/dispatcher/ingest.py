@@ -14,7 +14,7 @@ import logging
 from typing import NoReturn
 
 from shoal import states
-from shoal.controller import metrics
+from shoal.controller import loops, metrics
 from shoal.controller.settings import DispatcherSettings
 from shoal.controller.store import writer as w
 from shoal.controller.store.cache import Cache
@@ -57,7 +57,9 @@ class StatusIngest:
         """Write every queued report once; the stale ones stay queued for the next pass."""
         pending, self._pending = self._pending, {}
         ops, reports = [], []
+        slicer = loops.Slicer()
         for task_id, status in pending.items():
+            await slicer.tick()
             task = self._cache.tasks.get(task_id)
             if task is None or not states.may_advance(task.status.state, status.state):
                 continue
@@ -68,7 +70,7 @@ class StatusIngest:
             reports.append((task_id, status))
         if not ops:
             return
-        landed = await self._writer.commit_each(ops)
+        landed = await self._writer.commit_each(ops, urgent=True)
         for ok, (task_id, status) in zip(landed, reports, strict=True):
             if not ok and task_id not in self._pending:
                 self._pending[task_id] = status

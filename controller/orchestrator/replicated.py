@@ -353,8 +353,10 @@ class ReplicatedOrchestrator:
         wholes = set(service_ids)
         todo: list[tuple[str, set[int] | None]] = [(sid, None) for sid in service_ids]
         todo += [(sid, slot_set) for sid, slot_set in dirty_slots.items() if sid not in service_ids]
+        slicer = loops.Slicer()
         try:
             for sid, slot_set in todo:
+                await slicer.tick()
                 p = None
                 if slot_set is None:
                     self._timers.pop(sid, None)

@@ -137,9 +137,10 @@ class Scheduler:
         placed: list[tuple[objects_pb2.Task, objects_pb2.Task, NodeInfo]] = []
         writes: list[asyncio.Task[None]] = []
         now = time.time()
+        slicer = loops.Slicer()
         try:
             for tasks in groups.values():
-                self._place_group(tasks, now, decisions, explanations)
+                await self._place_group(tasks, now, decisions, explanations, slicer)
                 if len(decisions) + len(explanations) >= WRITE_AHEAD:
                     # Write what is decided while deciding the rest: etcd, the dispatcher and the
                     # agents start on the first thousands while the pass goes on, and the event loop
@@ -147,7 +148,6 @@ class Scheduler:
                     writes.append(asyncio.create_task(self._write(decisions, explanations, now)))
                     placed += decisions
                     decisions, explanations = [], []
-                await asyncio.sleep(0)
             for tasks in preassigned.values():
                 self._admit_group(tasks, now, decisions, explanations)
             placed += decisions
@@ -163,12 +163,13 @@ class Scheduler:
                 info.remove(assigned)
         metrics.set_unschedulable(collections.Counter(self._unfit.values()))
 
-    def _place_group(
+    async def _place_group(
         self,
         tasks: list[objects_pb2.Task],
         now: float,
         decisions: list[tuple[objects_pb2.Task, objects_pb2.Task, NodeInfo]],
         explanations: list[tuple[objects_pb2.Task, str]],
+        slicer: loops.Slicer,
     ) -> None:
         service_id = tasks[0].service_id
         pipeline = Pipeline(tasks[0].spec, service_id)
@@ -181,6 +182,8 @@ class Scheduler:
         chooser = spread.chooser(service_id, eligible, labels, self._nodes.values())
         reason = ""
         for task in sorted(tasks, key=lambda t: t.slot):
+            # Only this loop changes the view, and it applies changes between passes: a turn is safe here.
+            await slicer.tick()
             info = chooser.next()
             if info is None:
                 if not reason:

@@ -13,6 +13,7 @@ so a caller reads its own writes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -34,19 +35,26 @@ T = TypeVar("T")
 #: operations; one slot is the fence compare.
 DEFAULT_MAX_OPS = 100
 
-#: Batched transactions in flight at once, over every caller of one writer (see `Writer.commit_groups`).
+#: Transactions of one large write in flight at once (see `Writer.commit_groups`).
 DEFAULT_CONCURRENCY = 8
 
+#: Batched transactions in flight at once over every caller of one writer, urgent ones aside.
+DEFAULT_TOTAL = 24
 
-async def _bounded(gate: asyncio.Semaphore, jobs: list[Callable[[], Coroutine[Any, Any, T]]]) -> list[T]:
-    """Run `jobs`, each holding `gate` while it runs; their results in order (the first error wins)."""
-    if len(jobs) <= 1:
-        async with gate:
-            return [await job() for job in jobs]
+
+async def _bounded(
+    gates: Sequence[asyncio.Semaphore], jobs: list[Callable[[], Coroutine[Any, Any, T]]]
+) -> list[T]:
+    """Run `jobs`, each holding every gate while it runs; their results in order (the first error wins)."""
 
     async def one(job: Callable[[], Coroutine[Any, Any, T]]) -> T:
-        async with gate:
+        async with contextlib.AsyncExitStack() as held:
+            for gate in gates:
+                await held.enter_async_context(gate)
             return await job()
+
+    if len(jobs) <= 1:
+        return [await one(job) for job in jobs]
 
     try:
         async with asyncio.TaskGroup() as tg:
@@ -109,14 +117,16 @@ class Writer:
         fence: Fence | None,
         max_ops: int = DEFAULT_MAX_OPS,
         concurrency: int = DEFAULT_CONCURRENCY,
+        total: int = DEFAULT_TOTAL,
     ):
         self._etcd = etcd
         self._keys = keys
         self._cache = cache
         self._fence = fence
         self._max_ops = max_ops
-        #: Shared by every batched write: the loops' bursts queue here, not in etcd (see commit_groups).
-        self._gate = asyncio.Semaphore(concurrency)
+        self._concurrency = concurrency
+        #: Shared by every batched write but urgent ones: the loops' bursts queue here, not in etcd.
+        self._total = asyncio.Semaphore(total)
 
     def _key(self, op: Op) -> bytes:
         if isinstance(op, Put):
@@ -157,11 +167,11 @@ class Writer:
         await self._cache.wait_for(revision)
         return revision
 
-    async def commit_each(self, ops: Sequence[Op]) -> list[bool]:
+    async def commit_each(self, ops: Sequence[Op], *, urgent: bool = False) -> list[bool]:
         """Each op on its own terms, batched: returns which ops landed (stale ones are dropped)."""
-        return await self.commit_groups([[op] for op in ops])
+        return await self.commit_groups([[op] for op in ops], urgent=urgent)
 
-    async def commit_groups(self, groups: Sequence[Sequence[Op]]) -> list[bool]:
+    async def commit_groups(self, groups: Sequence[Sequence[Op]], *, urgent: bool = False) -> list[bool]:
         """Each group all-or-nothing, many groups per transaction; returns which groups landed.
 
         A group whose object changed since it was read is dropped and the
@@ -172,11 +182,13 @@ class Writer:
         syncs instead of ten in a row. The groups are independent (no key in
         two of them), so the order in which the transactions land is free.
 
-        The bound holds over every caller together. Per call, a scheduling pass
-        over 100,000 tasks (its write-ahead chunks) put 40,000 operations into
-        etcd at once; its apply fell seconds behind its log, and etcd 3.4 then
-        refuses lease refreshes: the leader lost its lease mid-burst
-        (bench/placement.py). Single `commit`s (API requests) do not queue here.
+        Every caller together has at most `total` transactions in flight. With
+        a bound per call only, a scheduling pass over 100,000 tasks (its
+        write-ahead chunks) put 40,000 operations into etcd at once; its apply
+        fell seconds behind its log, and etcd 3.4 then refuses lease refreshes
+        (bench/placement.py). `urgent` writes skip that queue, still `concurrency`
+        at a time: status reports, which finish work the bulk writes started,
+        and single `commit`s (API requests) do not wait behind a burst.
         """
         landed = [False] * len(groups)
         chunks: list[list[int]] = []
@@ -196,9 +208,10 @@ class Writer:
             size += len(group)
         if chunk:
             chunks.append(chunk)
-        revisions = await _bounded(
-            self._gate, [functools.partial(self._commit_chunk, c, groups, landed) for c in chunks]
-        )
+        gates = [asyncio.Semaphore(self._concurrency)]
+        if not urgent:
+            gates.append(self._total)
+        revisions = await _bounded(gates, [functools.partial(self._commit_chunk, c, groups, landed) for c in chunks])
         revision = max(revisions, default=0)
         if revision:
             # The control loops write in batches and read their own writes on their next pass: under

@@ -253,26 +253,42 @@ async def test_claims_reserve_and_release_names(etcd: MemoryEtcd, cache: Waiting
     assert [c.key for c in etcd.txns[-1].compare] == [K.leader]  # expect=None compares nothing
 
 
-async def test_batched_writes_of_every_caller_share_one_bound(etcd: MemoryEtcd, cache: WaitingCache) -> None:
-    """Two bulk writers at once still put at most `concurrency` transactions into etcd together."""
-    in_flight, most = 0, 0
+def counting(etcd: MemoryEtcd) -> list[int]:
+    """Make etcd slow, and count its transactions in flight: [now, most]."""
+    seen = [0, 0]
     plain_txn = etcd.txn
 
     async def slow_txn(compare, success, failure=()):  # type: ignore[no-untyped-def]
-        nonlocal in_flight, most
-        in_flight += 1
-        most = max(most, in_flight)
-        await asyncio.sleep(0.01)  # etcd is busy: let every waiting transaction pile up if it may
+        seen[0] += 1
+        seen[1] = max(seen[1], seen[0])
+        await asyncio.sleep(0.01)  # etcd is busy: every waiting transaction piles up if it may
         try:
             return await plain_txn(compare, success, failure)
         finally:
-            in_flight -= 1
+            seen[0] -= 1
 
     etcd.txn = slow_txn  # type: ignore[method-assign]
+    return seen
+
+
+async def test_batched_writes_of_every_caller_share_one_bound(etcd: MemoryEtcd, cache: WaitingCache) -> None:
+    """Two bulk writers at once still put at most `total` transactions into etcd together."""
+    seen = counting(etcd)
     fence = writer.Fence(K.leader, etcd.seed(K.leader, b"me"))
-    w = writer.Writer(etcd, K, cache, fence, max_ops=2, concurrency=3)  # type: ignore[arg-type]
+    w = writer.Writer(etcd, K, cache, fence, max_ops=2, concurrency=3, total=3)  # type: ignore[arg-type]
     first = [created(f"a{i}") for i in range(20)]
     second = [created(f"b{i}") for i in range(20)]
     landed = await asyncio.gather(w.commit_each(first), w.commit_each(second))
     assert all(landed[0]) and all(landed[1])
-    assert most == 3  # not 3 per call
+    assert seen[1] == 3  # not 3 per call
+
+
+async def test_urgent_writes_do_not_queue_behind_bulk_ones(etcd: MemoryEtcd, cache: WaitingCache) -> None:
+    seen = counting(etcd)
+    fence = writer.Fence(K.leader, etcd.seed(K.leader, b"me"))
+    w = writer.Writer(etcd, K, cache, fence, max_ops=2, concurrency=2, total=2)  # type: ignore[arg-type]
+    bulk = [created(f"a{i}") for i in range(20)]
+    statuses = [created(f"b{i}") for i in range(20)]
+    landed = await asyncio.gather(w.commit_each(bulk), w.commit_each(statuses, urgent=True))
+    assert all(landed[0]) and all(landed[1])
+    assert seen[1] == 4  # the bulk write's two, and the urgent write's own two beside them
