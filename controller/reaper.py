@@ -32,6 +32,11 @@ def finished(task: objects_pb2.Task) -> bool:
     )
 
 
+def node_lost(node: objects_pb2.Node | None) -> bool:
+    """True if the node is gone or DOWN: its tasks to be removed need not wait for it to stop them."""
+    return node is None or node.status.state == types_pb2.NodeStatus.DOWN
+
+
 def reapable(
     tasks: Iterable[objects_pb2.Task], nodes: dict[str, objects_pb2.Node], history: int
 ) -> list[objects_pb2.Task]:
@@ -40,9 +45,7 @@ def reapable(
     by_slot: dict[tuple[int, str], list[objects_pb2.Task]] = collections.defaultdict(list)
     for t in tasks:
         if t.desired_state >= states.REMOVE:
-            node = nodes.get(t.node_id)
-            node_lost = node is None or node.status.state == types_pb2.NodeStatus.DOWN
-            if finished(t) or node_lost:
+            if finished(t) or node_lost(nodes.get(t.node_id)):
                 out.append(t)
         elif t.desired_state > states.RUNNING and finished(t):
             by_slot[(t.slot, t.node_id if t.slot == 0 else "")].append(t)
@@ -92,15 +95,22 @@ class Reaper:
                     if change.kind is Kind.TASK and not change.deleted:
                         if concerns_reaper(change.new):  # type: ignore[arg-type]
                             dirty.add(change.obj.service_id)  # type: ignore[attr-defined]
-                    elif change.kind is Kind.NODE:
-                        dirty.update(t.service_id for t in self._cache.tasks_of_node(change.obj.id))  # type: ignore[attr-defined]
+                    elif change.kind is Kind.NODE and node_lost(change.new):  # type: ignore[arg-type]
+                        # Only a lost node frees tasks for removal (every re-registration rewrites the node).
+                        dirty.update(
+                            t.service_id
+                            for t in self._cache.tasks_of_node(change.obj.id)  # type: ignore[attr-defined]
+                            if t.desired_state >= states.REMOVE
+                        )
                     elif change.kind is Kind.CLUSTER:
                         dirty.update(self._cache.tasks_by_service)
 
     async def _reap(self, service_ids: set[str]) -> None:
         start = time.perf_counter()
         doomed = []
+        slicer = loops.Slicer()
         for sid in service_ids:
+            await slicer.tick()
             doomed.extend(reapable(self._cache.tasks_of_service(sid), self._cache.nodes, self.history))
         metrics.LOOP_DURATION.labels("reaper").observe(time.perf_counter() - start)
         if doomed:

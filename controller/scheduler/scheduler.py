@@ -81,9 +81,11 @@ class Scheduler:
             else:
                 # Unfit tasks may have been scheduled elsewhere or removed without a pass.
                 metrics.set_unschedulable(collections.Counter(self._unfit.values()))
+            slicer = loops.Slicer()
             for batch in await loops.gather(sub, self._settings):
                 for change in batch.changes:
                     self._apply(change)
+                    await slicer.tick()
 
     # ---- keeping the view -----------------------------------------------------
 
