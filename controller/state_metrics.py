@@ -1,7 +1,8 @@
 """Cluster state as Prometheus metrics, computed from the leader's cache at scrape time.
 
-Like kube-state-metrics: nothing is counted as it happens, every scrape reads
-the cache, so the figures cannot drift from the store. Only the leader has a
+Like kube-state-metrics: every scrape reads the cache, so the figures cannot
+drift from the store. Task counts come from the tallies the cache keeps as it
+applies changes (store/tallies.py). Only the leader has a
 cache; on a follower every family here is empty. Label values are bounded by
 the number of nodes and services (names, never task IDs). Enum-valued states
 are exported one series per possible value, 1 for the current one and 0 for
@@ -27,17 +28,6 @@ if TYPE_CHECKING:
 NODE_STATES = types_pb2.NodeStatus.State
 UPDATE_STATES = types_pb2.UpdateStatus.State
 AVAILABILITY = types_pb2.NodeSpec.Availability
-
-
-def holds_resources(task: objects_pb2.Task) -> bool:
-    """True while a task may occupy its node's resources (the scheduler's rule, scheduler/nodeinfo.py;
-    not imported from there, because metrics sit below the control loops, in the store's layer)."""
-    return bool(task.node_id) and states.ASSIGNED <= task.status.state < states.COMPLETE
-
-
-def running_replicas(tasks: list[objects_pb2.Task]) -> int:
-    """Tasks observed RUNNING and meant to run (what `swarmctl service ls` counts)."""
-    return sum(1 for t in tasks if t.status.state == states.RUNNING and t.desired_state == states.RUNNING)
 
 
 def desired_replicas(service: objects_pb2.Service, tasks: list[objects_pb2.Task]) -> int:
@@ -76,7 +66,7 @@ class ClusterCollector(Collector):
             )
             for (state, availability), count in sorted(by_state.items()):
                 nodes.add_metric([state, availability], count)
-            for state, count in sorted(collections.Counter(t.status.state for t in cache.tasks.values()).items()):
+            for state, count in sorted(cache.tallies.states.items()):
                 tasks.add_metric([states.name(state)], count)
             services.add_metric([], len(cache.services))
         yield from (nodes, tasks, services)
@@ -104,15 +94,15 @@ class ClusterCollector(Collector):
             labels=["service", "state"],
         )
         for service in _sorted_services(cache):
+            assert cache is not None
             name = service.spec.name
-            service_tasks = cache.tasks_of_service(service.id) if cache is not None else []
+            counts = cache.tallies.by_service.get(service.id, collections.Counter())
             info.add_metric(
                 [name, service.id],
                 {"mode": service.spec.WhichOneof("mode") or "", "image": service.spec.task.container.image},
             )
-            desired.add_metric([name], desired_replicas(service, service_tasks))
-            running.add_metric([name], running_replicas(service_tasks))
-            counts = collections.Counter((t.status.state, t.desired_state) for t in service_tasks)
+            desired.add_metric([name], _desired(cache, service, counts))
+            running.add_metric([name], counts[(states.RUNNING, states.RUNNING)])
             for (observed, wanted), count in sorted(counts.items()):
                 tasks.add_metric([name, states.name(observed), states.name(wanted)], count)
             current = service.update_status.state
@@ -158,9 +148,9 @@ class ClusterCollector(Collector):
                 state.add_metric([node.name, node.id, NODE_STATES.Name(value)], 1 if value == node.status.state else 0)
             cpu.add_metric([node.name], desc.resources.nano_cpus / 1e9)
             memory.add_metric([node.name], desc.resources.memory_bytes)
-            held = [t.spec.resources.reservations for t in cache.tasks_of_node(node.id) if holds_resources(t)]
-            cpu_reserved.add_metric([node.name], sum(r.nano_cpus for r in held) / 1e9)
-            memory_reserved.add_metric([node.name], sum(r.memory_bytes for r in held))
+            held_cpu, held_memory = cache.tallies.reserved.get(node.id, (0, 0))
+            cpu_reserved.add_metric([node.name], held_cpu / 1e9)
+            memory_reserved.add_metric([node.name], held_memory)
         yield from (info, state, cpu, memory, cpu_reserved, memory_reserved)
 
     def _store(self, cache: Cache | None) -> Iterator[Metric]:
@@ -173,6 +163,16 @@ class ClusterCollector(Collector):
             revision.add_metric([], cache.revision)
             lag.add_metric([], max(0, self._etcd_revision() - cache.revision))
         yield from (revision, lag)
+
+
+def _desired(cache: Cache, service: objects_pb2.Service, counts: collections.Counter[tuple[int, int]]) -> int:
+    """`desired_replicas`, from the cache's tallies where the mode allows (a job's needs its tasks' iteration)."""
+    mode = service_modes.mode_of(service)
+    if mode == "replicated":
+        return max(0, service.spec.replicated.replicas)
+    if mode == "global":
+        return sum(n for (_, wanted), n in counts.items() if wanted <= states.RUNNING)
+    return desired_replicas(service, cache.tasks_of_service(service.id))
 
 
 def _sorted_services(cache: Cache | None) -> list[objects_pb2.Service]:

@@ -29,6 +29,7 @@ from shoal.backoff import Backoff
 from shoal.controller.store import etcd as etcd_
 from shoal.controller.store.events import Batch, Change
 from shoal.controller.store.keys import MESSAGE_OF, SINGLETONS, Keys, Kind
+from shoal.controller.store.tallies import TaskTallies
 from shoal.v1 import objects_pb2
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,8 @@ class Cache:
         self.tasks_by_node: dict[str, set[str]] = collections.defaultdict(set)
         #: Tasks of each (service, slot) of replicated services (slot > 0).
         self.tasks_by_slot: dict[tuple[str, int], set[str]] = collections.defaultdict(set)
+        #: Task counts for the metrics, kept as tasks change (a scrape need not walk every task).
+        self.tallies = TaskTallies()
         self.service_by_name: dict[str, str] = {}
         self.node_by_name: dict[str, str] = {}
         self.service_by_request: dict[str, str] = {}
@@ -243,6 +246,7 @@ class Cache:
 
     def _index(self, kind: Kind, obj: message.Message) -> None:
         if kind is Kind.TASK:
+            self.tallies.add(obj, +1)  # type: ignore[arg-type]
             self.tasks_by_service[obj.service_id].add(obj.id)  # type: ignore[attr-defined]
             if obj.node_id:  # type: ignore[attr-defined]
                 self.tasks_by_node[obj.node_id].add(obj.id)  # type: ignore[attr-defined]
@@ -261,6 +265,7 @@ class Cache:
 
     def _unindex(self, kind: Kind, obj: message.Message) -> None:
         if kind is Kind.TASK:
+            self.tallies.add(obj, -1)  # type: ignore[arg-type]
             _discard(self.tasks_by_service, obj.service_id, obj.id)  # type: ignore[attr-defined]
             _discard(self.tasks_by_node, obj.node_id, obj.id)  # type: ignore[attr-defined]
             _discard(self.tasks_by_slot, (obj.service_id, obj.slot), obj.id)  # type: ignore[attr-defined,arg-type]

@@ -116,3 +116,51 @@ async def test_a_compacted_watch_means_a_full_relist_published_as_the_difference
     relist = [(c.created, c.obj.id) for c in batches[-1].changes]
     # Only what differs: b changed, c appeared; a (same mod_revision) is not republished.
     assert sorted(relist) == [(False, "b"), (True, "c")]
+
+
+def task_kv(task: objects_pb2.Task, revision: int) -> rpc.KeyValue:
+    return rpc.KeyValue(key=KEYS.of(task), value=task.SerializeToString(), mod_revision=revision)
+
+
+async def test_task_tallies_follow_every_change_and_match_a_recount() -> None:
+    """The metrics' tallies are kept by the cache as it applies changes; they must equal a fresh count."""
+    from shoal import states
+    from shoal.controller.store.tallies import TaskTallies
+
+    def task(tid: str, state: int, node: str = "n1", cpus: int = 500_000_000) -> objects_pb2.Task:
+        t = objects_pb2.Task(id=tid, service_id="s1", node_id=node, desired_state=states.RUNNING)
+        t.status.state = state
+        t.spec.resources.reservations.nano_cpus = cpus
+        return t
+
+    def watched(revision: int, puts: list[objects_pb2.Task], deletes: list[objects_pb2.Task]) -> rpc.WatchResponse:
+        resp = rpc.WatchResponse()
+        resp.header.revision = revision
+        for t in puts:
+            resp.events.add(type=rpc.Event.EventType.PUT, kv=task_kv(t, revision))
+        for t in deletes:
+            resp.events.add(type=rpc.Event.EventType.DELETE, kv=rpc.KeyValue(key=KEYS.of(t), mod_revision=revision))
+        return resp
+
+    a, b, c = task("a", states.ASSIGNED), task("b", states.RUNNING), task("c", states.PENDING, node="")
+    fake = ScriptedEtcd(
+        [(10, [task_kv(a, 10), task_kv(b, 10), task_kv(c, 10)])],
+        [
+            (
+                [
+                    watched(11, [task("a", states.RUNNING), task("c", states.ASSIGNED, node="n2")], []),
+                    watched(12, [task("b", states.COMPLETE)], [task("a", states.RUNNING)]),
+                ],
+                errors.Unavailable("end"),
+            )
+        ],
+    )
+    cache = Cache(fake, KEYS)  # type: ignore[arg-type]
+    await run_until_done(cache, fake)
+    recount = TaskTallies()
+    for t in cache.tasks.values():
+        recount.add(t)
+    assert cache.tallies.states == recount.states == {states.ASSIGNED: 1, states.COMPLETE: 1}
+    assert cache.tallies.by_service == recount.by_service
+    # b finished (its reservation is free), a is gone: only c holds CPU, on n2.
+    assert cache.tallies.reserved == recount.reserved == {"n2": [500_000_000, 0]}

@@ -7,6 +7,7 @@ from controller_fakes import ACTIVE, DOWN, DRAIN, GIB, READY, make_node, make_se
 
 from shoal import states
 from shoal.controller import state_metrics
+from shoal.controller.store import tallies
 from shoal.v1 import objects_pb2, types_pb2
 
 
@@ -19,6 +20,9 @@ class Cache:
         self.nodes = {n.id: n for n in nodes}
         self.services = {s.id: s for s in services}
         self.tasks = {t.id: t for t in tasks}
+        self.tallies = tallies.TaskTallies()
+        for task in tasks:
+            self.tallies.add(task)
         self.revision = 40
 
     def tasks_of_service(self, service_id: str) -> list[objects_pb2.Task]:
@@ -109,4 +113,4 @@ def test_reservations_count_like_the_scheduler() -> None:
 
     cache = cluster()
     for task in cache.tasks.values():
-        assert state_metrics.holds_resources(task) == nodeinfo.holds_resources(task)
+        assert tallies.holds_resources(task) == nodeinfo.holds_resources(task)
