@@ -57,7 +57,7 @@ def trim(full: bool = False) -> None:
     restart, bench/coldstart.py): freed messages sit in malloc's free lists.
 
     Protobuf messages are tracked by the collector, so a full collection walks every
-    cached task: 0.25-0.45 s at 50,000 tasks and 5,000 sessions, a stall every RPC
+    cached task: a few hundred ms at 50,000 tasks and 5,000 sessions, a stall every RPC
     waited out (bench/api.py). Survivors are frozen instead, and a trim walks only
     what appeared since the last one; `full` first unfreezes, so that cycles among
     old objects are found too (rarely: see `keep_trimmed`).
