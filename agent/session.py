@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 STALE_CODES = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT)
 
 
-#: Heartbeat periods without an answer after which the session is given up on a connected controller.
+#: Heartbeat periods without hearing from the controller after which the session is given up on a
+#: connected controller.
 HEARTBEAT_PATIENCE = 4
 
 #: How a heartbeat the controller did not answer in time ends.
@@ -96,6 +97,8 @@ class Session:
         self._stub: dispatcher_pb2_grpc.DispatcherStub | None = None
         self.session_id = ""
         self.node: objects_pb2.Node | None = None
+        #: When this session last heard from the controller (loop time): any answer, not only a heartbeat's.
+        self._heard = 0.0
 
     @property
     def established(self) -> bool:
@@ -155,33 +158,39 @@ class Session:
             self.node = message.node
         self._on_message(message)
 
+    def _heard_from_controller(self) -> None:
+        self._heard = asyncio.get_running_loop().time()
+
     async def _heartbeat(self, period: float) -> NoReturn:
         assert self._stub is not None
         request = dispatcher_pb2.HeartbeatRequest(session_id=self.session_id)
         loop = asyncio.get_running_loop()
-        answered = loop.time()
+        self._heard_from_controller()
         while True:
             # Any error ends the session; NOT_FOUND or INVALID_ARGUMENT (STALE_CODES) mean "register again".
             # A controller that is gone, cut off or paused is noticed by the channel's keepalive, so an
             # unanswered heartbeat means a controller that is connected but busy: ask again rather than
             # register again, which would add a registration and a full assignment set to its load. If
-            # it cannot hear us for its grace it ends the session itself; a controller that never
-            # answers is given up after HEARTBEAT_PATIENCE periods.
+            # it cannot hear us for its grace it ends the session itself. The session is given up only
+            # after HEARTBEAT_PATIENCE periods without hearing anything from the controller: under a
+            # burst its calls queue for seconds (gRPC's asyncio server takes in about one per turn of
+            # its event loop), but assignments and status acknowledgements still arriving show it is
+            # alive and serving this session.
             deadline = min(self._settings.rpc_timeout, max(1.0, 2 * period))
             try:
                 with metrics.HEARTBEAT_DURATION.time():
                     reply = await self._stub.Heartbeat(request, timeout=deadline)
             except grpc.aio.AioRpcError as exc:
-                waited = loop.time() - answered
+                waited = loop.time() - self._heard
                 # A server whose own copy of the deadline fires first resets the stream, and the
                 # client then sees CANCELLED rather than DEADLINE_EXCEEDED; a CANCELLED that is our
                 # own cancellation (the session is ending) must go through.
                 ours = (task := asyncio.current_task()) is not None and task.cancelling() > 0
                 if exc.code() not in UNANSWERED or ours or waited > HEARTBEAT_PATIENCE * period:
                     raise
-                log.info("heartbeat unanswered for %.1fs; the controller is busy, asking again", waited)
+                log.info("heartbeat unanswered; heard from the controller %.1fs ago, asking again", waited)
                 continue
-            answered = loop.time()
+            self._heard_from_controller()
             period = units.from_duration(reply.period) or period
             await asyncio.sleep(period)
 
@@ -201,6 +210,7 @@ class Session:
         """Apply one Assignments stream's messages; return on a sequence gap, raise when it ends."""
         last: int | None = None
         async for message in call:
+            self._heard_from_controller()
             if message.type == dispatcher_pb2.AssignmentsMessage.COMPLETE:
                 tasks = [c.task for c in message.changes if c.WhichOneof("item") == "task"]
                 files = [c for c in message.changes if c.WhichOneof("item") != "task"]
@@ -219,12 +229,14 @@ class Session:
             message = await call.read()
             if message is grpc.aio.EOF:
                 raise SessionEnded("controller closed the session")
+            self._heard_from_controller()
             self._accept(message)
 
     async def _send_statuses(self, updates: Sequence[dispatcher_pb2.TaskStatusUpdate]) -> None:
         assert self._stub is not None
         request = dispatcher_pb2.UpdateTaskStatusRequest(session_id=self.session_id, updates=updates)
         await self._stub.UpdateTaskStatus(request, timeout=self._settings.rpc_timeout)
+        self._heard_from_controller()
 
 
 def _first_leaf(group: BaseExceptionGroup) -> BaseException:

@@ -132,6 +132,30 @@ async def test_a_slow_controller_keeps_the_session(
     assert dispatcher.sessions_opened == 1
 
 
+async def test_a_controller_still_talking_keeps_the_session_though_heartbeats_go_unanswered(
+    dispatcher: FakeDispatcher, addr: str, tmp_path: Path, node_bundle: tls.Bundle
+) -> None:
+    # Under a burst a controller's calls queue for longer than HEARTBEAT_PATIENCE periods, while what
+    # it sends on open streams still arrives: it is alive, and registering again would add to its load.
+    dispatcher.heartbeat_period = 0.2
+    dispatcher.heartbeat_delay = 60.0
+    async with Running([addr], tmp_path, node_bundle):
+        await wait_until(lambda: dispatcher.sessions_opened == 1, what="a session")
+        for _ in range(20):  # 4 s: five times the patience of 0.8 s
+            await dispatcher.session_pushes.put(dispatcher_pb2.SessionMessage())
+            await asyncio.sleep(0.2)
+        assert dispatcher.sessions_opened == 1
+
+
+async def test_a_controller_that_says_nothing_is_given_up(
+    dispatcher: FakeDispatcher, addr: str, tmp_path: Path, node_bundle: tls.Bundle
+) -> None:
+    dispatcher.heartbeat_period = 0.2
+    dispatcher.heartbeat_delay = 60.0
+    async with Running([addr], tmp_path, node_bundle):
+        await wait_until(lambda: dispatcher.sessions_opened >= 2, timeout=20, what="a second session")
+
+
 async def test_a_heartbeat_reset_by_the_server_is_asked_again(
     dispatcher: FakeDispatcher, addr: str, tmp_path: Path, node_bundle: tls.Bundle
 ) -> None:
