@@ -176,6 +176,7 @@ TRAFFIC = (
     ("hollow", "shoal_agent_status_report_batch_size_count", "UpdateTaskStatus calls"),
     ("controller", "shoal_dispatcher_nodes_down_total", "nodes marked DOWN"),
     ("controller", "shoal_controller_leader_changes_total", "leadership terms begun"),
+    ("controller", 'shoal_gc_pause_seconds_count{generation="2"}', "controller full garbage collections"),
 )
 
 
@@ -204,6 +205,11 @@ class Traffic:
         for proc, metric, label in TRAFFIC:
             names = ["controller"] if proc == "controller" else [n for n in after if n != "controller"]
             counts[label] = sum(after[n].get(metric, 0.0) - self._before.get(n, {}).get(metric, 0.0) for n in names)
+        self.lag["controller GC pause"] = {
+            "p50": None,
+            "p99": None,
+            "p100": longest_bucket(self._before.get("controller", {}), after["controller"], "shoal_gc_pause_seconds"),
+        }
         for name, samples in after.items():
             prefix = "shoal_controller" if name == "controller" else "shoal_agent"
             before = self._before.get(name, {})
@@ -220,6 +226,32 @@ def traffic_table(counts: dict[str, float], lag: dict[str, dict[str, float | Non
         shown = " / ".join(f"{v * 1000:.0f}" if v is not None and v != float("inf") else ">10000" for v in q.values())
         lines.append(f"  {'event-loop lag p50/p99/max ms, ' + name:<42} {shown:>10}")
     return "\n".join(lines)
+
+
+def longest_bucket(before: dict[str, float], after: dict[str, float], name: str) -> float | None:
+    """The upper bound of the highest histogram bucket (over every label set) that grew between two scrapes."""
+    grown = set()
+    for key, value in after.items():
+        m = re.fullmatch(rf'{re.escape(name)}_bucket\{{(?:.*,)?le="([^"]+)"(?:,.*)?\}}', key)
+        if m and value > before.get(key, 0.0):
+            grown.add(float(m.group(1)))
+    # A bucket counts every observation at or below its bound: the lowest bound that saw them all.
+    return min((b for b in grown if _all_below(before, after, name, b)), default=None)
+
+
+def _all_below(before: dict[str, float], after: dict[str, float], name: str, bound: float) -> bool:
+    """True if every observation between the scrapes, in every label set, was at most `bound`."""
+    totals, within = 0.0, 0.0
+    for key, value in after.items():
+        m = re.fullmatch(rf'{re.escape(name)}_bucket\{{(?:.*,)?le="([^"]+)"(?:,.*)?\}}', key)
+        if not m:
+            continue
+        delta = value - before.get(key, 0.0)
+        if m.group(1) == "+Inf":
+            totals += delta
+        if float(m.group(1)) == bound:
+            within += delta
+    return within >= totals
 
 
 def percentiles(values: Sequence[float], qs: Sequence[float] = (0.5, 0.95, 0.99)) -> dict[str, float]:

@@ -25,7 +25,6 @@ thread opens a new stream and tries again for as long as the lease lasts.
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import threading
 import time
@@ -66,10 +65,12 @@ class LeaseKeeper:
         self._beat = time.monotonic()
         #: Until when etcd has confirmed the lease (monotonic), as the thread last heard.
         self._confirmed_until = time.monotonic() + ttl - self._interval
-        #: When each request still unanswered on the current stream was sent (etcd answers in order).
-        self._sent: collections.deque[float] = collections.deque()
+        #: When the refresh in flight was sent, and whether it has been answered (one at a time).
+        self._sent_at = time.monotonic()
+        self._answered = threading.Event()
+        self._stream_no = 0
         self._failure: str = ""
-        self._last_error = "no answer"
+        self._last_error = "no answer to the last refresh"
         self._stop = threading.Event()
 
     async def run(self) -> NoReturn:
@@ -88,14 +89,23 @@ class LeaseKeeper:
         finally:
             self._stop.set()
 
-    def _requests(self) -> Iterator[rpc.LeaseKeepAliveRequest]:
-        while not self._stop.is_set():
-            stalled = time.monotonic() - self._beat
-            if stalled > self._stall_limit:
-                self._failure = f"the event loop stalled for {stalled:.1f}s; letting the leader lease lapse"
-                return
-            self._sent.append(time.monotonic())
+    def _loop_stalled(self) -> bool:
+        stalled = time.monotonic() - self._beat
+        if stalled > self._stall_limit:
+            self._failure = f"the event loop stalled for {stalled:.1f}s; letting the leader lease lapse"
+        return bool(self._failure)
+
+    def _requests(self, stream: int) -> Iterator[rpc.LeaseKeepAliveRequest]:
+        while self._stream_no == stream and not self._stop.is_set() and not self._loop_stalled():
+            self._answered.clear()
+            self._sent_at = time.monotonic()
             yield rpc.LeaseKeepAliveRequest(ID=self._lease)
+            # One refresh in flight at a time: behind a slow etcd a queue of them would be answered
+            # ever later, each answer counting from an ever older request, and the lease would look
+            # lost while etcd kept renewing it.
+            while not self._answered.wait(TICK):
+                if self._stream_no != stream or self._stop.is_set() or self._loop_stalled():
+                    return  # a failed stream's requests end with it
             self._stop.wait(self._interval)
 
     def _keep(self) -> None:
@@ -127,9 +137,10 @@ class LeaseKeeper:
 
     def _stream(self, channel: grpc.Channel) -> None:
         """One keep-alive stream, until etcd ends it (returns or raises grpc.RpcError) or the keeper stops."""
-        self._sent.clear()
-        for resp in rpc.LeaseStub(channel).LeaseKeepAlive(self._requests(), timeout=None):
-            sent = self._sent.popleft() if self._sent else time.monotonic()
+        self._stream_no += 1
+        for resp in rpc.LeaseStub(channel).LeaseKeepAlive(self._requests(self._stream_no), timeout=None):
+            sent = self._sent_at
+            self._answered.set()
             if resp.TTL <= 0:
                 self._failure = "the leader lease expired"
                 return

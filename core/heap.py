@@ -22,15 +22,35 @@ import time
 from collections.abc import Callable
 from typing import NoReturn
 
+import prometheus_client
+
 log = logging.getLogger(__name__)
 
 #: Allocations between young collections (CPython: 700), and the next generations' multipliers (10, 10).
 THRESHOLDS = (50_000, 20, 100)
 
 
+GC_PAUSE = prometheus_client.Histogram(
+    "shoal_gc_pause_seconds",
+    "Time of each garbage collection, by generation: the whole process (every thread) waits it out.",
+    ["generation"],
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+_collecting: list[float] = []
+
+
+def _time_collection(phase: str, info: dict[str, int]) -> None:
+    if phase == "start":
+        _collecting.append(time.perf_counter())
+    elif _collecting:
+        GC_PAUSE.labels(str(info["generation"])).observe(time.perf_counter() - _collecting.pop())
+
+
 def tune() -> None:
-    """Collect less often: at the start of the controller process."""
+    """Collect less often, and time every collection: at the start of the controller process."""
     gc.set_threshold(*THRESHOLDS)
+    if _time_collection not in gc.callbacks:
+        gc.callbacks.append(_time_collection)
 
 
 def settle() -> None:
@@ -91,4 +111,6 @@ async def keep_trimmed(
             full_at = time.monotonic()
         start = time.perf_counter()
         trim(full)
-        log.debug("heap trimmed%s in %.3fs", " (full collection)" if full else "", time.perf_counter() - start)
+        took = time.perf_counter() - start
+        level = logging.INFO if took > 0.5 else logging.DEBUG
+        log.log(level, "heap trimmed%s in %.3fs", " (full collection)" if full else "", took)

@@ -39,7 +39,7 @@ DEFAULT_MAX_OPS = 100
 DEFAULT_CONCURRENCY = 8
 
 #: Batched transactions in flight at once over every caller of one writer, urgent ones aside.
-DEFAULT_TOTAL = 24
+DEFAULT_TOTAL = 12
 
 
 async def _bounded(

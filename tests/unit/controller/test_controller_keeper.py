@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import queue
+import threading
+import time
 from collections.abc import Iterator
 
 import grpc
@@ -77,3 +80,46 @@ async def test_refusals_beyond_the_lease_lose_leadership(leases: FakeLeases) -> 
         async with asyncio.timeout(10):
             await keep.run()
     assert leases.streams > 1  # it did try again before giving up
+
+
+class SlowLeases:
+    """etcd's lease service behind a lagging apply: every refresh is answered `delay` seconds after it arrives.
+
+    Requests are read as they come (by a thread, as gRPC does) and answered one after another.
+    """
+
+    def __init__(self, delay: float, ttl: int) -> None:
+        self.delay = delay
+        self.ttl = ttl
+        self.answered = 0
+
+    def LeaseKeepAlive(  # noqa: N802
+        self, requests: Iterator[rpc.LeaseKeepAliveRequest], timeout: float | None = None
+    ) -> Iterator[rpc.LeaseKeepAliveResponse]:
+        arrived: queue.Queue[rpc.LeaseKeepAliveRequest | None] = queue.Queue()
+
+        def read() -> None:
+            for req in requests:
+                arrived.put(req)
+            arrived.put(None)
+
+        threading.Thread(target=read, daemon=True).start()
+        while (req := arrived.get()) is not None:
+            time.sleep(self.delay)
+            self.answered += 1
+            yield rpc.LeaseKeepAliveResponse(ID=req.ID, TTL=self.ttl)
+
+
+async def test_a_slow_etcd_that_answers_every_refresh_keeps_the_lease(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Answers come 0.3 s after each refresh, well within the 1 s TTL: refreshes sent while one is
+    # pending would queue, and each answer would then count from an ever older request.
+    slow = SlowLeases(delay=0.3, ttl=1)
+    monkeypatch.setattr(keeper.rpc, "LeaseStub", lambda channel: slow)
+    job = asyncio.create_task(make_keeper(ttl=1).run())
+    try:
+        await asyncio.sleep(4.0)
+        assert not job.done(), job.exception() if job.done() else None
+        assert slow.answered >= 5
+    finally:
+        job.cancel()
+        await asyncio.gather(job, return_exceptions=True)
