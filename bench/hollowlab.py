@@ -222,9 +222,15 @@ class Traffic:
 
 def traffic_table(counts: dict[str, float], lag: dict[str, dict[str, float | None]]) -> str:
     lines = [f"  {label:<42} {value:>10,.0f}" for label, value in counts.items()]
+    def ms(v: float | None) -> str:
+        return "-" if v is None else ">10000" if v == float("inf") else f"{v * 1000:.0f}"
+
     for name, q in lag.items():
-        shown = " / ".join(f"{v * 1000:.0f}" if v is not None and v != float("inf") else ">10000" for v in q.values())
-        lines.append(f"  {'event-loop lag p50/p99/max ms, ' + name:<42} {shown:>10}")
+        if name.endswith("GC pause"):
+            lines.append(f"  {name + ', longest (ms, bucket bound)':<42} {ms(q['p100']):>10}")
+        else:
+            shown = " / ".join(ms(v) for v in q.values())
+            lines.append(f"  {'event-loop lag p50/p99/max ms, ' + name:<42} {shown:>10}")
     return "\n".join(lines)
 
 
