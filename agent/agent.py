@@ -236,7 +236,6 @@ async def run_sessions(
         async with asyncio.TaskGroup() as tg:
             tg.create_task(credentials.renew_forever(lambda: agent.remotes.current), name="certificate-renewal")
             tg.create_task(agent.run(), name="sessions")
-            tg.create_task(looplag.watch(metrics.EVENT_LOOP_LAG), name="event-loop-lag")
     except* (credentials_.NodeRemoved, errors.ShoalError, OSError) as group:
         # One reason to stop, said in one line by main, not a group of them.
         raise errors.first_leaf(group) from None
@@ -263,6 +262,8 @@ async def run(settings: AgentSettings, executor: base.Executor) -> NoReturn:
             )
         )
         log.info("agent %r serving on %s, metrics on %s", settings.node_name, addr, metrics_addr)
+        # One per process (a process of hollow nodes runs its own), not one per run_sessions.
+        stack.callback(asyncio.create_task(looplag.watch(metrics.EVENT_LOOP_LAG), name="event-loop-lag").cancel)
         await run_sessions(
             settings=settings,
             credentials=creds,
