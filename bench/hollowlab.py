@@ -12,6 +12,7 @@ as Kubernetes' startup SLI counts). Everything is killed and removed on exit.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import json
@@ -153,13 +154,14 @@ def scrape(addr: str, timeout: float = 10.0) -> dict[str, float]:
 
 
 def histogram_quantile(before: dict[str, float], after: dict[str, float], name: str, q: float) -> float | None:
-    """The q-quantile of a histogram's observations between two scrapes (upper bucket bound, as Prometheus)."""
-    buckets = []
+    """The q-quantile of a histogram's observations between two scrapes (upper bucket bound, as Prometheus),
+    over every label set together (q=1: the bound the longest observation fell under)."""
+    by_bound: dict[float, float] = collections.defaultdict(float)
     for key, value in after.items():
         m = re.fullmatch(rf'{re.escape(name)}_bucket\{{(?:.*,)?le="([^"]+)"(?:,.*)?\}}', key)
         if m:
-            buckets.append((float(m.group(1)), value - before.get(key, 0.0)))
-    buckets.sort()
+            by_bound[float(m.group(1))] += value - before.get(key, 0.0)
+    buckets = sorted(by_bound.items())
     if not buckets or buckets[-1][1] <= 0:
         return None
     total = buckets[-1][1]
@@ -205,11 +207,8 @@ class Traffic:
         for proc, metric, label in TRAFFIC:
             names = ["controller"] if proc == "controller" else [n for n in after if n != "controller"]
             counts[label] = sum(after[n].get(metric, 0.0) - self._before.get(n, {}).get(metric, 0.0) for n in names)
-        self.lag["controller GC pause"] = {
-            "p50": None,
-            "p99": None,
-            "p100": longest_bucket(self._before.get("controller", {}), after["controller"], "shoal_gc_pause_seconds"),
-        }
+        gc_pauses = (self._before.get("controller", {}), after["controller"], "shoal_gc_pause_seconds")
+        self.lag["controller GC pause"] = {"p100": histogram_quantile(*gc_pauses, 1.0)}
         for name, samples in after.items():
             prefix = "shoal_controller" if name == "controller" else "shoal_agent"
             before = self._before.get(name, {})
@@ -232,32 +231,6 @@ def traffic_table(counts: dict[str, float], lag: dict[str, dict[str, float | Non
             shown = " / ".join(ms(v) for v in q.values())
             lines.append(f"  {'event-loop lag p50/p99/max ms, ' + name:<42} {shown:>10}")
     return "\n".join(lines)
-
-
-def longest_bucket(before: dict[str, float], after: dict[str, float], name: str) -> float | None:
-    """The upper bound of the highest histogram bucket (over every label set) that grew between two scrapes."""
-    grown = set()
-    for key, value in after.items():
-        m = re.fullmatch(rf'{re.escape(name)}_bucket\{{(?:.*,)?le="([^"]+)"(?:,.*)?\}}', key)
-        if m and value > before.get(key, 0.0):
-            grown.add(float(m.group(1)))
-    # A bucket counts every observation at or below its bound: the lowest bound that saw them all.
-    return min((b for b in grown if _all_below(before, after, name, b)), default=None)
-
-
-def _all_below(before: dict[str, float], after: dict[str, float], name: str, bound: float) -> bool:
-    """True if every observation between the scrapes, in every label set, was at most `bound`."""
-    totals, within = 0.0, 0.0
-    for key, value in after.items():
-        m = re.fullmatch(rf'{re.escape(name)}_bucket\{{(?:.*,)?le="([^"]+)"(?:,.*)?\}}', key)
-        if not m:
-            continue
-        delta = value - before.get(key, 0.0)
-        if m.group(1) == "+Inf":
-            totals += delta
-        if float(m.group(1)) == bound:
-            within += delta
-    return within >= totals
 
 
 def percentiles(values: Sequence[float], qs: Sequence[float] = (0.5, 0.95, 0.99)) -> dict[str, float]:
@@ -653,8 +626,6 @@ class Profiler:
 
 def top_entries(path: pathlib.Path, n: int = 15) -> str:
     """The functions with the most samples in a collapsed-stack file: self and inclusive."""
-    import collections
-
     own: collections.Counter[str] = collections.Counter()
     inclusive: collections.Counter[str] = collections.Counter()
     total = 0
