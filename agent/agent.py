@@ -262,8 +262,8 @@ async def run(settings: AgentSettings, executor: base.Executor) -> NoReturn:
             )
         )
         log.info("agent %r serving on %s, metrics on %s", settings.node_name, addr, metrics_addr)
-        # One per process (a process of hollow nodes runs its own), not one per run_sessions.
-        stack.callback(asyncio.create_task(looplag.watch(metrics.EVENT_LOOP_LAG), name="event-loop-lag").cancel)
+        # Here, not in run_sessions: a process of hollow nodes runs thousands of those, and watches its loop once.
+        stack.enter_context(looplag.watching(metrics.EVENT_LOOP_LAG))
         await run_sessions(
             settings=settings,
             credentials=creds,

@@ -158,13 +158,10 @@ async def serve(
             "starting %d hollow nodes (%s .. %s): start delay %s, failure rate %g",
             len(names), names[0], names[-1], executor.settings.start_delay, executor.settings.failure_rate,
         )
-        lag = asyncio.create_task(looplag.watch(metrics.EVENT_LOOP_LAG), name="event-loop-lag")
-        try:
+        with looplag.watching(metrics.EVENT_LOOP_LAG):
             async with asyncio.TaskGroup() as tg:
                 for name in names:
                     tg.create_task(fleet.run_node(name), name=f"hollow-{name}")
-        finally:
-            lag.cancel()
         raise errors.FailedPrecondition(f"every hollow node stopped ({fleet.failed} failed)")
     raise AssertionError("unreachable")
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import NoReturn
 
 import prometheus_client
@@ -26,3 +28,13 @@ async def watch(lag: prometheus_client.Histogram, interval: float = 0.1) -> NoRe
         start = time.perf_counter()
         await asyncio.sleep(interval)
         lag.observe(max(0.0, time.perf_counter() - start - interval))
+
+
+@contextlib.contextmanager
+def watching(lag: prometheus_client.Histogram) -> Iterator[None]:
+    """`watch` in the background for as long as the block runs (one per process: it measures the loop)."""
+    task = asyncio.create_task(watch(lag), name="event-loop-lag")
+    try:
+        yield
+    finally:
+        task.cancel()
