@@ -102,9 +102,12 @@ def cache() -> WaitingCache:
     return WaitingCache()
 
 
-def make_writer(etcd: MemoryEtcd, cache: WaitingCache, *, max_ops: int = 100, fenced: bool = True) -> writer.Writer:
+def make_writer(
+    etcd: MemoryEtcd, cache: WaitingCache, *, max_ops: int = 100, fenced: bool = True, **bounds: int
+) -> writer.Writer:
+    """A writer on the fake; `bounds`: its concurrency and total, when a test sets them."""
     fence = writer.Fence(K.leader, etcd.seed(K.leader, b"me")) if fenced else None
-    return writer.Writer(etcd, K, cache, fence, max_ops=max_ops)  # type: ignore[arg-type]
+    return writer.Writer(etcd, K, cache, fence, max_ops=max_ops, **bounds)  # type: ignore[arg-type]
 
 
 def stored(etcd: MemoryEtcd, task_id: str, image: str = "old") -> objects_pb2.Task:
@@ -274,8 +277,7 @@ def counting(etcd: MemoryEtcd) -> list[int]:
 async def test_batched_writes_of_every_caller_share_one_bound(etcd: MemoryEtcd, cache: WaitingCache) -> None:
     """Two bulk writers at once still put at most `total` transactions into etcd together."""
     seen = counting(etcd)
-    fence = writer.Fence(K.leader, etcd.seed(K.leader, b"me"))
-    w = writer.Writer(etcd, K, cache, fence, max_ops=2, concurrency=3, total=3)  # type: ignore[arg-type]
+    w = make_writer(etcd, cache, max_ops=2, concurrency=3, total=3)
     first = [created(f"a{i}") for i in range(20)]
     second = [created(f"b{i}") for i in range(20)]
     landed = await asyncio.gather(w.commit_each(first), w.commit_each(second))
@@ -285,8 +287,7 @@ async def test_batched_writes_of_every_caller_share_one_bound(etcd: MemoryEtcd, 
 
 async def test_urgent_writes_do_not_queue_behind_bulk_ones(etcd: MemoryEtcd, cache: WaitingCache) -> None:
     seen = counting(etcd)
-    fence = writer.Fence(K.leader, etcd.seed(K.leader, b"me"))
-    w = writer.Writer(etcd, K, cache, fence, max_ops=2, concurrency=2, total=2)  # type: ignore[arg-type]
+    w = make_writer(etcd, cache, max_ops=2, concurrency=2, total=2)
     bulk = [created(f"a{i}") for i in range(20)]
     statuses = [created(f"b{i}") for i in range(20)]
     landed = await asyncio.gather(w.commit_each(bulk), w.commit_each(statuses, urgent=True))
