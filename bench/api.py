@@ -90,10 +90,35 @@ def timed(samples: int, call: Callable[[int], object]) -> dict:
     return {"n": samples, "p50": round(p["p50"], 4), "p99": round(p["p99"], 4), "max": round(max(took), 4)}
 
 
+#: What a call can wait out inside the controller, read around each phase: (metric, label filter).
+STALLS = {
+    "loop_lag": ("shoal_controller_event_loop_lag_seconds", ""),
+    "gc_pause": ("shoal_gc_pause_seconds", ""),
+    "heap_trim": ("shoal_heap_trim_seconds", ""),
+    "etcd_txn": ("shoal_store_etcd_request_duration_seconds", 'operation="txn"'),
+}
+
+
+def stalls(before: dict[str, float], after: dict[str, float]) -> dict:
+    """The worst loop lag and GC pause, and etcd's txn P99, between two controller scrapes (bucket bounds, s)."""
+    out = {}
+    for name, (metric, label) in STALLS.items():
+        b = {k: v for k, v in before.items() if label in k}
+        a = {k: v for k, v in after.items() if label in k}
+        out[name] = hollowlab.histogram_quantile(b, a, metric, 0.99 if name == "etcd_txn" else 1.0)
+    return out
+
+
 def grpc_calls(
     lab: hollowlab.HollowLab, services: list[str], tasks: list[str], samples: int, list_samples: int
 ) -> dict:
     stub = lab.control()
+
+    def phase(n: int, call: Callable[[int], object]) -> dict:
+        before = lab.controller_metrics()
+        result = timed(n, call)
+        result["stalls"] = stalls(before, lab.controller_metrics())
+        return result
     rng = random.Random(2)
     created = []
 
@@ -113,20 +138,20 @@ def grpc_calls(
         created.append(lab.create_service(f"api-{i}-{rng.randrange(10**6)}", 1))
 
     out = {
-        "get_service": timed(samples, lambda i: stub.GetService(
+        "get_service": phase(samples, lambda i: stub.GetService(
             control_pb2.GetServiceRequest(ref=rng.choice(services)), timeout=10)),
-        "get_task": timed(samples, lambda i: stub.GetTask(
+        "get_task": phase(samples, lambda i: stub.GetTask(
             control_pb2.GetTaskRequest(ref=rng.choice(tasks)), timeout=10)),
-        "create_service": timed(samples, create),
-        "list_service_tasks": timed(samples, lambda i: stub.ListTasks(
+        "create_service": phase(samples, create),
+        "list_service_tasks": phase(samples, lambda i: stub.ListTasks(
             control_pb2.ListTasksRequest(service_ids=[rng.choice(services)]), timeout=30)),
-        "list_all_tasks": timed(list_samples, lambda i: stub.ListTasks(control_pb2.ListTasksRequest(), timeout=60)),
+        "list_all_tasks": phase(list_samples, lambda i: stub.ListTasks(control_pb2.ListTasksRequest(), timeout=60)),
     }
-    timed(samples, update)
+    during = phase(samples, update)
     took = update.took  # type: ignore[attr-defined]
     p = hollowlab.percentiles(took, (0.5, 0.99))
     out["update_service"] = {"n": len(took), "p50": round(p["p50"], 4), "p99": round(p["p99"], 4),
-                             "max": round(max(took), 4)}
+                             "max": round(max(took), 4), "stalls": during["stalls"]}
     for sid in created:
         stub.RemoveService(control_pb2.RemoveServiceRequest(ref=sid), timeout=30)
     return out
@@ -232,9 +257,12 @@ def run(args: argparse.Namespace) -> dict:
     }
     print(f"\nAPI latency: {args.nodes} hollow nodes, {total} tasks, {result['churn_per_s']} mutations/s "
           f"({churn.failed} failed)")
-    print(f"  {'through gRPC':<28} {'n':>4} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9}")
+    print(f"  {'through gRPC':<28} {'n':>4} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9}"
+          "   during it (ms, bucket bounds): worst loop lag, GC pause, heap trim; etcd txn p99")
     for name, r in grpc.items():
-        print(f"  {name:<28} {r['n']:>4} {r['p50'] * 1000:>9.1f} {r['p99'] * 1000:>9.1f} {r['max'] * 1000:>9.1f}")
+        s = r["stalls"]
+        print(f"  {name:<28} {r['n']:>4} {r['p50'] * 1000:>9.1f} {r['p99'] * 1000:>9.1f} {r['max'] * 1000:>9.1f}"
+              f"   {_ms(s['loop_lag'])} {_ms(s['gc_pause'])} {_ms(s['heap_trim'])} {_ms(s['etcd_txn'])}")
     print("  while timing the gRPC calls (P99 and worst, histogram bucket bounds, ms):")
     for name, r in floors.items():
         print(f"    {name:<40} p99 <= {_ms(r['p99'])}  max <= {_ms(r['max'])}")

@@ -36,6 +36,11 @@ GC_PAUSE = prometheus_client.Histogram(
     ["generation"],
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+TRIM_DURATION = prometheus_client.Histogram(
+    "shoal_heap_trim_seconds",
+    "Time of each heap trim (collection of what is new, freeze, malloc_trim): the process waits it out.",
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
 _collecting: list[float] = []
 
 
@@ -112,5 +117,6 @@ async def keep_trimmed(
         start = time.perf_counter()
         trim(full)
         took = time.perf_counter() - start
+        TRIM_DURATION.observe(took)
         level = logging.INFO if took > 0.5 else logging.DEBUG
         log.log(level, "heap trimmed%s in %.3fs", " (full collection)" if full else "", took)

@@ -1,11 +1,13 @@
 """The HTTP endpoint every daemon serves: GET /metrics in Prometheus's text format.
 
 It runs on the daemon's own event loop (aiohttp), so collectors that read the
-controller's cache at scrape time need no locks.
+controller's cache at scrape time need no locks; only the formatting of what
+they collected runs in a thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -13,8 +15,22 @@ import prometheus_client
 from aiohttp import web
 
 
+class _Collected:
+    """Families already collected, for `generate_latest` to format."""
+
+    def __init__(self, families: list[prometheus_client.Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> list[prometheus_client.Metric]:
+        return self._families
+
+
 async def _metrics(_: web.Request) -> web.Response:
-    body = prometheus_client.generate_latest(prometheus_client.REGISTRY)
+    # Collecting reads live state (the leader's cache) and stays on the loop. Formatting the text needs
+    # only the collected families, and was two thirds of a scrape at 5,000 nodes (0.35 s, every RPC
+    # waiting it out): a thread does it, sharing the interpreter in slices.
+    families = list(prometheus_client.REGISTRY.collect())
+    body = await asyncio.to_thread(prometheus_client.generate_latest, _Collected(families))  # type: ignore[arg-type]
     return web.Response(body=body, headers={"Content-Type": prometheus_client.CONTENT_TYPE_LATEST})
 
 

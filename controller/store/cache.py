@@ -18,7 +18,7 @@ import collections
 import heapq
 import itertools
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from typing import Any, NoReturn
 
 from aetcd import rpc
@@ -33,6 +33,7 @@ from shoal.controller.store.tallies import TaskTallies
 from shoal.v1 import objects_pb2
 
 log = logging.getLogger(__name__)
+_generations = itertools.count(1)
 
 
 class Subscription:
@@ -98,6 +99,9 @@ class Cache:
         self.secret_by_name: dict[str, str] = {}
         self.config_by_name: dict[str, str] = {}
         self.revision = 0
+        #: Node objects set or deleted so far, and which cache this is: what the node metrics cache is keyed on.
+        self.node_changes = 0
+        self.generation = next(_generations)
         self.ready = asyncio.Event()
         self._subscribers: set[Subscription] = set()
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
@@ -155,8 +159,7 @@ class Cache:
         while True:
             try:
                 if must_list:
-                    revision, kvs = await self._etcd.range_prefix(self.keys.root)
-                    self._load(revision, kvs)
+                    await self._list()
                     must_list = False
                     self.ready.set()
                 async for resp in self._etcd.watch(self.keys.root, self.revision + 1):
@@ -175,13 +178,20 @@ class Cache:
         obj.meta.version = kv.mod_revision  # type: ignore[attr-defined]
         return obj
 
-    def _load(self, revision: int, kvs: Iterable[rpc.KeyValue]) -> None:
-        """Replace the whole content with a listing; publish the difference."""
+    async def _list(self) -> None:
+        """Read everything, decoding each page while etcd reads the next; then `_load` it."""
         seen: dict[Kind, dict[str, message.Message]] = {kind: {} for kind in Kind}
-        for kv in kvs:
-            parsed = self.keys.parse(kv.key)
-            if parsed:
-                seen[parsed[0]][parsed[1]] = self._decode(parsed[0], kv)
+        revision = 0
+        async for at, kvs in self._etcd.range_pages(self.keys.root):
+            revision = at
+            for kv in kvs:
+                parsed = self.keys.parse(kv.key)
+                if parsed:
+                    seen[parsed[0]][parsed[1]] = self._decode(parsed[0], kv)
+        self._load(revision, seen)
+
+    def _load(self, revision: int, seen: dict[Kind, dict[str, message.Message]]) -> None:
+        """Replace the whole content with a listing (decoded, by kind and ID); publish the difference."""
         changes: list[Change] = []
         for kind, new_objs in seen.items():
             old_objs = self._current(kind)
@@ -235,6 +245,8 @@ class Cache:
             old_ca = self.ca
             self.ca = obj  # type: ignore[assignment]
             return Change(kind, old_ca, obj)
+        if kind is Kind.NODE:
+            self.node_changes += 1
         table = self._tables[kind]
         old = table.pop(obj_id, None)
         if old is not None:

@@ -29,6 +29,8 @@ class TaskTallies:
         self.by_service: dict[str, collections.Counter[tuple[int, int]]] = {}
         #: Node ID -> [nano CPUs, memory bytes] reserved by the tasks that hold resources there.
         self.reserved: dict[str, list[int]] = {}
+        #: Changes of `reserved` so far (the node metrics are rebuilt only after one).
+        self.reserved_changes = 0
 
     def add(self, task: objects_pb2.Task, sign: int = 1) -> None:
         """Count a task in (sign -1: out again, with the fields it was counted with)."""
@@ -41,6 +43,7 @@ class TaskTallies:
         if holds_resources(task):
             res = task.spec.resources.reservations
             if res.nano_cpus or res.memory_bytes:
+                self.reserved_changes += 1
                 held = self.reserved.setdefault(task.node_id, [0, 0])
                 held[0] += sign * res.nano_cpus
                 held[1] += sign * res.memory_bytes

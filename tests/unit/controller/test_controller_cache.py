@@ -1,6 +1,6 @@
 """The cache: list at R, watch from R+1, resume after a break, re-list after compaction.
 
-Driven by a scripted fake of our own etcd adapter (range_prefix and watch), so each path of
+Driven by a scripted fake of our own etcd adapter (range_pages and watch), so each path of
 `Cache.run` is exercised deterministically.
 """
 
@@ -53,8 +53,9 @@ class ScriptedEtcd:
         self.watched_from: list[int] = []
         self.done = asyncio.Event()
 
-    async def range_prefix(self, prefix: bytes) -> tuple[int, list[rpc.KeyValue]]:
-        return self.listings.pop(0)
+    async def range_pages(self, prefix: bytes) -> AsyncIterator[tuple[int, list[rpc.KeyValue]]]:
+        revision, kvs = self.listings.pop(0)
+        yield revision, kvs
 
     async def watch(self, prefix: bytes, start: int) -> AsyncIterator[rpc.WatchResponse]:
         self.watched_from.append(start)
@@ -164,3 +165,26 @@ async def test_task_tallies_follow_every_change_and_match_a_recount() -> None:
     assert cache.tallies.by_service == recount.by_service
     # b finished (its reservation is free), a is gone: only c holds CPU, on n2.
     assert cache.tallies.reserved == recount.reserved == {"n2": [500_000_000, 0]}
+    # Every change of a reservation was counted (the node metrics are rebuilt after one).
+    assert cache.tallies.reserved_changes == 7  # a, b listed; a out and in; c in; b out; a out
+
+
+async def test_node_changes_are_counted_and_each_cache_is_a_new_generation() -> None:
+    """The node metrics are cached on (generation, node_changes): every set or delete of a node must count."""
+
+    def node_kv(node: objects_pb2.Node, revision: int) -> rpc.KeyValue:
+        return rpc.KeyValue(key=KEYS.of(node), value=node.SerializeToString(), mod_revision=revision)
+
+    n1, n2 = objects_pb2.Node(id="n1", name="a"), objects_pb2.Node(id="n2", name="b")
+    gone = rpc.WatchResponse()
+    gone.header.revision = 12
+    gone.events.add(type=rpc.Event.EventType.DELETE, kv=rpc.KeyValue(key=KEYS.of(n1), mod_revision=12))
+    changed = rpc.WatchResponse()
+    changed.header.revision = 11
+    changed.events.add(type=rpc.Event.EventType.PUT, kv=node_kv(n2, 11))
+    fake = ScriptedEtcd([(10, [node_kv(n1, 10), node_kv(n2, 10)])], [([changed, gone], errors.Unavailable("end"))])
+    cache = Cache(fake, KEYS)  # type: ignore[arg-type]
+    await run_until_done(cache, fake)
+    assert set(cache.nodes) == {"n2"}
+    assert cache.node_changes == 4  # two listed, one changed, one deleted
+    assert Cache(fake, KEYS).generation != cache.generation  # type: ignore[arg-type]

@@ -24,6 +24,8 @@ class Cache:
         for task in tasks:
             self.tallies.add(task)
         self.revision = 40
+        self.generation = 1
+        self.node_changes = len(nodes)
 
     def tasks_of_service(self, service_id: str) -> list[objects_pb2.Task]:
         return [t for t in self.tasks.values() if t.service_id == service_id]
@@ -114,3 +116,23 @@ def test_reservations_count_like_the_scheduler() -> None:
     cache = cluster()
     for task in cache.tasks.values():
         assert tallies.holds_resources(task) == nodeinfo.holds_resources(task)
+
+
+def test_node_series_follow_node_and_reservation_changes_between_scrapes() -> None:
+    """The per-node families are kept between scrapes; a change of a node or of a reservation rebuilds them."""
+    cache = cluster()
+    reg = registry(cache)
+    ready = {"node": "n1", "node_id": "id1", "state": "READY"}
+    assert reg.get_sample_value("shoal_node_state", ready) == 1
+    down = make_node("id1", hostname="n1", state=DOWN, cpus=4_000_000_000, memory=8 * GIB)
+    cache.nodes["id1"] = down
+    cache.node_changes += 1  # as the store cache counts every node it sets
+    assert reg.get_sample_value("shoal_node_state", ready) == 0
+    assert reg.get_sample_value("shoal_node_state", {**ready, "state": "DOWN"}) == 1
+    assert reg.get_sample_value("shoal_cluster_nodes", {"state": "DOWN", "availability": "ACTIVE"}) == 1
+    first = next(t for t in cache.tasks.values() if t.id == "t1")
+    cache.tallies.add(first, -1)  # t1 (0.5 CPU) leaves n1
+    assert reg.get_sample_value("shoal_node_cpu_reserved_cores", {"node": "n1"}) == 0
+    cache.generation += 1  # a new term's cache, with the same node counts
+    cache.nodes["id9"] = make_node("id9", hostname="n9")
+    assert reg.get_sample_value("shoal_node_state", {"node": "n9", "node_id": "id9", "state": "READY"}) == 1
