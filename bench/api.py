@@ -96,18 +96,25 @@ STALLS = {
     "gc_pause": ("shoal_gc_pause_seconds", ""),
     "heap_trim": ("shoal_heap_trim_seconds", ""),
     "etcd_txn": ("shoal_store_etcd_request_duration_seconds", 'operation="txn"'),
+    "echo_wait": ("shoal_store_commit_echo_wait_seconds", ""),
 }
 
 
-def stalls(before: dict[str, float], after: dict[str, float]) -> dict:
+def stalls(before: dict[str, float], after: dict[str, float], method: str = "") -> dict:
     """The worst loop lag, GC pause and heap trim, etcd's txn P99 and the loop lag's P50, between two
-    controller scrapes (bucket bounds, s)."""
+    controller scrapes (bucket bounds, s); with `method`, the P99 of that RPC's time in its handler."""
     out = {}
     for name, (metric, label) in STALLS.items():
         b = {k: v for k, v in before.items() if label in k}
         a = {k: v for k, v in after.items() if label in k}
-        out[name] = hollowlab.histogram_quantile(b, a, metric, 0.99 if name == "etcd_txn" else 1.0)
+        out[name] = hollowlab.histogram_quantile(b, a, metric, 0.99 if name in ("etcd_txn", "echo_wait") else 1.0)
     out["loop_lag_p50"] = hollowlab.histogram_quantile(before, after, STALLS["loop_lag"][0], 0.5)
+    if method:
+        label = f'method="{method}"'
+        out["handler_p99"] = hollowlab.histogram_quantile(
+            {k: v for k, v in before.items() if label in k}, {k: v for k, v in after.items() if label in k},
+            "shoal_api_handling_seconds", 0.99,
+        )
     return out
 
 
@@ -116,10 +123,10 @@ def grpc_calls(
 ) -> dict:
     stub = lab.control()
 
-    def phase(n: int, call: Callable[[int], object]) -> dict:
+    def phase(n: int, call: Callable[[int], object], method: str = "") -> dict:
         before = lab.controller_metrics()
         result = timed(n, call)
-        result["stalls"] = stalls(before, lab.controller_metrics())
+        result["stalls"] = stalls(before, lab.controller_metrics(), method)
         return result
     rng = random.Random(2)
     created = []
@@ -141,15 +148,15 @@ def grpc_calls(
 
     out = {
         "get_service": phase(samples, lambda i: stub.GetService(
-            control_pb2.GetServiceRequest(ref=rng.choice(services)), timeout=10)),
+            control_pb2.GetServiceRequest(ref=rng.choice(services)), timeout=10), "GetService"),
         "get_task": phase(samples, lambda i: stub.GetTask(
-            control_pb2.GetTaskRequest(ref=rng.choice(tasks)), timeout=10)),
-        "create_service": phase(samples, create),
+            control_pb2.GetTaskRequest(ref=rng.choice(tasks)), timeout=10), "GetTask"),
+        "create_service": phase(samples, create, "CreateService"),
         "list_service_tasks": phase(samples, lambda i: stub.ListTasks(
             control_pb2.ListTasksRequest(service_ids=[rng.choice(services)]), timeout=30)),
         "list_all_tasks": phase(list_samples, lambda i: stub.ListTasks(control_pb2.ListTasksRequest(), timeout=60)),
     }
-    during = phase(samples, update)
+    during = phase(samples, update, "UpdateService")
     took = update.took  # type: ignore[attr-defined]
     p = hollowlab.percentiles(took, (0.5, 0.99))
     out["update_service"] = {"n": len(took), "p50": round(p["p50"], 4), "p99": round(p["p99"], 4),
@@ -260,12 +267,13 @@ def run(args: argparse.Namespace) -> dict:
     print(f"\nAPI latency: {args.nodes} hollow nodes, {total} tasks, {result['churn_per_s']} mutations/s "
           f"({churn.failed} failed)")
     print(f"  {'through gRPC':<28} {'n':>4} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9}"
-          "   during it (ms, bucket bounds): loop lag p50 and worst, worst GC pause and heap trim, etcd txn p99")
+          "   during it (ms, bucket bounds): loop lag p50 and worst, worst GC pause and heap trim, etcd txn p99,"
+          " cache echo p99, handler p99")
     for name, r in grpc.items():
         s = r["stalls"]
         print(f"  {name:<28} {r['n']:>4} {r['p50'] * 1000:>9.1f} {r['p99'] * 1000:>9.1f} {r['max'] * 1000:>9.1f}"
               f"   {_ms(s['loop_lag_p50'])} {_ms(s['loop_lag'])} {_ms(s['gc_pause'])} {_ms(s['heap_trim'])} "
-              f"{_ms(s['etcd_txn'])}")
+              f"{_ms(s['etcd_txn'])} {_ms(s['echo_wait'])} {_ms(s.get('handler_p99'))}")
     print("  while timing the gRPC calls (P99 and worst, histogram bucket bounds, ms):")
     for name, r in floors.items():
         print(f"    {name:<40} p99 <= {_ms(r['p99'])}  max <= {_ms(r['max'])}")

@@ -2,7 +2,8 @@
 
 `handle` wraps every servicer method: a ShoalError becomes its status code
 (with the leader's address in trailing metadata for NotLeader), and anything
-unexpected becomes INTERNAL, logged once with the RPC's name.
+unexpected becomes INTERNAL, logged once with the RPC's name. It also times
+every unary handler (`shoal_api_handling_seconds`).
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 import grpc
 
 from shoal import errors
+from shoal.controller import metrics
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +52,18 @@ def handle(fn: F) -> F:
 
         return stream  # type: ignore[return-value]
 
+    handling = metrics.API_HANDLING.labels(name)
+
     @functools.wraps(fn)
     async def unary(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        start = time.perf_counter()
         try:
             return await fn(self, request, context)
         except grpc.aio.AbortError:
             raise
         except Exception as exc:  # noqa: BLE001 - mapped to a status here, once
             await _abort(context, exc, name)
+        finally:
+            handling.observe(time.perf_counter() - start)
 
     return unary  # type: ignore[return-value]

@@ -89,10 +89,18 @@ def trim(full: bool = False) -> None:
     """
     if full:
         gc.unfreeze()
+    start, frozen = time.perf_counter(), gc.get_freeze_count()
     gc.collect()
     gc.freeze()
+    collected = time.perf_counter() - start
     if _TRIM is not None:
         _TRIM(0)
+    took = time.perf_counter() - start
+    log.log(
+        logging.INFO if took > 0.1 else logging.DEBUG,
+        "heap trim: collection %.3fs, %d objects newly frozen, malloc_trim %.3fs",
+        collected, gc.get_freeze_count() - frozen, took - collected,
+    )
 
 
 async def keep_trimmed(

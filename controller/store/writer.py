@@ -164,7 +164,8 @@ class Writer:
         if not ok:
             metrics.TXN_CONFLICTS.inc(len(stale))
             raise errors.Conflict(f"{len(stale)} object(s) changed since they were read")
-        await self._cache.wait_for(revision)
+        with metrics.COMMIT_ECHO_WAIT.time():
+            await self._cache.wait_for(revision)
         return revision
 
     async def commit_each(self, ops: Sequence[Op], *, urgent: bool = False) -> list[bool]:
