@@ -39,7 +39,8 @@ GC_PAUSE = prometheus_client.Histogram(
 )
 TRIM_DURATION = prometheus_client.Histogram(
     "shoal_heap_trim_seconds",
-    "Time of each heap trim (collection of what is new, freeze, malloc_trim): the process waits it out.",
+    "Time the event loop waited for each heap trim (a collection of what is new, if one is due; "
+    "malloc_trim runs beside the loop).",
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 _collecting: list[float] = []
@@ -75,33 +76,32 @@ def _malloc_trim() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
 _TRIM = _malloc_trim()
 
 
-def trim(full: bool = False) -> None:
-    """Collect what is new since the last trim, freeze the survivors, and hand free pages back to the OS.
-
-    A burst (100,000 tasks written four times each) leaves the heap's high-water mark
-    far above what the cache holds once it is over (1.6 GiB against 0.8 GiB after a
-    restart, bench/coldstart.py): freed messages sit in malloc's free lists.
+def collect(full: bool = False) -> None:
+    """Collect what is new since the last freeze, and freeze the survivors; `full` first unfreezes.
 
     Protobuf messages are tracked by the collector, so a full collection walks every
     cached task: a few hundred ms at 50,000 tasks and 5,000 sessions, a stall every RPC
-    waited out (bench/api.py). Survivors are frozen instead, and a trim walks only
-    what appeared since the last one; `full` first unfreezes, so that cycles among
-    old objects are found too (rarely: see `keep_trimmed`).
+    waited out (bench/api.py). Survivors are frozen instead, and a collection walks only
+    what appeared since the last one; `full` finds cycles among old objects too.
+    Even so it holds the loop 0.2-0.8 s at 5,000 nodes, so it is rare (`keep_trimmed`).
     """
     if full:
         gc.unfreeze()
-    start, frozen = time.perf_counter(), gc.get_freeze_count()
     gc.collect()
     gc.freeze()
-    collected = time.perf_counter() - start
+
+
+def release() -> None:
+    """Hand malloc's free pages back to the OS (glibc `malloc_trim`; nothing elsewhere).
+
+    A burst (100,000 tasks written four times each) leaves the heap's high-water mark
+    far above what the cache holds once it is over (1.6 GiB against 0.8 GiB after a
+    restart, bench/coldstart.py): freed messages sit in malloc's free lists. The call
+    needs no interpreter state, and ctypes lets go of the GIL for it, so it runs in a
+    thread beside the event loop.
+    """
     if _TRIM is not None:
         _TRIM(0)
-    took = time.perf_counter() - start
-    log.log(
-        logging.INFO if took > 0.1 else logging.DEBUG,
-        "heap trim: collection %.3fs, %d objects newly frozen, malloc_trim %.3fs",
-        collected, gc.get_freeze_count() - frozen, took - collected,
-    )
 
 
 def rss_bytes() -> int:
@@ -117,36 +117,42 @@ async def keep_trimmed(
     changes: Callable[[], int],
     interval: float = 10.0,
     after: int = 1000,
-    full_every: float = 3600.0,
     grown: int = 64 * 2**20,
+    collect_every: float = 600.0,
+    full_every: float = 3600.0,
     rss: Callable[[], int] = rss_bytes,
 ) -> NoReturn:
-    """Trim at most every `interval` seconds, once `after` changes (store revisions) have gone by
-    and the process has grown by `grown` bytes since the last trim.
+    """Hand memory back once `after` changes (store revisions) have gone by and the process has grown
+    by `grown` bytes since the last time, checking every `interval` seconds.
 
-    A quiet store frees nothing, and a busy one whose heap stays level (steady
-    churn) has nothing to hand back: neither is worth a stall. At 5,000 nodes a
-    trim held the loop for 0.4-0.7 s, and ran every 10-20 s under 20 mutations a
-    second (bench/api.py), so it was there in an API call's P99. After a burst
-    the heap shrinks within seconds. Every `full_every` seconds the trim is a
-    full collection (whatever the growth): frozen objects that became
-    unreachable cycles are freed then.
+    The pages go back from a thread (`release`), without a stall. A collection
+    (`collect`) holds the loop, 0.2-0.8 s at 5,000 nodes; run on every trim, it
+    came every 10-20 s under 20 mutations a second and was in an API call's P99
+    (bench/api.py). So it joins a trim at most every `collect_every` seconds, and
+    every `full_every` seconds a full one runs whatever the growth: frozen
+    objects that became unreachable cycles are freed then.
     """
-    trimmed_at = changes()
-    size_at = rss()
-    full_at = time.monotonic()
+    trimmed_at, size_at = changes(), rss()
+    collected_at = full_at = time.monotonic()
     while True:
         await asyncio.sleep(interval)
-        full = time.monotonic() - full_at >= full_every
+        now = time.monotonic()
+        full = now - full_at >= full_every
         if not full and (changes() - trimmed_at < after or rss() - size_at < grown):
             continue
         trimmed_at = changes()
-        if full:
-            full_at = time.monotonic()
         start = time.perf_counter()
-        trim(full)
-        took = time.perf_counter() - start
+        if full or now - collected_at >= collect_every:
+            collected_at = now
+            if full:
+                full_at = now
+            collect(full)
+        collected = time.perf_counter() - start
+        await asyncio.to_thread(release)
         size_at = rss()
-        TRIM_DURATION.observe(took)
-        level = logging.INFO if took > 0.5 else logging.DEBUG
-        log.log(level, "heap trimmed%s in %.3fs", " (full collection)" if full else "", took)
+        TRIM_DURATION.observe(collected)
+        log.log(
+            logging.INFO if collected > 0.5 else logging.DEBUG,
+            "heap trimmed%s: collection %.3fs, pages released in %.3fs",
+            " (full collection)" if full else "", collected, time.perf_counter() - start - collected,
+        )

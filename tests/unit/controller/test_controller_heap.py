@@ -1,4 +1,4 @@
-"""The heap trim loop: it trims after enough store changes, and not on a quiet store."""
+"""The heap trim loop: pages go back after growth on a busy store; collections are rare; neither on a quiet store."""
 
 from __future__ import annotations
 
@@ -6,72 +6,104 @@ import asyncio
 import contextlib
 import gc
 
+import pytest
+
 from shoal import heap
 
 
-async def test_trims_after_enough_changes_only(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    trims: list[int] = []
-    revision = [0]
-    monkeypatch.setattr(heap, "trim", lambda full=False: trims.append(revision[0]))
-    size = [0]
-    loop = asyncio.create_task(
-        heap.keep_trimmed(lambda: revision[0], interval=0.01, after=100, grown=10, rss=lambda: size[0])
-    )
+class Recorder:
+    """Stands in for `heap.collect` and `heap.release`, noting each call with the revision it happened at."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, revision: list[int]) -> None:
+        self.collected: list[tuple[int, bool]] = []
+        self.released: list[int] = []
+        monkeypatch.setattr(heap, "collect", lambda full=False: self.collected.append((revision[0], full)))
+        monkeypatch.setattr(heap, "release", lambda: self.released.append(revision[0]))
+
+
+async def _until(condition) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(200):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached")
+
+
+@contextlib.asynccontextmanager
+async def running(coro):  # type: ignore[no-untyped-def]
+    task = asyncio.create_task(coro)
     try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_pages_go_back_after_enough_changes_and_growth_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    revision, size = [0], [0]
+    calls = Recorder(monkeypatch, revision)
+    trims = heap.keep_trimmed(
+        lambda: revision[0], interval=0.01, after=100, grown=10, collect_every=3600, rss=lambda: size[0]
+    )
+    async with running(trims):
         await asyncio.sleep(0.05)
-        assert trims == []  # a quiet store frees nothing
+        assert calls.released == []  # a quiet store frees nothing
         revision[0] = 150
         await asyncio.sleep(0.05)
-        assert trims == []  # a busy store whose heap stayed level: nothing to hand back
+        assert calls.released == []  # a busy store whose heap stayed level: nothing to hand back
         size[0] = 20
-        for _ in range(100):
-            if trims:
-                break
-            await asyncio.sleep(0.01)
-        assert trims == [150]
+        await _until(lambda: calls.released)
+        assert calls.released == [150]
         revision[0] = 200  # fewer than `after` since the last trim
         size[0] = 40
         await asyncio.sleep(0.05)
-        assert trims == [150]
-    finally:
-        loop.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await loop
+        assert calls.released == [150]
+        assert calls.collected == []  # no collection is due yet: releasing pages holds no loop
 
 
-async def test_every_full_every_seconds_the_trim_is_a_full_collection(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    trims: list[bool] = []
-    revision = [0]
-
-    def trim(full: bool = False) -> None:
-        trims.append(full)
-
-    monkeypatch.setattr(heap, "trim", trim)
-    loop = asyncio.create_task(
-        heap.keep_trimmed(lambda: revision[0], interval=0.01, after=0, full_every=0.2, grown=0, rss=lambda: 0)
+async def test_a_collection_joins_a_trim_at_most_every_collect_every(monkeypatch: pytest.MonkeyPatch) -> None:
+    revision, size = [0], [0]
+    calls = Recorder(monkeypatch, revision)
+    trims = heap.keep_trimmed(
+        lambda: revision[0], interval=0.01, after=1, grown=1, collect_every=0.3, rss=lambda: size[0]
     )
-    try:
-        for _ in range(200):
-            if True in trims:
-                break
+    async with running(trims):
+        await asyncio.sleep(0.02)  # the loop reads its starting point
+        revision[0], size[0] = 10, 10
+        await _until(lambda: calls.released)
+        assert calls.collected == []  # the first trim comes before collect_every has passed
+        for step in range(2, 60):
+            revision[0], size[0] = 10 * step, 10 * step  # always busy and growing
             await asyncio.sleep(0.01)
-        assert trims[0] is False  # the first trims only look at what is new
-        assert True in trims
-    finally:
-        loop.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await loop
+            if calls.collected:
+                break
+        assert calls.collected and calls.collected[0][1] is False
+        assert len(calls.released) > len(calls.collected)
 
 
-def test_trim_freezes_the_survivors_and_full_unfreezes_them() -> None:
+async def test_every_full_every_seconds_a_full_collection_runs_whatever_the_growth(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    revision = [0]
+    calls = Recorder(monkeypatch, revision)
+    trims = heap.keep_trimmed(lambda: revision[0], interval=0.01, after=10**9, grown=2**60, full_every=0.2)
+    async with running(trims):
+        await _until(lambda: calls.collected)
+        assert calls.collected[0][1] is True
+        assert calls.released  # pages go back after it too
+
+
+def test_collect_freezes_the_survivors_and_full_unfreezes_them() -> None:
     survivor = [object()]
     garbage: list[object] = []
     garbage.append(garbage)  # a cycle: only the collector frees it
     try:
-        heap.trim()
+        heap.collect()
         assert gc.get_freeze_count() > 0  # survivors are out of the collector's sight
-        heap.trim(full=True)
+        heap.collect(full=True)
         assert survivor and gc.get_freeze_count() > 0  # frozen again after the full collection
+        heap.release()  # glibc here; a no-op elsewhere
     finally:
         gc.unfreeze()
 
