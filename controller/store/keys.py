@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 
 from google.protobuf import message
 
@@ -39,6 +40,8 @@ MESSAGE_OF: dict[Kind, type[message.Message]] = {
 #: Kinds of which a cluster has exactly one object.
 SINGLETONS = (Kind.CLUSTER, Kind.CA)
 KIND_OF: dict[type[message.Message], Kind] = {v: k for k, v in MESSAGE_OF.items()}
+#: Kinds by their key segment (a dict lookup: the cache parses every key it loads or watches).
+_KIND_BY_VALUE: dict[str, Kind] = {k.value: k for k in Kind}
 
 
 def kind_of(obj: message.Message) -> Kind:
@@ -52,9 +55,9 @@ class Keys:
 
     prefix: str = "/shoal"
 
-    @property
+    @functools.cached_property
     def root(self) -> bytes:
-        """Everything of this cluster's API version lives under this prefix."""
+        """Everything of this cluster's API version lives under this prefix (computed once: every key starts so)."""
         return f"{self.prefix.rstrip('/')}/v1/".encode()
 
     @property
@@ -76,15 +79,14 @@ class Keys:
 
     def parse(self, key: bytes) -> tuple[Kind, str] | None:
         """(kind, id) of an object key, or None for any other key under the root."""
-        if not key.startswith(self.root):
+        root = self.root
+        if not key.startswith(root):
             return None
-        kind, sep, obj_id = key[len(self.root) :].decode().partition("/")
-        if not sep or not obj_id:
+        kind, sep, obj_id = key[len(root) :].decode().partition("/")
+        found = _KIND_BY_VALUE.get(kind)
+        if not sep or not obj_id or found is None:
             return None
-        try:
-            return Kind(kind), obj_id
-        except ValueError:
-            return None
+        return found, obj_id
 
 
 def prefix_end(prefix: bytes) -> bytes:

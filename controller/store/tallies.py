@@ -36,7 +36,9 @@ class TaskTallies:
         """Count a task in (sign -1: out again, with the fields it was counted with)."""
         state = task.status.state
         _count(self.states, state, sign)
-        by_service = self.by_service.setdefault(task.service_id, collections.Counter())
+        by_service = self.by_service.get(task.service_id)
+        if by_service is None:
+            by_service = self.by_service[task.service_id] = collections.Counter()
         _count(by_service, (state, task.desired_state), sign)
         if not by_service:
             del self.by_service[task.service_id]
