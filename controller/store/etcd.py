@@ -144,12 +144,20 @@ class Etcd:
         self.timeout = timeout
         self.tls = tls
         target, creds, options = _channel_args(self.endpoints, tls)
-        if creds is None:
-            self._channel = grpc.aio.insecure_channel(target, options=options)
-        else:
-            self._channel = grpc.aio.secure_channel(target, creds, options=options)
+
+        def channel(purpose: str) -> grpc.aio.Channel:
+            # A channel argument of its own gives each channel its own connection (gRPC would share one).
+            own = [*options, ("shoal.etcd_channel", purpose)]
+            if creds is None:
+                return grpc.aio.insecure_channel(target, options=own)
+            return grpc.aio.secure_channel(target, creds, options=own)
+
+        self._channel = channel("requests")
+        # Watches get their own connection: behind a busy watch stream on a shared one, a transaction's
+        # reply waited up to ten times etcd's own handling time (bench/api.py).
+        self._watch_channel = channel("watches")
         self._kv = rpc.KVStub(self._channel)
-        self._watch = rpc.WatchStub(self._channel)
+        self._watch = rpc.WatchStub(self._watch_channel)
         self._lease = rpc.LeaseStub(self._channel)
         self._maintenance = rpc.MaintenanceStub(self._channel)
         self._cluster = rpc.ClusterStub(self._channel)
@@ -162,7 +170,7 @@ class Etcd:
 
     async def close(self) -> None:
         """Close the channel; calls in flight fail."""
-        await self._channel.close()
+        await asyncio.gather(self._channel.close(), self._watch_channel.close())
 
     async def _call(self, op: str, coro_fn, request, **kw):  # type: ignore[no-untyped-def]
         start = time.perf_counter()
