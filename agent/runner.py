@@ -96,6 +96,22 @@ def next_status(
     return status
 
 
+_CHECKS_HEALTH: dict[type, bool] = {}
+
+
+def checks_health(ctlr: base.Controller) -> bool:
+    """True if the controller implements `base.ControllerHealth`, known per class.
+
+    An isinstance check against a runtime-checkable protocol looks up each of
+    its members every time: 1.6 % of a hollow process's CPU in a 100,000-task run.
+    """
+    kind = type(ctlr)
+    known = _CHECKS_HEALTH.get(kind)
+    if known is None:
+        known = _CHECKS_HEALTH[kind] = isinstance(ctlr, base.ControllerHealth)
+    return known
+
+
 async def advance(step: str, status: types_pb2.TaskStatus, ctlr: base.Controller) -> types_pb2.TaskStatus:
     """Run `step` (from `plan`) and return the resulting status; executor errors propagate."""
     if step == ACCEPT:
@@ -106,14 +122,14 @@ async def advance(step: str, status: types_pb2.TaskStatus, ctlr: base.Controller
         container_id = await ctlr.prepare()
         return next_status(status, states.READY, "prepared", container_id=container_id)
     if step == BEGIN_START:
-        checked = isinstance(ctlr, base.ControllerHealth) and await ctlr.has_healthcheck()
+        checked = checks_health(ctlr) and await ctlr.has_healthcheck()  # type: ignore[attr-defined]
         started = next_status(status, states.STARTING, "starting")
         started.health = Health.HEALTH_STARTING if checked else Health.HEALTH_NONE
         return started
     if step == START:
         await ctlr.start()
-        if status.health == Health.HEALTH_STARTING and isinstance(ctlr, base.ControllerHealth):
-            ended = await ctlr.wait_healthy()
+        if status.health == Health.HEALTH_STARTING and checks_health(ctlr):
+            ended = await ctlr.wait_healthy()  # type: ignore[attr-defined]
             if ended is not None:
                 return exited(status, ended)
             return running(status, "started and healthy", Health.HEALTHY)

@@ -210,7 +210,7 @@ class Cache:
             if not parsed:
                 continue
             kind, obj_id = parsed
-            if ev.type == rpc.Event.EventType.DELETE:
+            if ev.type == etcd_.DELETE_EVENT:
                 if obj_id in self._current(kind):
                     changes.append(self._set(kind, obj_id, None))
             else:

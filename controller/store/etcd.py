@@ -356,18 +356,18 @@ def get_op(key: bytes) -> rpc.RequestOp:
     return rpc.RequestOp(request_range=rpc.RangeRequest(key=key))
 
 
+# Enum values looked up once: the writer builds a compare for every object it writes.
+_EQUAL = rpc.Compare.CompareResult.EQUAL
+_MOD = rpc.Compare.CompareTarget.MOD
+_CREATE = rpc.Compare.CompareTarget.CREATE
+DELETE_EVENT = rpc.Event.EventType.DELETE
+
+
 def mod_revision_is(key: bytes, revision: int) -> rpc.Compare:
     """Holds if the key was last changed at `revision` (0: the key does not exist)."""
-    return rpc.Compare(
-        key=key, result=rpc.Compare.CompareResult.EQUAL, target=rpc.Compare.CompareTarget.MOD, mod_revision=revision
-    )
+    return rpc.Compare(key=key, result=_EQUAL, target=_MOD, mod_revision=revision)
 
 
 def create_revision_is(key: bytes, revision: int) -> rpc.Compare:
     """Holds if the key was created at `revision` (0: the key does not exist)."""
-    return rpc.Compare(
-        key=key,
-        result=rpc.Compare.CompareResult.EQUAL,
-        target=rpc.Compare.CompareTarget.CREATE,
-        create_revision=revision,
-    )
+    return rpc.Compare(key=key, result=_EQUAL, target=_CREATE, create_revision=revision)
