@@ -100,21 +100,23 @@ STALLS = {
 }
 
 
+def quantile(before: dict[str, float], after: dict[str, float], metric: str, label: str, q: float) -> float | None:
+    """`histogram_quantile` over the series of `metric` whose labels include `label` ("": all of them)."""
+    return hollowlab.histogram_quantile(
+        {k: v for k, v in before.items() if label in k}, {k: v for k, v in after.items() if label in k}, metric, q
+    )
+
+
 def stalls(before: dict[str, float], after: dict[str, float], method: str = "") -> dict:
     """The worst loop lag, GC pause and heap trim, etcd's txn P99 and the loop lag's P50, between two
     controller scrapes (bucket bounds, s); with `method`, the P99 of that RPC's time in its handler."""
-    out = {}
-    for name, (metric, label) in STALLS.items():
-        b = {k: v for k, v in before.items() if label in k}
-        a = {k: v for k, v in after.items() if label in k}
-        out[name] = hollowlab.histogram_quantile(b, a, metric, 0.99 if name in ("etcd_txn", "echo_wait") else 1.0)
-    out["loop_lag_p50"] = hollowlab.histogram_quantile(before, after, STALLS["loop_lag"][0], 0.5)
+    out = {
+        name: quantile(before, after, metric, label, 0.99 if name in ("etcd_txn", "echo_wait") else 1.0)
+        for name, (metric, label) in STALLS.items()
+    }
+    out["loop_lag_p50"] = quantile(before, after, STALLS["loop_lag"][0], "", 0.5)
     if method:
-        label = f'method="{method}"'
-        out["handler_p99"] = hollowlab.histogram_quantile(
-            {k: v for k, v in before.items() if label in k}, {k: v for k, v in after.items() if label in k},
-            "shoal_api_handling_seconds", 0.99,
-        )
+        out["handler_p99"] = quantile(before, after, "shoal_api_handling_seconds", f'method="{method}"', 0.99)
     return out
 
 
@@ -128,10 +130,8 @@ def grpc_calls(
         result = timed(n, call)
         after = _scrape(lab)
         result["stalls"] = stalls(before["controller"], after["controller"], method)
-        label = 'grpc_method="Txn"'
-        result["stalls"]["etcd_server_txn"] = hollowlab.histogram_quantile(
-            {k: v for k, v in before["etcd"].items() if label in k}, {k: v for k, v in after["etcd"].items() if label in k},
-            "grpc_server_handling_seconds", 0.99,
+        result["stalls"]["etcd_server_txn"] = quantile(
+            before["etcd"], after["etcd"], "grpc_server_handling_seconds", 'grpc_method="Txn"', 0.99
         )
         return result
     rng = random.Random(2)
@@ -189,12 +189,13 @@ def _scrape(lab: hollowlab.HollowLab) -> dict[str, dict[str, float]]:
 
 def latency_floors(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]) -> dict:
     """P99 and worst of each floor's histogram between two scrapes (upper bucket bounds, in seconds)."""
-    out = {}
-    for name, (proc, metric, label) in FLOORS.items():
-        b = {k: v for k, v in before[proc].items() if label in k}
-        a = {k: v for k, v in after[proc].items() if label in k}
-        out[name] = {q: hollowlab.histogram_quantile(b, a, metric, level) for q, level in (("p99", 0.99), ("max", 1.0))}
-    return out
+    return {
+        name: {
+            "p99": quantile(before[proc], after[proc], metric, label, 0.99),
+            "max": quantile(before[proc], after[proc], metric, label, 1.0),
+        }
+        for name, (proc, metric, label) in FLOORS.items()
+    }
 
 
 def _ms(value: float | None) -> str:

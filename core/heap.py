@@ -117,20 +117,21 @@ async def keep_trimmed(
     changes: Callable[[], int],
     interval: float = 10.0,
     after: int = 1000,
-    grown: int = 64 * 2**20,
+    grown: int = 256 * 2**20,
     collect_every: float = 600.0,
     full_every: float = 3600.0,
     rss: Callable[[], int] = rss_bytes,
 ) -> NoReturn:
-    """Hand memory back once `after` changes (store revisions) have gone by and the process has grown
-    by `grown` bytes since the last time, checking every `interval` seconds.
+    """Every `interval` seconds, once `after` changes (store revisions) have gone by, hand malloc's free
+    pages back to the OS from a thread (`release`, no stall), with a collection first when one is due.
 
-    The pages go back from a thread (`release`), without a stall. A collection
-    (`collect`) holds the loop, 0.2-0.8 s at 5,000 nodes; run on every trim, it
-    came every 10-20 s under 20 mutations a second and was in an API call's P99
-    (bench/api.py). So it joins a trim at most every `collect_every` seconds, and
-    every `full_every` seconds a full one runs whatever the growth: frozen
-    objects that became unreachable cycles are freed then.
+    A collection (`collect`) holds the loop, 0.2-0.8 s at 5,000 nodes: run on
+    every trim, it came every 10-20 s under 20 mutations a second and was in an
+    API call's P99 (bench/api.py). So one joins a trim only once the process has
+    grown by `grown` bytes since the last (a burst: its survivors are frozen, and
+    later collections do not walk them) or `collect_every` seconds have passed;
+    every `full_every` seconds a full one runs, whatever else: frozen objects that
+    became unreachable cycles are freed then.
     """
     trimmed_at, size_at = changes(), rss()
     collected_at = full_at = time.monotonic()
@@ -138,18 +139,19 @@ async def keep_trimmed(
         await asyncio.sleep(interval)
         now = time.monotonic()
         full = now - full_at >= full_every
-        if not full and (changes() - trimmed_at < after or rss() - size_at < grown):
+        if not full and changes() - trimmed_at < after:
             continue
         trimmed_at = changes()
         start = time.perf_counter()
-        if full or now - collected_at >= collect_every:
+        if full or now - collected_at >= collect_every or rss() - size_at >= grown:
             collected_at = now
             if full:
                 full_at = now
             collect(full)
+            size_at = rss()
         collected = time.perf_counter() - start
         await asyncio.to_thread(release)
-        size_at = rss()
+        size_at = min(size_at, rss())
         TRIM_DURATION.observe(collected)
         log.log(
             logging.INFO if collected > 0.5 else logging.DEBUG,

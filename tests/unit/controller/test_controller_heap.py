@@ -40,7 +40,9 @@ async def running(coro):  # type: ignore[no-untyped-def]
             await task
 
 
-async def test_pages_go_back_after_enough_changes_and_growth_only(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_pages_go_back_on_a_busy_store_and_a_collection_only_after_growth(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     revision, size = [0], [0]
     calls = Recorder(monkeypatch, revision)
     trims = heap.keep_trimmed(
@@ -50,31 +52,34 @@ async def test_pages_go_back_after_enough_changes_and_growth_only(monkeypatch: p
         await asyncio.sleep(0.05)
         assert calls.released == []  # a quiet store frees nothing
         revision[0] = 150
-        await asyncio.sleep(0.05)
-        assert calls.released == []  # a busy store whose heap stayed level: nothing to hand back
-        size[0] = 20
         await _until(lambda: calls.released)
         assert calls.released == [150]
+        assert calls.collected == []  # the heap stayed level: no collection, no stall
         revision[0] = 200  # fewer than `after` since the last trim
         size[0] = 40
         await asyncio.sleep(0.05)
         assert calls.released == [150]
-        assert calls.collected == []  # no collection is due yet: releasing pages holds no loop
+        revision[0] = 300  # busy again, and grown by more than `grown`
+        await _until(lambda: len(calls.released) == 2)
+        assert calls.collected == [(300, False)]
+        revision[0] = 400  # busy, grown no further
+        await _until(lambda: len(calls.released) == 3)
+        assert calls.collected == [(300, False)]
 
 
-async def test_a_collection_joins_a_trim_at_most_every_collect_every(monkeypatch: pytest.MonkeyPatch) -> None:
-    revision, size = [0], [0]
+async def test_a_collection_joins_a_trim_every_collect_every_without_growth(monkeypatch: pytest.MonkeyPatch) -> None:
+    revision = [0]
     calls = Recorder(monkeypatch, revision)
     trims = heap.keep_trimmed(
-        lambda: revision[0], interval=0.01, after=1, grown=1, collect_every=0.3, rss=lambda: size[0]
+        lambda: revision[0], interval=0.01, after=1, grown=2**60, collect_every=0.3, rss=lambda: 0
     )
     async with running(trims):
         await asyncio.sleep(0.02)  # the loop reads its starting point
-        revision[0], size[0] = 10, 10
+        revision[0] = 10
         await _until(lambda: calls.released)
         assert calls.collected == []  # the first trim comes before collect_every has passed
         for step in range(2, 60):
-            revision[0], size[0] = 10 * step, 10 * step  # always busy and growing
+            revision[0] = 10 * step  # always busy
             await asyncio.sleep(0.01)
             if calls.collected:
                 break
