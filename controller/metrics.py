@@ -15,22 +15,25 @@ import prometheus_client
 from shoal import looplag
 from shoal.controller import state_metrics
 
+#: Request-scale latencies, 1 ms to 5 s: etcd requests, a write's echo, an API handler.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+
 ETCD_LATENCY = prometheus_client.Histogram(
     "shoal_store_etcd_request_duration_seconds",
     "Time of etcd requests made by this controller, by operation.",
     ["operation"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    buckets=LATENCY_BUCKETS,
 )
 COMMIT_ECHO_WAIT = prometheus_client.Histogram(
     "shoal_store_commit_echo_wait_seconds",
     "Time a write waited, after etcd committed it, for the leader's cache to see it (read-your-writes).",
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    buckets=LATENCY_BUCKETS,
 )
 API_HANDLING = prometheus_client.Histogram(
     "shoal_api_handling_seconds",
     "Time a unary RPC spent in its handler (from its start to its reply or error), by method.",
     ["method"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    buckets=LATENCY_BUCKETS,
 )
 ETCD_ERRORS = prometheus_client.Counter(
     "shoal_store_etcd_errors_total", "etcd requests that failed, by operation.", ["operation"]

@@ -31,17 +31,20 @@ log = logging.getLogger(__name__)
 THRESHOLDS = (50_000, 20, 100)
 
 
+#: Pauses of the whole process, 1 ms to 5 s: each collection, each heap trim.
+PAUSE_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+
 GC_PAUSE = prometheus_client.Histogram(
     "shoal_gc_pause_seconds",
     "Time of each garbage collection, by generation: the whole process (every thread) waits it out.",
     ["generation"],
-    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    buckets=PAUSE_BUCKETS,
 )
 TRIM_DURATION = prometheus_client.Histogram(
     "shoal_heap_trim_seconds",
     "Time the event loop waited for each heap trim (a collection of what is new, if one is due; "
     "malloc_trim runs beside the loop).",
-    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    buckets=PAUSE_BUCKETS,
 )
 _collecting: list[float] = []
 
