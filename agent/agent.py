@@ -145,7 +145,7 @@ class Agent:
         if isinstance(exc, session_.SessionEnded):
             log.info("session with %s ended: %s", target, exc)
         elif isinstance(exc, TimeoutError):
-            log.warning("controller %s did not open a session in time", target)
+            log.warning("controller %s did not answer in time: %s", target, exc)
             self.remotes.failed(target)
         elif isinstance(exc, base.ExecutorError):
             log.warning("cannot describe this node: %s", exc)

@@ -54,7 +54,7 @@ SESSION_CONNECTED = prometheus_client.Gauge(
 
 HEARTBEAT_DURATION = prometheus_client.Histogram(
     "shoal_agent_heartbeat_duration_seconds",
-    "Round trip of a Heartbeat call to the controller, failed ones included.",
+    "Round trip of a heartbeat on the Report stream to the controller, unanswered ones included.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 
@@ -66,7 +66,7 @@ STATUS_REPORTS = prometheus_client.Counter(
 )
 STATUS_BATCH = prometheus_client.Histogram(
     "shoal_agent_status_report_batch_size",
-    "Task status updates per UpdateTaskStatus call the controller accepted (its count is the calls).",
+    "Task status updates per report the controller accepted (its count is the reports).",
     buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
 )
 

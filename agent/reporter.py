@@ -6,8 +6,8 @@ as one session: it first queues the latest status of every task it knows (the
 controller may have missed them while the agent was away), then sends pending
 statuses in batches of at most `batch_size`, waiting `flush_interval` after
 the first one to gather more. A failed batch goes back in the queue and is
-retried with backoff, except a PERMISSION_DENIED one (the controller says the
-task is not ours), which is dropped so that it cannot wedge the queue.
+retried with backoff, except a refused one (the controller says a task is not
+ours), which is dropped so that it cannot wedge the queue.
 """
 
 from __future__ import annotations
@@ -22,11 +22,13 @@ import grpc
 
 from shoal import backoff, states
 from shoal.agent import metrics
+from shoal.agent.reports import Refused
 from shoal.v1 import dispatcher_pb2, types_pb2
 
 log = logging.getLogger(__name__)
 
-#: Sends one batch through the current session; raises grpc.aio.AioRpcError on failure.
+#: Sends one batch through the current session; raises Refused if the controller will not take it, and
+#: grpc.aio.AioRpcError or TimeoutError when it may not have arrived.
 Send = Callable[[Sequence[dispatcher_pb2.TaskStatusUpdate]], Awaitable[None]]
 
 
@@ -88,13 +90,14 @@ class Reporter:
             batch = self._take_batch()
             try:
                 await send(batch)
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() == grpc.StatusCode.PERMISSION_DENIED:
-                    self._drop(batch, exc)
-                    continue
+            except Refused as exc:
+                self._drop(batch, exc)
+                continue
+            except (grpc.aio.AioRpcError, TimeoutError) as exc:
                 self._requeue(batch)
                 delay = retry.next()
-                log.warning("status report failed (%s: %s); retrying in %.1fs", exc.code().name, exc.details(), delay)
+                why = f"{exc.code().name}: {exc.details()}" if isinstance(exc, grpc.aio.AioRpcError) else "no answer"
+                log.warning("status report failed (%s); retrying in %.1fs", why, delay)
                 await asyncio.sleep(delay)
                 continue
             except BaseException:
@@ -117,13 +120,13 @@ class Reporter:
         requeued = {u.task_id: None for u in batch if u.task_id in self._latest}
         self._pending = requeued | {k: None for k in self._pending if k not in requeued}
 
-    def _drop(self, batch: Sequence[dispatcher_pb2.TaskStatusUpdate], exc: grpc.aio.AioRpcError) -> None:
+    def _drop(self, batch: Sequence[dispatcher_pb2.TaskStatusUpdate], exc: Refused) -> None:
         """The controller refuses these statuses: give up on them, and say so once per process."""
         if not self._denied_logged:
             log.warning(
                 "controller refused %d task statuses (%s); dropping them (logged once)",
                 len(batch),
-                exc.details(),
+                exc,
             )
             self._denied_logged = True
         else:

@@ -2,20 +2,22 @@
 
 `Session.run(channel)` opens `Dispatcher.Session`; the first message, due
 within the open timeout, carries the session ID, the Node object and the
-heartbeat period. Then four loops run in one TaskGroup:
+heartbeat period. Then `Report` opens (one stream for heartbeats and status
+reports, see reports.py) and five loops run in one TaskGroup:
 
-- heartbeat: `Heartbeat` at once, then every period the reply names;
+- reports: reads the Report stream's answers; its end ends the session;
+- heartbeat: a heartbeat at once, then every period the answer names;
 - assignments: `Assignments`, first a COMPLETE set, then INCREMENTAL changes
   chained by `applies_to`/`results_in`; a gap reopens the stream for a fresh
   COMPLETE set. Messages go to the worker;
 - listen: the rest of the Session stream (controller list, node updates);
   its end means the session is over;
-- report: the reporter sends task statuses through this session.
+- report: the reporter sends task statuses through the Report stream.
 
 Any error ends the whole session, and `run` raises it (a single exception,
 not a group) for the agent to decide where to reconnect. Who this node is,
-the controller reads from the channel's client certificate; every unary call
-has a deadline.
+the controller reads from the channel's client certificate; every heartbeat and
+report waits for its answer for a bounded time.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import grpc
 
 from shoal import backoff, units
 from shoal.agent import metrics
+from shoal.agent.reports import ReportStream, StreamEnded
 from shoal.agent.settings import AgentSettings
 from shoal.v1 import dispatcher_pb2, dispatcher_pb2_grpc, objects_pb2
 
@@ -41,9 +44,6 @@ STALE_CODES = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT)
 #: Heartbeat periods without hearing from the controller after which the session is given up on a
 #: connected controller.
 HEARTBEAT_PATIENCE = 4
-
-#: How a heartbeat the controller did not answer in time ends.
-UNANSWERED = (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED)
 
 
 class SessionEnded(Exception):
@@ -95,6 +95,7 @@ class Session:
         #: How long the first SessionMessage may take; the agent shortens it to the heartbeat period.
         self._open_timeout = open_timeout or settings.session_open_timeout
         self._stub: dispatcher_pb2_grpc.DispatcherStub | None = None
+        self._reports: ReportStream | None = None
         self.session_id = ""
         self.node: objects_pb2.Node | None = None
         #: When this session last heard from the controller (loop time): any answer, not only a heartbeat's.
@@ -117,14 +118,22 @@ class Session:
             period = units.from_duration(first.heartbeat_period) or self._settings.default_heartbeat_period
             metrics.SESSION_CONNECTED.set(1)
             log.info("session %s registered as node %r", self.session_id, self._request.node_name)
+            reports = self._stub.Report()
+            self._reports = ReportStream(reports)
             try:
                 async with asyncio.TaskGroup() as group:
+                    group.create_task(self._reports.run(), name="session-reports")
                     group.create_task(self._heartbeat(period), name="session-heartbeat")
                     group.create_task(self._assignments(), name="session-assignments")
                     group.create_task(self._listen(call), name="session-listen")
                     group.create_task(self._reporter.run(self._send_statuses), name="session-report")
             except BaseExceptionGroup as group_error:
-                raise _first_leaf(group_error) from None
+                first = _first_leaf(group_error)
+                if isinstance(first, StreamEnded):
+                    raise SessionEnded(str(first)) from None
+                raise first from None
+            finally:
+                reports.cancel()
             raise SessionEnded("session loops returned")  # unreachable: every loop runs until it fails
         finally:
             metrics.SESSION_CONNECTED.set(0)
@@ -162,32 +171,25 @@ class Session:
         self._heard = asyncio.get_running_loop().time()
 
     async def _heartbeat(self, period: float) -> NoReturn:
-        assert self._stub is not None
-        request = dispatcher_pb2.HeartbeatRequest(session_id=self.session_id)
+        assert self._reports is not None
         loop = asyncio.get_running_loop()
         self._heard_from_controller()
         while True:
-            # Any error ends the session; NOT_FOUND or INVALID_ARGUMENT (STALE_CODES) mean "register again".
-            # A controller that is gone, cut off or paused is noticed by the channel's keepalive, so an
-            # unanswered heartbeat means a controller that is connected but busy: ask again rather than
-            # register again, which would add a registration and a full assignment set to its load. If
-            # it cannot hear us for its grace it ends the session itself. The session is given up only
-            # after HEARTBEAT_PATIENCE periods without hearing anything from the controller: under a
-            # burst its calls queue for seconds (gRPC's asyncio server takes in about one per turn of
-            # its event loop), but assignments and status acknowledgements still arriving show it is
-            # alive and serving this session.
+            # A controller that is gone, cut off or paused is noticed by the channel's keepalive (and
+            # a stale session ends the Report stream with NOT_FOUND: register again), so an unanswered
+            # heartbeat means a controller that is connected but busy: ask again rather than register
+            # again, which would add a registration and a full assignment set to its load. If it cannot
+            # hear us for its grace it ends the session itself. The session is given up only after
+            # HEARTBEAT_PATIENCE periods without hearing anything from the controller: assignments and
+            # status answers still arriving show it is alive and serving this session.
             deadline = min(self._settings.rpc_timeout, max(1.0, 2 * period))
             try:
                 with metrics.HEARTBEAT_DURATION.time():
-                    reply = await self._stub.Heartbeat(request, timeout=deadline)
-            except grpc.aio.AioRpcError as exc:
+                    reply = await self._reports.heartbeat(self.session_id, deadline)
+            except TimeoutError:
                 waited = loop.time() - self._heard
-                # A server whose own copy of the deadline fires first resets the stream, and the
-                # client then sees CANCELLED rather than DEADLINE_EXCEEDED; a CANCELLED that is our
-                # own cancellation (the session is ending) must go through.
-                ours = (task := asyncio.current_task()) is not None and task.cancelling() > 0
-                if exc.code() not in UNANSWERED or ours or waited > HEARTBEAT_PATIENCE * period:
-                    raise
+                if waited > HEARTBEAT_PATIENCE * period:
+                    raise TimeoutError(f"no word from the controller for {waited:.1f}s") from None
                 log.info("heartbeat unanswered; heard from the controller %.1fs ago, asking again", waited)
                 continue
             self._heard_from_controller()
@@ -233,9 +235,8 @@ class Session:
             self._accept(message)
 
     async def _send_statuses(self, updates: Sequence[dispatcher_pb2.TaskStatusUpdate]) -> None:
-        assert self._stub is not None
-        request = dispatcher_pb2.UpdateTaskStatusRequest(session_id=self.session_id, updates=updates)
-        await self._stub.UpdateTaskStatus(request, timeout=self._settings.rpc_timeout)
+        assert self._reports is not None
+        await self._reports.statuses(self.session_id, list(updates), self._settings.rpc_timeout)
         self._heard_from_controller()
 
 

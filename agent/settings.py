@@ -57,7 +57,7 @@ class AgentSettings:
     """Further seconds for the first SessionMessage while the connection stands (a busy controller)."""
 
     rpc_timeout: float = 10.0
-    """Deadline of every unary dispatcher call (Heartbeat, UpdateTaskStatus)."""
+    """How long a status report, and at most a heartbeat, waits for the controller's answer."""
 
     keepalive: float = 5.0
     """HTTP/2 ping interval and ping timeout on the channel to a controller: a controller that is
@@ -79,7 +79,7 @@ class AgentSettings:
     """Largest delay bound between retries of a temporarily failing engine call."""
 
     reporter_batch_size: int = 100
-    """Most task statuses sent in one UpdateTaskStatus call."""
+    """Most task statuses sent in one report."""
 
     reporter_flush_interval: float = 0.05
     """Seconds the reporter waits after the first new status to gather more into one batch."""

@@ -17,7 +17,7 @@ import collections
 import contextvars
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import grpc
@@ -171,4 +171,20 @@ def _wrap(handler: grpc.RpcMethodHandler, check: Callable[[Any], Any]) -> grpc.R
                 yield item
 
         return grpc.unary_stream_rpc_method_handler(unary_stream, deserialize, handler.response_serializer)
+    if handler.stream_stream is not None:
+        inner_ss = handler.stream_stream
+
+        async def stream_stream(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
+            await admit(context, None)
+
+            async def well_formed() -> AsyncIterator[Any]:
+                async for request in requests:
+                    if request is _MALFORMED:
+                        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed request: not a valid message")
+                    yield request
+
+            async for item in inner_ss(well_formed(), context):
+                yield item
+
+        return grpc.stream_stream_rpc_method_handler(stream_stream, deserialize, handler.response_serializer)
     raise TypeError(f"unsupported handler kind for authorization: {handler}")

@@ -13,7 +13,7 @@ import collections
 import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import NoReturn
 
 import grpc
@@ -269,7 +269,7 @@ class Dispatcher:
         session.stream = AssignmentStream(session.node_id, self.settings, self._files)
         return session.stream
 
-    def report(self, node_id: str, updates: list[dispatcher_pb2.TaskStatusUpdate]) -> None:
+    def report(self, node_id: str, updates: Sequence[dispatcher_pb2.TaskStatusUpdate]) -> None:
         """Queue status reports; all are refused (nothing queued) if any is for another node's task."""
         for u in updates:
             task = self._cache.tasks.get(u.task_id)
@@ -277,6 +277,26 @@ class Dispatcher:
                 raise errors.PermissionDenied(f"cannot update task {u.task_id}: it is not assigned to this node")
         for u in updates:
             self.ingest.add(u.task_id, u.status)
+
+    def answer(self, node_id: str, request: dispatcher_pb2.ReportRequest) -> dispatcher_pb2.ReportResponse:
+        """The answer to one message of a node's Report stream.
+
+        A session that is not (or no longer) the node's raises NotFound, which ends the stream:
+        the agent registers again. Refused statuses are answered as such and the stream goes on,
+        since a task may leave a node while its last statuses are on their way.
+        """
+        which = request.WhichOneof("report")
+        if which == "heartbeat":
+            period = units.to_duration(self.heartbeat(node_id, request.heartbeat.session_id))
+            return dispatcher_pb2.ReportResponse(heartbeat=dispatcher_pb2.HeartbeatResponse(period=period))
+        if which == "statuses":
+            self.session(node_id, request.statuses.session_id)
+            try:
+                self.report(node_id, request.statuses.updates)
+            except errors.PermissionDenied as exc:
+                return dispatcher_pb2.ReportResponse(refused=str(exc))
+            return dispatcher_pb2.ReportResponse(statuses=dispatcher_pb2.UpdateTaskStatusResponse())
+        raise errors.InvalidArgument("a report must hold a heartbeat or task statuses")
 
 
 def _now() -> timestamp_pb2.Timestamp:
@@ -314,14 +334,6 @@ class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServicer):
             dispatcher.end_session(session)
 
     @handle
-    async def Heartbeat(  # noqa: N802
-        self, request: dispatcher_pb2.HeartbeatRequest, context: grpc.aio.ServicerContext
-    ) -> dispatcher_pb2.HeartbeatResponse:
-        caller = authz.node_caller()
-        period = self._dispatcher().heartbeat(caller.id, request.session_id)
-        return dispatcher_pb2.HeartbeatResponse(period=units.to_duration(period))
-
-    @handle
     async def Assignments(  # noqa: N802
         self, request: dispatcher_pb2.AssignmentsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[dispatcher_pb2.AssignmentsMessage]:
@@ -333,11 +345,10 @@ class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServicer):
             yield message
 
     @handle
-    async def UpdateTaskStatus(  # noqa: N802
-        self, request: dispatcher_pb2.UpdateTaskStatusRequest, context: grpc.aio.ServicerContext
-    ) -> dispatcher_pb2.UpdateTaskStatusResponse:
+    async def Report(  # noqa: N802
+        self, requests: AsyncIterator[dispatcher_pb2.ReportRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[dispatcher_pb2.ReportResponse]:
         caller = authz.node_caller()
-        dispatcher = self._dispatcher()
-        dispatcher.session(caller.id, request.session_id)
-        dispatcher.report(caller.id, list(request.updates))
-        return dispatcher_pb2.UpdateTaskStatusResponse()
+        async for request in requests:
+            # The term may have ended since the last message: then the stream ends as a call would.
+            yield self._dispatcher().answer(caller.id, request)

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 class StatusIngest:
-    """The buffer between UpdateTaskStatus calls and the store."""
+    """The buffer between agents' status reports and the store."""
 
     def __init__(self, cache: Cache, writer: w.Writer, settings: DispatcherSettings) -> None:
         self._cache = cache

@@ -30,14 +30,33 @@ def test_node_cannot_report_on_another_nodes_task(cluster: Cluster, image: str) 
                 dispatcher_pb2.TaskStatusUpdate(task_id=victim.id, status=types_pb2.TaskStatus(state=types_pb2.FAILED))
             ],
         )
+        beat = dispatcher_pb2.HeartbeatRequest(session_id=first.session_id)
+        stale = dispatcher_pb2.HeartbeatRequest(session_id="wrong")
+        reports = stub.Report(
+            iter(
+                [
+                    dispatcher_pb2.ReportRequest(statuses=bogus),
+                    dispatcher_pb2.ReportRequest(heartbeat=beat),
+                    dispatcher_pb2.ReportRequest(heartbeat=stale),
+                ]
+            ),
+            timeout=10,
+        )
+        # The report is refused and the stream goes on: the next heartbeat is answered.
+        refused = next(reports)
+        assert "not assigned to this node" in refused.refused
+        assert not refused.HasField("statuses")
+        assert next(reports).HasField("heartbeat")
+        # A session ID that is not the caller's ends the stream.
         with pytest.raises(grpc.RpcError) as err:
-            stub.UpdateTaskStatus(bogus, timeout=5)
-        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
-
-        # A session ID that is not the caller's is refused too.
-        with pytest.raises(grpc.RpcError) as err:
-            stub.Heartbeat(dispatcher_pb2.HeartbeatRequest(session_id="wrong"), timeout=5)
+            next(reports)
         assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+        # Bytes that are not a report end the stream as the caller's error, not an INTERNAL one.
+        raw = channel.stream_stream("/shoal.v1.Dispatcher/Report", request_serializer=None, response_deserializer=None)
+        with pytest.raises(grpc.RpcError) as err:
+            next(raw(iter([b"\xff\xff\xff"]), timeout=10))
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         session.cancel()
 
     after = {t.id: t for t in cluster.control.tasks(service_id)}[victim.id]

@@ -162,7 +162,8 @@ def test_a_removed_node_is_refused_and_its_agent_stops(cluster: Cluster, image: 
     assert "removed" in cluster.agents["n3"].log()
     with harness.sync_channel(cluster.controller_addr, bundle) as channel:
         stub = dispatcher_pb2_grpc.DispatcherStub(channel)
-        code = rpc_code(stub.Heartbeat, dispatcher_pb2.HeartbeatRequest(session_id="x"))
+        beat = dispatcher_pb2.ReportRequest(heartbeat=dispatcher_pb2.HeartbeatRequest(session_id="x"))
+        code = rpc_code(lambda timeout: next(stub.Report(iter([beat]), timeout=timeout)))
         assert code == grpc.StatusCode.PERMISSION_DENIED
         ca = ca_pb2_grpc.CAStub(channel)
         code = rpc_code(ca.RenewCertificate, ca_pb2.RenewCertificateRequest(csr_pem=pki.csr_pem(pki.new_key())))

@@ -119,3 +119,21 @@ class UpdateTaskStatusRequest(_message.Message):
 class UpdateTaskStatusResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class ReportRequest(_message.Message):
+    __slots__ = ("heartbeat", "statuses")
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    STATUSES_FIELD_NUMBER: _ClassVar[int]
+    heartbeat: HeartbeatRequest
+    statuses: UpdateTaskStatusRequest
+    def __init__(self, heartbeat: _Optional[_Union[HeartbeatRequest, _Mapping]] = ..., statuses: _Optional[_Union[UpdateTaskStatusRequest, _Mapping]] = ...) -> None: ...
+
+class ReportResponse(_message.Message):
+    __slots__ = ("heartbeat", "statuses", "refused")
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    STATUSES_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_FIELD_NUMBER: _ClassVar[int]
+    heartbeat: HeartbeatResponse
+    statuses: UpdateTaskStatusResponse
+    refused: str
+    def __init__(self, heartbeat: _Optional[_Union[HeartbeatResponse, _Mapping]] = ..., statuses: _Optional[_Union[UpdateTaskStatusResponse, _Mapping]] = ..., refused: _Optional[str] = ...) -> None: ...

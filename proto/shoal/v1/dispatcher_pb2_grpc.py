@@ -39,20 +39,15 @@ class DispatcherStub:
                 request_serializer=shoal_dot_v1_dot_dispatcher__pb2.SessionRequest.SerializeToString,
                 response_deserializer=shoal_dot_v1_dot_dispatcher__pb2.SessionMessage.FromString,
                 _registered_method=True)
-        self.Heartbeat = channel.unary_unary(
-                '/shoal.v1.Dispatcher/Heartbeat',
-                request_serializer=shoal_dot_v1_dot_dispatcher__pb2.HeartbeatRequest.SerializeToString,
-                response_deserializer=shoal_dot_v1_dot_dispatcher__pb2.HeartbeatResponse.FromString,
-                _registered_method=True)
         self.Assignments = channel.unary_stream(
                 '/shoal.v1.Dispatcher/Assignments',
                 request_serializer=shoal_dot_v1_dot_dispatcher__pb2.AssignmentsRequest.SerializeToString,
                 response_deserializer=shoal_dot_v1_dot_dispatcher__pb2.AssignmentsMessage.FromString,
                 _registered_method=True)
-        self.UpdateTaskStatus = channel.unary_unary(
-                '/shoal.v1.Dispatcher/UpdateTaskStatus',
-                request_serializer=shoal_dot_v1_dot_dispatcher__pb2.UpdateTaskStatusRequest.SerializeToString,
-                response_deserializer=shoal_dot_v1_dot_dispatcher__pb2.UpdateTaskStatusResponse.FromString,
+        self.Report = channel.stream_stream(
+                '/shoal.v1.Dispatcher/Report',
+                request_serializer=shoal_dot_v1_dot_dispatcher__pb2.ReportRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_dispatcher__pb2.ReportResponse.FromString,
                 _registered_method=True)
 
 
@@ -67,12 +62,6 @@ class DispatcherServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def Heartbeat(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
     def Assignments(self, request, context):
         """The node's assignment set: one COMPLETE message, then INCREMENTAL ones.
         """
@@ -80,8 +69,13 @@ class DispatcherServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def UpdateTaskStatus(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+    def Report(self, request_iterator, context):
+        """Heartbeats and task status reports, for as long as the session lives:
+        each request is answered in order on the same stream. They are messages
+        on one open stream rather than a call each because an asyncio gRPC
+        server takes in new calls one per turn of its event loop: thousands of
+        nodes' calls queued behind each other (and behind the API's) under load.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -94,20 +88,15 @@ def add_DispatcherServicer_to_server(servicer, server):
                     request_deserializer=shoal_dot_v1_dot_dispatcher__pb2.SessionRequest.FromString,
                     response_serializer=shoal_dot_v1_dot_dispatcher__pb2.SessionMessage.SerializeToString,
             ),
-            'Heartbeat': grpc.unary_unary_rpc_method_handler(
-                    servicer.Heartbeat,
-                    request_deserializer=shoal_dot_v1_dot_dispatcher__pb2.HeartbeatRequest.FromString,
-                    response_serializer=shoal_dot_v1_dot_dispatcher__pb2.HeartbeatResponse.SerializeToString,
-            ),
             'Assignments': grpc.unary_stream_rpc_method_handler(
                     servicer.Assignments,
                     request_deserializer=shoal_dot_v1_dot_dispatcher__pb2.AssignmentsRequest.FromString,
                     response_serializer=shoal_dot_v1_dot_dispatcher__pb2.AssignmentsMessage.SerializeToString,
             ),
-            'UpdateTaskStatus': grpc.unary_unary_rpc_method_handler(
-                    servicer.UpdateTaskStatus,
-                    request_deserializer=shoal_dot_v1_dot_dispatcher__pb2.UpdateTaskStatusRequest.FromString,
-                    response_serializer=shoal_dot_v1_dot_dispatcher__pb2.UpdateTaskStatusResponse.SerializeToString,
+            'Report': grpc.stream_stream_rpc_method_handler(
+                    servicer.Report,
+                    request_deserializer=shoal_dot_v1_dot_dispatcher__pb2.ReportRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_dispatcher__pb2.ReportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -148,33 +137,6 @@ class Dispatcher:
             _registered_method=True)
 
     @staticmethod
-    def Heartbeat(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/shoal.v1.Dispatcher/Heartbeat',
-            shoal_dot_v1_dot_dispatcher__pb2.HeartbeatRequest.SerializeToString,
-            shoal_dot_v1_dot_dispatcher__pb2.HeartbeatResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
     def Assignments(request,
             target,
             options=(),
@@ -202,7 +164,7 @@ class Dispatcher:
             _registered_method=True)
 
     @staticmethod
-    def UpdateTaskStatus(request,
+    def Report(request_iterator,
             target,
             options=(),
             channel_credentials=None,
@@ -212,12 +174,12 @@ class Dispatcher:
             wait_for_ready=None,
             timeout=None,
             metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
+        return grpc.experimental.stream_stream(
+            request_iterator,
             target,
-            '/shoal.v1.Dispatcher/UpdateTaskStatus',
-            shoal_dot_v1_dot_dispatcher__pb2.UpdateTaskStatusRequest.SerializeToString,
-            shoal_dot_v1_dot_dispatcher__pb2.UpdateTaskStatusResponse.FromString,
+            '/shoal.v1.Dispatcher/Report',
+            shoal_dot_v1_dot_dispatcher__pb2.ReportRequest.SerializeToString,
+            shoal_dot_v1_dot_dispatcher__pb2.ReportResponse.FromString,
             options,
             channel_credentials,
             insecure,

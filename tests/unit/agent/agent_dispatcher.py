@@ -52,7 +52,7 @@ class FakeDispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self.heartbeats = 0
         self.heartbeat_period = 0.02
         self.heartbeat_errors: list[grpc.StatusCode] = []
-        #: Seconds each Heartbeat takes to be answered (a busy controller).
+        #: Seconds each heartbeat takes to be answered (a busy controller).
         self.heartbeat_delay = 0.0
         self.redirect_to = ""
         self.controllers: list[str] = []
@@ -60,6 +60,8 @@ class FakeDispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self.assignment_scripts: list[list[dispatcher_pb2.AssignmentsMessage]] = []
         self.assignment_opens = 0
         self.status_updates: list[tuple[str, str, int]] = []  # (session, task, state)
+        #: Task IDs whose statuses are refused, as for tasks assigned to another node.
+        self.not_ours: set[str] = set()
         self.on_session: Callable[[], None] | None = None
         #: Node IDs whose certificates the Authorizer refuses, as for a node removed from the cluster.
         self.removed: set[str] = set()
@@ -99,17 +101,6 @@ class FakeDispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                 return
             yield message
 
-    async def Heartbeat(
-        self, request: dispatcher_pb2.HeartbeatRequest, context: grpc.aio.ServicerContext
-    ) -> dispatcher_pb2.HeartbeatResponse:
-        self._record("Heartbeat", context)
-        await self._check_session(request.session_id, context)
-        if self.heartbeat_errors:
-            await context.abort(self.heartbeat_errors.pop(0), "scripted heartbeat error")
-        await asyncio.sleep(self.heartbeat_delay)
-        self.heartbeats += 1
-        return dispatcher_pb2.HeartbeatResponse(period=units.to_duration(self.heartbeat_period))
-
     async def Assignments(
         self, request: dispatcher_pb2.AssignmentsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[dispatcher_pb2.AssignmentsMessage]:
@@ -121,13 +112,29 @@ class FakeDispatcher(dispatcher_pb2_grpc.DispatcherServicer):
             yield message
         await asyncio.Event().wait()  # keep the stream open until the agent goes away
 
-    async def UpdateTaskStatus(
-        self, request: dispatcher_pb2.UpdateTaskStatusRequest, context: grpc.aio.ServicerContext
-    ) -> dispatcher_pb2.UpdateTaskStatusResponse:
-        self._record("UpdateTaskStatus", context)
-        await self._check_session(request.session_id, context)
-        self.status_updates.extend((request.session_id, u.task_id, u.status.state) for u in request.updates)
-        return dispatcher_pb2.UpdateTaskStatusResponse()
+    async def Report(
+        self, requests: AsyncIterator[dispatcher_pb2.ReportRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[dispatcher_pb2.ReportResponse]:
+        self._record("Report", context)
+        async for request in requests:
+            if request.HasField("heartbeat"):
+                await self._check_session(request.heartbeat.session_id, context)
+                if self.heartbeat_errors:
+                    await context.abort(self.heartbeat_errors.pop(0), "scripted heartbeat error")
+                await asyncio.sleep(self.heartbeat_delay)
+                self.heartbeats += 1
+                yield dispatcher_pb2.ReportResponse(
+                    heartbeat=dispatcher_pb2.HeartbeatResponse(period=units.to_duration(self.heartbeat_period))
+                )
+                continue
+            await self._check_session(request.statuses.session_id, context)
+            updates = request.statuses.updates
+            theirs = [u.task_id for u in updates if u.task_id in self.not_ours]
+            if theirs:
+                yield dispatcher_pb2.ReportResponse(refused=f"cannot update task {theirs[0]}: not this node's")
+                continue
+            self.status_updates.extend((request.statuses.session_id, u.task_id, u.status.state) for u in updates)
+            yield dispatcher_pb2.ReportResponse(statuses=dispatcher_pb2.UpdateTaskStatusResponse())
 
     def states_of(self, task_id: str) -> list[int]:
         return [state for _, t, state in self.status_updates if t == task_id]

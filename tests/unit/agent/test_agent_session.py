@@ -108,7 +108,7 @@ async def test_registers_with_its_node_certificate_and_heartbeats(
 
     assert dispatcher.sessions_opened == 1
     methods = {method for method, _ in dispatcher.calls}
-    assert {"Session", "Heartbeat", "Assignments"} <= methods
+    assert {"Session", "Report", "Assignments"} <= methods
     # The controller knows the node by its certificate's CN, on every call.
     assert all(node_id == NODE_ID for _, node_id in dispatcher.calls)
     request = dispatcher.session_requests[0]
@@ -156,14 +156,22 @@ async def test_a_controller_that_says_nothing_is_given_up(
         await wait_until(lambda: dispatcher.sessions_opened >= 2, timeout=20, what="a second session")
 
 
-async def test_a_heartbeat_reset_by_the_server_is_asked_again(
+async def test_refused_statuses_keep_the_session_and_later_ones_arrive(
     dispatcher: FakeDispatcher, addr: str, tmp_path: Path, node_bundle: tls.Bundle
 ) -> None:
-    # A server whose copy of the deadline fired first resets the call: the client sees CANCELLED.
-    dispatcher.heartbeat_errors = [grpc.StatusCode.CANCELLED, grpc.StatusCode.CANCELLED]
-    async with Running([addr], tmp_path, node_bundle):
-        await wait_until(lambda: dispatcher.heartbeats >= 2, what="heartbeats after two resets")
+    # A task that moved to another node while its last statuses were on their way: the controller
+    # refuses that report, and the Report stream (so the session) goes on.
+    dispatcher.not_ours = {"moved"}
+    async with Running([addr], tmp_path, node_bundle) as running:
+        await wait_until(lambda: dispatcher.heartbeats >= 1, what="a session")
+        running.reporter.update("moved", types_pb2.TaskStatus(state=states.RUNNING))
+        await wait_until(lambda: running.reporter.pending == 0, what="the refused report")
+        running.reporter.update("t1", types_pb2.TaskStatus(state=states.RUNNING))
+        await wait_until(lambda: dispatcher.states_of("t1"), what="the next report")
+        beats = dispatcher.heartbeats
+        await wait_until(lambda: dispatcher.heartbeats > beats, what="heartbeats on the same stream")
     assert dispatcher.sessions_opened == 1
+    assert not dispatcher.states_of("moved")
 
 
 async def test_complete_then_incremental_assignments(
@@ -247,7 +255,7 @@ async def test_statuses_are_resent_after_the_session_ends(
     async with Running([addr], tmp_path, node_bundle) as running:
         running.reporter.update("t1", types_pb2.TaskStatus(state=states.RUNNING))
         await wait_until(lambda: dispatcher.states_of("t1"), what="the first report")
-        assert all(node_id == NODE_ID for method, node_id in dispatcher.calls if method == "UpdateTaskStatus")
+        assert all(node_id == NODE_ID for method, node_id in dispatcher.calls if method == "Report")
 
         dispatcher.session_pushes.put_nowait(None)  # the controller ends the session
         await wait_until(lambda: dispatcher.sessions_opened == 2, what="a second session")
