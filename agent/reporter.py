@@ -4,8 +4,8 @@ Runners push statuses in (`update`, synchronous and cheap); a status whose
 state is not above the one already kept is dropped. `run(send)` lives as long
 as one session: it first queues the latest status of every task it knows (the
 controller may have missed them while the agent was away), then sends pending
-statuses in batches of at most `batch_size`, waiting `flush_interval` after
-the first one to gather more. A failed batch goes back in the queue and is
+statuses in batches of at most `batch_size`, waiting `flush_interval` to
+gather more before each batch that is not full. A failed batch goes back in the queue and is
 retried with backoff, except a refused one (the controller says a task is not
 ours), which is dropped so that it cannot wedge the queue.
 """
@@ -85,8 +85,10 @@ class Reporter:
             if not self._pending:
                 self._wakeup.clear()
                 await self._wakeup.wait()
-                if len(self._pending) < self._settings.batch_size:
-                    await asyncio.sleep(self._settings.flush_interval)
+            if len(self._pending) < self._settings.batch_size:
+                # Also between batches of a steady flow: answers on the Report stream come back within
+                # milliseconds, and sending on each one would carry a status or two per message.
+                await asyncio.sleep(self._settings.flush_interval)
             batch = self._take_batch()
             try:
                 await send(batch)

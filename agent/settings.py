@@ -81,8 +81,8 @@ class AgentSettings:
     reporter_batch_size: int = 100
     """Most task statuses sent in one report."""
 
-    reporter_flush_interval: float = 0.05
-    """Seconds the reporter waits after the first new status to gather more into one batch."""
+    reporter_flush_interval: float = 0.25
+    """Seconds the reporter waits to gather more statuses into a batch that is not full."""
 
     stop_grace_period: float = 10.0
     """Seconds a container gets to stop before the engine kills it, when the spec names none."""
