@@ -7,8 +7,6 @@ clients follow.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 
 from shoal import errors
@@ -35,35 +33,9 @@ class Leadership:
         self.settings = settings
         #: The process's etcd connection (cluster information, health).
         self.etcd = etcd
-        self._current: Term | None = None
-        self._published = asyncio.Event()
+        self.current: Term | None = None
         #: Every live controller's address, leader first, as last read from etcd.
         self.controllers: list[str] = [settings.advertise_addr]
-
-    @property
-    def current(self) -> Term | None:
-        """The term while this controller leads and its cache is loaded."""
-        return self._current
-
-    @current.setter
-    def current(self, term: Term | None) -> None:
-        self._current = term
-        if term is None:
-            self._published.clear()
-        else:
-            self._published.set()
-
-    async def starting(self, timeout: float) -> None:
-        """Return once a term is published, or at once if this controller is not starting one.
-
-        Between winning an election and having its cache loaded (seconds, with 100,000 tasks), a
-        controller would otherwise refuse every agent, and a whole fleet would keep retrying on
-        the cores the load needs.
-        """
-        if self._current is None and self.election.is_leader:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
-                    await self._published.wait()
 
     def require(self) -> Term:
         """The current term, or NotLeader naming the leader."""

@@ -45,10 +45,6 @@ REGISTRATION_WINDOW = 8.0
 #: How late the heartbeat check may run before its lateness is added to every node's deadline.
 LAG_TOLERANCE = 0.5
 
-#: How long a registration waits for this controller's term to start (its cache to load) once it
-#: won an election, before it is refused: agents wait longer than this for their first answer.
-TERM_START_WAIT = 10.0
-
 
 @dataclasses.dataclass
 class Session:
@@ -327,7 +323,6 @@ class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServicer):
         self, request: dispatcher_pb2.SessionRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[dispatcher_pb2.SessionMessage]:
         caller = authz.node_caller()
-        await self._leadership.starting(TERM_START_WAIT)
         dispatcher = self._dispatcher()
         session, node = await dispatcher.register(caller.id, request)
         try:
