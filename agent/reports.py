@@ -79,7 +79,10 @@ class ReportStream:
             self._waiting.append(future)
             await self._call.write(request)
         # Shielded: a caller that gives up leaves the future in its place for the answer to come.
-        return await asyncio.wait_for(asyncio.shield(future), timeout)
+        # Not asyncio.wait_for: on 3.11 it swallows a cancellation that arrives as the answer does,
+        # and a session's heartbeat loop then outlives the session.
+        async with asyncio.timeout(timeout):
+            return await asyncio.shield(future)
 
     async def heartbeat(self, session_id: str, timeout: float) -> dispatcher_pb2.HeartbeatResponse:
         """One heartbeat's answer."""
