@@ -146,12 +146,15 @@ def _wrap(handler: grpc.RpcMethodHandler, check: Callable[[Any], Any]) -> grpc.R
         except Exception:  # noqa: BLE001 - any parse failure is a malformed request
             return _MALFORMED
 
+    async def refuse_malformed(context: grpc.aio.ServicerContext, request: Any) -> None:
+        if request is _MALFORMED:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed request: not a valid message")
+
     async def admit(context: grpc.aio.ServicerContext, request: Any) -> None:
         verdict = check(context)
         if isinstance(verdict, tuple):
             await context.abort(*verdict)
-        if request is _MALFORMED:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed request: not a valid message")
+        await refuse_malformed(context, request)
         set_caller(verdict)
 
     if handler.unary_unary is not None:
@@ -179,8 +182,7 @@ def _wrap(handler: grpc.RpcMethodHandler, check: Callable[[Any], Any]) -> grpc.R
 
             async def well_formed() -> AsyncIterator[Any]:
                 async for request in requests:
-                    if request is _MALFORMED:
-                        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed request: not a valid message")
+                    await refuse_malformed(context, request)
                     yield request
 
             async for item in inner_ss(well_formed(), context):
