@@ -78,11 +78,12 @@ class ReportStream:
         async with self._writing:
             self._waiting.append(future)
             await self._call.write(request)
-        # Shielded: a caller that gives up leaves the future in its place for the answer to come.
-        # Not asyncio.wait_for: on 3.11 it swallows a cancellation that arrives as the answer does,
-        # and a session's heartbeat loop then outlives the session.
-        async with asyncio.timeout(timeout):
-            return await asyncio.shield(future)
+        # asyncio.wait leaves the future in its place for the answer to come when the caller gives
+        # up (wait_for would cancel it), and passes a cancellation on.
+        done, _ = await asyncio.wait({future}, timeout=timeout)
+        if not done:
+            raise TimeoutError(f"no answer within {timeout:.1f}s")
+        return future.result()
 
     async def heartbeat(self, session_id: str, timeout: float) -> dispatcher_pb2.HeartbeatResponse:
         """One heartbeat's answer."""
