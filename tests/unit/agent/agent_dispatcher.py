@@ -47,7 +47,8 @@ class FakeDispatcher(dispatcher_pb2_grpc.DispatcherServicer):
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []  # (method, node ID: the CN of the caller's certificate)
         self.session_requests: list[dispatcher_pb2.SessionRequest] = []
-        self.session_id = ""
+        self.session_id = ""  # the latest session opened, of any node
+        self.sessions: dict[str, str] = {}  # node ID -> its current session
         self.sessions_opened = 0
         self.heartbeats = 0
         self.heartbeat_period = 0.02
@@ -70,7 +71,8 @@ class FakeDispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self.calls.append((method, authz.node_caller().id))
 
     async def _check_session(self, session_id: str, context: grpc.aio.ServicerContext) -> None:
-        if session_id != self.session_id:
+        # Per node, as a controller keeps them: two nodes' sessions must not replace each other.
+        if session_id != self.sessions.get(authz.node_caller().id):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"session {session_id!r} is not current")
 
     async def Session(
@@ -89,6 +91,7 @@ class FakeDispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self.sessions_opened += 1
         self.session_id = f"session-{self.sessions_opened}"
         node_id = self.calls[-1][1]
+        self.sessions[node_id] = self.session_id
         yield dispatcher_pb2.SessionMessage(
             session_id=self.session_id,
             node=objects_pb2.Node(id=node_id, name=request.node_name),
