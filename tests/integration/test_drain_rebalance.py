@@ -37,9 +37,11 @@ def test_drain_starts_replacements_before_stopping_the_drained_tasks(cluster: Cl
         cluster.ctl("node", "update", "n1", "--availability", "drain", check=True)
         wait_until(
             lambda: converged(cluster, service_id, 3, "drained")
-            and not [c for c in cluster.running_containers("drained") if c["node"] == n1],
+            and not [c for c in cluster.running_containers("drained") if c["node"] == n1]
+            # The drained tasks' last statuses reach the store a report interval after their containers go.
+            and all(t.status.state > types_pb2.RUNNING for t in cluster.control.tasks(service_id) if t.id in on_n1),
             90,
-            "n1 empty and 3 replicas elsewhere",
+            "n1 empty, its tasks' ends reported, and 3 replicas elsewhere",
         )
     assert min(sampler.counts) >= 3, sampler.counts  # never below the replica count
     for slot_tasks in by_slot(cluster.control.tasks(service_id)).values():
