@@ -71,6 +71,11 @@ NODES_DOWN_DEFERRED = prometheus_client.Counter(
     "shoal_dispatcher_nodes_down_deferred_total",
     "Missed heartbeat deadlines not acted on because too few heartbeats reached the controller.",
 )
+ASSIGNMENT_BATCH = prometheus_client.Histogram(
+    "shoal_dispatcher_assignment_batch_size",
+    "Changes (tasks, secrets, configs) per assignment message sent to an agent.",
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
+)
 STATUS_UPDATES = prometheus_client.Counter(
     "shoal_dispatcher_status_updates_total", "Task status reports accepted from agents."
 )

@@ -15,6 +15,7 @@ import collections
 from collections.abc import AsyncIterator, Callable, Iterable
 
 from shoal import states
+from shoal.controller import metrics
 from shoal.controller.settings import DispatcherSettings
 from shoal.v1 import dispatcher_pb2, objects_pb2
 
@@ -104,6 +105,7 @@ class AssignmentStream:
         # Files first, so that the agent has them before it prepares the tasks that mount them.
         files, self._pending = list(self._pending.values()), {}
         changes = files + [dispatcher_pb2.AssignmentChange(action=UPDATE, task=t) for t in tasks]
+        metrics.ASSIGNMENT_BATCH.observe(len(changes))
         yield dispatcher_pb2.AssignmentsMessage(
             type=dispatcher_pb2.AssignmentsMessage.COMPLETE, applies_to=0, results_in=self._seq, changes=changes
         )
@@ -120,6 +122,7 @@ class AssignmentStream:
                 continue
             # Files first (new tasks need them); a withdrawn file after the tasks that used it are gone.
             ordered = sorted(pending.values(), key=_delivery_order)
+            metrics.ASSIGNMENT_BATCH.observe(len(ordered))
             self._seq += 1
             yield dispatcher_pb2.AssignmentsMessage(
                 type=dispatcher_pb2.AssignmentsMessage.INCREMENTAL,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import prometheus_client
 import pytest
 from controller_fakes import make_service, make_task
 
@@ -104,6 +105,24 @@ async def test_changes_are_coalesced_into_one_incremental_message() -> None:
     assert actions(msg) == {assigned.id: assignments.UPDATE, a.id: assignments.UPDATE, b.id: assignments.REMOVE}
     by_id = {c.task.id: c.task for c in msg.changes}
     assert by_id[a.id].desired_state == states.REMOVE
+
+
+async def test_each_message_is_counted_with_its_number_of_changes() -> None:
+    def sent() -> tuple[float, float]:
+        registry = prometheus_client.REGISTRY
+        name = "shoal_dispatcher_assignment_batch_size"
+        return registry.get_sample_value(f"{name}_count") or 0, registry.get_sample_value(f"{name}_sum") or 0
+
+    a, b = make_task(SVC, 1, state=states.RUNNING), make_task(SVC, 2, state=states.RUNNING)
+    before = sent()
+    stream = assignments.AssignmentStream(NODE, SETTINGS)
+    msgs = stream.messages([a])
+    await next_message(msgs)
+    stream.change(None, b)
+    stream.change(a, changed(a, desired_state=states.SHUTDOWN))
+    await next_message(msgs)
+    count, total = sent()
+    assert (count - before[0], total - before[1]) == (2, 3)
 
 
 async def test_status_only_changes_are_not_sent_back() -> None:
