@@ -68,6 +68,8 @@ class Scheduler:
         #: The nodes each set of constraints admits (ready, active, matching), until a node changes:
         #: a pass for one task of a small service need not test thousands of nodes' labels again.
         self._static: dict[tuple[str, ...], list[NodeInfo]] = {}
+        #: Where the next small group's sample of nodes starts (spread.LeastLoaded), round the cluster.
+        self._sample_start = 0
 
     async def run(self) -> NoReturn:
         sub = self._cache.subscribe()
@@ -181,7 +183,8 @@ class Scheduler:
             static = self._static[key] = pipeline.statically_eligible(self._nodes.values())
         eligible = pipeline.fits_now(static)
         labels = spread.preference_labels(p.spread for p in tasks[0].spec.placement.preferences)
-        chooser = spread.chooser(service_id, eligible, labels, self._nodes.values())
+        chooser = spread.chooser(service_id, eligible, labels, self._nodes.values(), len(tasks), self._sample_start)
+        self._sample_start += spread.SAMPLE_PER_TASK * len(tasks)
         reason = ""
         for task in sorted(tasks, key=lambda t: t.slot):
             # Only this loop changes the view, and it applies changes between passes: a turn is safe here.

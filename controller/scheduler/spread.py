@@ -37,11 +37,34 @@ class Chooser:
         raise NotImplementedError
 
 
-class LeastLoaded(Chooser):
-    """Fewest tasks of the service, then fewest tasks, then node ID."""
+#: A group of few tasks looks at a sample of the candidates when there are more than this many
+#: (kube-scheduler's percentageOfNodesToScore does the same): a heap of 5,000 nodes cost about 3 ms
+#: a group, so a burst of one-task services at 5,000 nodes held the controller's loop for seconds.
+SAMPLE_ABOVE = 1000
+#: Sampled nodes per task of the group, and at least this many.
+SAMPLE_PER_TASK = 4
+SAMPLE_MIN = 100
 
-    def __init__(self, service_id: str, candidates: Sequence[NodeInfo]) -> None:
+
+class LeastLoaded(Chooser):
+    """Fewest tasks of the service, then fewest tasks, then node ID.
+
+    With many candidates and a small group, the tasks go to the best nodes of
+    a sample of them (`start` rotates it over the cluster from pass to pass).
+    Spreading by service stays exact: when the sample has no node left
+    without a task of the service (or no node left at all), every candidate
+    is considered. Only the second rule, the fewest tasks overall, is judged
+    within the sample.
+    """
+
+    def __init__(self, service_id: str, candidates: Sequence[NodeInfo], wanted: int = 0, start: int = 0) -> None:
         super().__init__(service_id, candidates)
+        size = max(SAMPLE_MIN, SAMPLE_PER_TASK * wanted)
+        self._rest: list[NodeInfo] = []
+        if wanted and len(candidates) > SAMPLE_ABOVE and 2 * size <= len(candidates):
+            start %= len(candidates)
+            rotated = [*candidates[start:], *candidates[:start]]
+            candidates, self._rest = rotated[:size], rotated[size:]
         self._heap = [self._key(n) for n in candidates]
         heapq.heapify(self._heap)
 
@@ -49,6 +72,10 @@ class LeastLoaded(Chooser):
         return (n.by_service.get(self.service_id, 0), n.tasks, n.id, n)
 
     def next(self) -> NodeInfo | None:
+        if self._rest and (not self._heap or self._heap[0][0] > 0):
+            self._heap.extend(self._key(n) for n in self._rest)
+            self._rest = []
+            heapq.heapify(self._heap)
         return heapq.heappop(self._heap)[3] if self._heap else None
 
     def placed(self, info: NodeInfo, still_fits: bool) -> None:
@@ -100,12 +127,17 @@ class Preferred(Chooser):
 
 
 def chooser(
-    service_id: str, candidates: Sequence[NodeInfo], labels: Sequence[str], everyone: Iterable[NodeInfo]
+    service_id: str,
+    candidates: Sequence[NodeInfo],
+    labels: Sequence[str],
+    everyone: Iterable[NodeInfo],
+    wanted: int = 0,
+    start: int = 0,
 ) -> Chooser:
-    """The chooser for a group of tasks: by preferences when the spec has any."""
+    """The chooser for a group of `wanted` tasks: by preferences when the spec has any."""
     if labels:
         return Preferred(service_id, candidates, labels, everyone)
-    return LeastLoaded(service_id, candidates)
+    return LeastLoaded(service_id, candidates, wanted, start)
 
 
 def preference_labels(descriptors: Iterable[str]) -> list[str]:

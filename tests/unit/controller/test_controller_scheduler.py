@@ -21,7 +21,7 @@ from controller_fakes import (
 )
 
 from shoal import errors, states
-from shoal.controller.scheduler import filters, nodeinfo, scheduler
+from shoal.controller.scheduler import filters, nodeinfo, scheduler, spread
 from shoal.controller.settings import LoopSettings
 from shoal.controller.store import writer as w
 from shoal.v1 import objects_pb2
@@ -199,6 +199,55 @@ async def test_only_eligible_nodes_receive_tasks() -> None:
     nodes = [make_node("n1", labels={"zone": "a"}), make_node("n2", labels={"zone": "b"}), make_node("n3", state=DOWN)]
     ops = await one_pass(nodes, pending(svc, 3))
     assert placements(ops) == {"n1": 3}
+
+
+# ---- sampling many candidates ------------------------------------------------------
+
+MANY = spread.SAMPLE_ABOVE + spread.SAMPLE_MIN
+
+
+def loaded_infos(svc: objects_pb2.Service, count: int, *, service_on: range = range(0), other_on: range = range(0)):
+    """`count` nodes; a task of `svc` on each node in `service_on`, one of another service on each in `other_on`."""
+    infos = []
+    for i in range(count):
+        tasks = [make_task(svc, i + 1, node=f"n{i}")] if i in service_on else []
+        tasks += [make_task(svc, i + 1, node=f"n{i}", service_id="other")] if i in other_on else []
+        infos.append(info_of(make_node(f"n{i}"), *tasks))
+    return infos
+
+
+def test_a_small_group_among_many_nodes_is_placed_within_a_rotating_sample() -> None:
+    svc = make_service()
+    # Every node but the last carries another service's task: over all candidates, the last is the least loaded.
+    infos = loaded_infos(svc, MANY, other_on=range(MANY - 1))
+    chooser = spread.chooser(svc.id, infos, [], infos, wanted=1, start=0)
+    assert chooser.next() is infos[0]  # the sample (from node 0) holds nodes with one task each only
+    chooser = spread.chooser(svc.id, infos, [], infos, wanted=1, start=MANY - 50)
+    assert chooser.next() is infos[-1]
+    # Without a group size (or with few candidates) every candidate is weighed.
+    assert spread.chooser(svc.id, infos, [], infos).next() is infos[-1]
+
+
+def test_spreading_by_service_stays_exact_when_the_sample_holds_the_service_everywhere() -> None:
+    svc = make_service()
+    # The service runs on the first SAMPLE_MIN nodes, the ones the sample starts with.
+    infos = loaded_infos(svc, MANY, service_on=range(spread.SAMPLE_MIN))
+    chooser = spread.chooser(svc.id, infos, [], infos, wanted=1, start=0)
+    chosen = chooser.next()
+    assert chosen is not None and chosen.by_service.get(svc.id, 0) == 0
+
+
+def test_a_sample_that_fills_up_gives_way_to_every_candidate() -> None:
+    svc = make_service()
+    infos = loaded_infos(svc, MANY)
+    chooser = spread.chooser(svc.id, infos, [], infos, wanted=1, start=0)
+    chosen = set()
+    for _ in range(spread.SAMPLE_MIN + 5):
+        info = chooser.next()
+        assert info is not None
+        chosen.add(info.id)
+        chooser.placed(info, still_fits=False)
+    assert len(chosen) == spread.SAMPLE_MIN + 5
 
 
 async def test_running_out_of_memory_mid_pass_explains_insufficient_memory() -> None:
