@@ -40,6 +40,26 @@ def test_scale_up_from_nothing_creates_one_pending_task_per_slot() -> None:
     assert p.wake_at is None
 
 
+def test_a_large_service_is_planned_in_steps_that_come_to_the_same_plan() -> None:
+    slots_count = 2 * replicated.SLOTS_PER_STEP + 10
+    svc = make_service(replicas=slots_count - 2)  # scale down by two ...
+    tasks = [make_task(svc, s, node="n1" if s % 2 else "n2") for s in range(1, slots_count + 1)]
+    tasks[5] = make_task(svc, 6, node="n3", state=states.FAILED)  # ... and restart one
+    steps = replicated.planning(svc, tasks, NODES, NOW)
+    pauses = 0
+    while True:
+        try:
+            next(steps)
+            pauses += 1
+        except StopIteration as done:
+            stepped = done.value
+            break
+    assert pauses >= 2
+    whole = replicated.plan(svc, tasks, NODES, NOW)
+    assert stepped.groups and stepped.groups == whole.groups
+    assert stepped.wake_at == whole.wake_at
+
+
 def test_scale_up_fills_the_lowest_free_slots() -> None:
     svc = make_service(replicas=4)
     tasks = [make_task(svc, 2), make_task(svc, 5)]
