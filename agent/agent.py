@@ -71,12 +71,28 @@ class Agent:
         self.remotes = remotes.Remotes(list(settings.controllers))
         self._reconnect_cap = settings.backoff_cap
         self._open: tuple[tuple[str, object], grpc.aio.Channel] | None = None
+        #: Set when `run` is cancelled; the session loop checks it after every session.
+        self._stopping = False
 
     async def run(self) -> NoReturn:
         """Register, serve the session, and do it again when it ends; never returns."""
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(self._close_channel)
-            await self._sessions()
+            sessions = asyncio.create_task(self._sessions(), name="agent-sessions")
+            try:
+                # wait(), unlike awaiting the task, takes our cancellation here without passing it on first.
+                await asyncio.wait({sessions})
+            except asyncio.CancelledError:
+                # On Python 3.11 a session's TaskGroup raises a child's error rather than the cancellation
+                # when both come at once: the loop would take our stop for a session's end and register
+                # again. The flag tells it otherwise.
+                self._stopping = True
+                sessions.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sessions
+                raise
+            sessions.result()  # the loop never returns: this raises what ended it
+            raise AssertionError("the session loop returned")
 
     async def _channel(self, target: str) -> grpc.aio.Channel:
         """The channel to `target`, kept across sessions while it is connected to the same target
@@ -128,6 +144,8 @@ class Agent:
             except Exception:
                 # A bug or an unforeseen library error: the node must not drop out of the cluster for it.
                 log.exception("session with %s failed unexpectedly", target)
+            if self._stopping:
+                raise asyncio.CancelledError  # `run` was cancelled as the session failed (see run)
             if session is not None and session.established:
                 delay.reset()
                 redirects = 0

@@ -16,6 +16,7 @@ from shoal import states, tls
 from shoal.agent import agent as agent_
 from shoal.agent import credentials as credentials_
 from shoal.agent import reporter as reporter_
+from shoal.agent import session as session_
 from shoal.agent.settings import AgentSettings
 from shoal.v1 import dispatcher_pb2, objects_pb2, types_pb2
 
@@ -329,3 +330,32 @@ async def test_a_removed_node_stops_the_agent(
             await agent.run()
     assert dispatcher.calls == []
 
+
+
+async def test_a_stop_that_comes_as_the_session_fails_stops_the_agent(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, node_bundle: tls.Bundle
+) -> None:
+    # Python 3.11's TaskGroup raises a child's error instead of the cancellation when both come at
+    # once: the first session ends with an ordinary error although the agent was told to stop.
+    started: list[int] = []
+
+    async def session(self: session_.Session, channel: object) -> None:
+        started.append(1)
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            if len(started) == 1:
+                raise session_.SessionEnded("the stream ended as the session was torn down") from None
+            raise
+
+    monkeypatch.setattr(session_.Session, "run", session)
+    task = asyncio.create_task(Running(["127.0.0.1:1"], tmp_path, node_bundle).agent.run())
+    try:
+        await wait_until(lambda: bool(started), what="a session")
+        task.cancel()
+        await asyncio.wait({task}, timeout=10)
+        assert task.cancelled()
+        assert len(started) == 1  # no second session
+    finally:
+        task.cancel()  # without the fix, the agent runs a second session: this one stops it
+        await asyncio.gather(task, return_exceptions=True)
