@@ -27,7 +27,7 @@ import dataclasses
 import logging
 from typing import Protocol
 
-from shoal import backoff, logs, states
+from shoal import backoff, logs, states, units
 from shoal.agent import metrics
 from shoal.agent.executor import base
 from shoal.v1 import objects_pb2, types_pb2
@@ -90,7 +90,7 @@ def next_status(
     status.state = state  # type: ignore[assignment]
     status.message = message
     status.err = err
-    status.timestamp.GetCurrentTime()
+    units.stamp_now(status.timestamp)
     for key, value in container.items():
         setattr(status.container, key, value)
     return status

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 
 from google.protobuf import duration_pb2, timestamp_pb2
 
@@ -91,6 +92,16 @@ def to_timestamp(seconds: float) -> timestamp_pb2.Timestamp:
     ts = timestamp_pb2.Timestamp()
     ts.FromNanoseconds(int(seconds * 1e9))
     return ts
+
+
+def stamp_now(ts: timestamp_pb2.Timestamp) -> None:
+    """Set `ts` to the current wall-clock time.
+
+    Timestamp.GetCurrentTime goes through datetime and calendar.timegm: 11 µs
+    against 0.4 µs here, and an agent stamps every status of every task.
+    """
+    now = time.time_ns()
+    ts.seconds, ts.nanos = divmod(now, 1_000_000_000)
 
 
 def from_timestamp(ts: timestamp_pb2.Timestamp) -> float:

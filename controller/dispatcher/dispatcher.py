@@ -165,7 +165,7 @@ class Dispatcher:
             new.CopyFrom(node)
             new.status.state = DOWN
             new.status.message = "heartbeat failure"
-            new.status.timestamp.GetCurrentTime()
+            units.stamp_now(new.status.timestamp)
             ops.append(w.put(new))
             names.append(node.name)
         if ops:
@@ -301,7 +301,7 @@ class Dispatcher:
 
 def _now() -> timestamp_pb2.Timestamp:
     ts = timestamp_pb2.Timestamp()
-    ts.GetCurrentTime()
+    units.stamp_now(ts)
     return ts
 
 

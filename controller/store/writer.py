@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from google.protobuf import message, timestamp_pb2
 
-from shoal import errors
+from shoal import errors, units
 from shoal.controller import metrics
 from shoal.controller.store import etcd as etcd_
 from shoal.controller.store.cache import Cache
@@ -239,7 +239,7 @@ class Writer:
     async def _txn(self, ops: Sequence[Op]) -> tuple[bool, int, set[int]]:
         """(committed, revision, positions of stale ops); raises NotLeader if the fence failed."""
         now = timestamp_pb2.Timestamp()
-        now.GetCurrentTime()
+        units.stamp_now(now)
         keys = [self._key(op) for op in ops]
         compares = [
             etcd_.mod_revision_is(k, op.expect) for k, op in zip(keys, ops, strict=True) if op.expect is not None

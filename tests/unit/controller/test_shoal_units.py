@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from google.protobuf import timestamp_pb2
 
@@ -123,3 +125,13 @@ def test_timestamps_round_trip_and_unset_is_zero() -> None:
     assert units.from_timestamp(units.to_timestamp(t)) == pytest.approx(t, abs=1e-6)
     assert units.from_timestamp(units.to_timestamp(0)) == 0
     assert units.from_timestamp(timestamp_pb2.Timestamp()) == 0.0
+
+
+def test_stamp_now_sets_the_current_wall_clock_time() -> None:
+    ts = timestamp_pb2.Timestamp()
+    before = time.time()
+    units.stamp_now(ts)
+    after = time.time()
+    assert before - 1e-6 <= units.from_timestamp(ts) <= after + 1e-6
+    assert 0 <= ts.nanos < 1_000_000_000
+    ts.ToDatetime()  # valid for protobuf's own range check
