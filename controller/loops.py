@@ -41,7 +41,7 @@ async def gather(sub: Subscription, settings: LoopSettings, wake_at: float | Non
 
 
 #: Longest stretch of work a pass does without giving the event loop a turn.
-SLICE = 0.005
+SLICE = 0.002
 
 
 class Slicer:
