@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import types
+from collections.abc import Callable
+
 import pytest
 from controller_fakes import (
     ANY,
@@ -21,7 +24,11 @@ from controller_fakes import (
 
 from shoal import states, units
 from shoal.controller.orchestrator import replicated, restart, slots
+from shoal.controller.settings import LoopSettings
 from shoal.controller.store import writer as w
+from shoal.controller.store.events import Change
+from shoal.controller.store.keys import Kind
+from shoal.v1 import objects_pb2, types_pb2
 
 NODES = nodes_by_id(make_node("n1"), make_node("n2"), make_node("n3"))
 
@@ -311,3 +318,61 @@ def test_restart_max_attempts_caps_the_replacements_of_a_slot(earlier_failures: 
     current = make_task(svc, 1, state=states.FAILED, created=NOW - 10)
     p = replicated.plan(svc, [*ended, current], NODES, NOW)
     assert bool(created_tasks(p.groups)) is restarts
+
+
+# ---- which service changes re-plan ---------------------------------------------------
+
+
+def _relabelled(svc: objects_pb2.Service, **labels: str) -> objects_pb2.Service:
+    """`svc` after an update that only set labels (as UpdateService writes it: version, previous spec)."""
+    new = objects_pb2.Service()
+    new.CopyFrom(svc)
+    new.previous_spec.CopyFrom(svc.spec)
+    new.previous_spec_version = svc.spec_version
+    new.spec.labels.update(labels)
+    new.meta.version = svc.meta.version + 1
+    return new
+
+
+def _orchestrator() -> replicated.ReplicatedOrchestrator:
+    cache = types.SimpleNamespace(cluster=None)
+    return replicated.ReplicatedOrchestrator(cache=cache, writer=None, settings=LoopSettings())  # type: ignore[arg-type]
+
+
+def test_a_label_only_update_of_a_steady_service_is_not_planned_again() -> None:
+    svc = make_service(replicas=1000)
+    new = _relabelled(svc, team="web")
+    assert replicated.labels_only(svc, new)
+    assert _orchestrator()._affected(Change(Kind.SERVICE, svc, new)) == set()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda s: setattr(s.spec.replicated, "replicas", 5),
+        lambda s: setattr(s.spec.task.container, "image", "busybox:2"),
+        lambda s: setattr(s, "spec_version", 2),
+        lambda s: setattr(s.update_status, "state", types_pb2.UpdateStatus.UPDATING),
+        lambda s: setattr(s.spec.update, "parallelism", 4),
+    ],
+)
+def test_an_update_of_anything_but_labels_is_planned(change: Callable[[objects_pb2.Service], None]) -> None:
+    svc = make_service()
+    new = _relabelled(svc, team="web")
+    change(new)
+    assert not replicated.labels_only(svc, new)
+    assert _orchestrator()._affected(Change(Kind.SERVICE, svc, new)) == {svc.id}
+
+
+def test_a_label_only_update_during_a_rollout_is_planned() -> None:
+    svc = make_service(version=2, previous=True, update_state=types_pb2.UpdateStatus.UPDATING)
+    new = _relabelled(svc, team="web")
+    assert replicated.labels_only(svc, new)
+    assert _orchestrator()._affected(Change(Kind.SERVICE, svc, new)) == {svc.id}
+
+
+def test_a_created_or_removed_service_is_planned() -> None:
+    svc = make_service()
+    orchestrator = _orchestrator()
+    assert orchestrator._affected(Change(Kind.SERVICE, None, svc)) == {svc.id}
+    assert orchestrator._affected(Change(Kind.SERVICE, svc, None)) == {svc.id}
