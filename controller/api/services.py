@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import grpc
 
@@ -103,7 +104,7 @@ class ServiceHandlers(Handlers):
         if spec.WhichOneof("mode") != service.spec.WhichOneof("mode"):
             raise errors.InvalidArgument(f'service "{name}": the mode of a service cannot change')
         check_version("service", name, request.version, service.meta.version)
-        new = updated(service, spec, term.cache.tasks_of_service(service.id), time.time())
+        new = updated(service, spec, functools.partial(term.cache.tasks_of_service, service.id), time.time())
         try:
             await term.writer.commit([w.Put(new, request.version)])
         except errors.Conflict:
@@ -127,12 +128,17 @@ class ServiceHandlers(Handlers):
 
 
 def updated(
-    service: objects_pb2.Service, spec: types_pb2.ServiceSpec, tasks: Sequence[objects_pb2.Task], now: float
+    service: objects_pb2.Service,
+    spec: types_pb2.ServiceSpec,
+    tasks_of: Callable[[], Sequence[objects_pb2.Task]],
+    now: float,
 ) -> objects_pb2.Service:
     """The service with `spec` written over its spec, the old one kept for a rollback.
 
     A change of the task spec (or a forced update) takes a never-used spec
-    version and starts an update, recorded in the same write so that a client
+    version (`tasks_of` lists the service's tasks, whose versions are used;
+    only then, since at a thousand tasks the list costs more than the rest of
+    the call) and starts an update, recorded in the same write so that a client
     follows it from the reply on. Any update resumes a paused update or
     rollback, as in Docker: its dirty slots are replaced with the update
     settings, its failures forgotten.
@@ -145,7 +151,7 @@ def updated(
     state = service.update_status.state
     rolls = spec.WhichOneof("mode") in rollout.ROLLING_MODES  # a job runs again instead
     if spec.task != service.spec.task:
-        new.spec_version = rollout.next_spec_version(service, tasks)
+        new.spec_version = rollout.next_spec_version(service, tasks_of())
         if rolls:
             new.update_status.CopyFrom(rollout.status(UpdateStatus.UPDATING, now, "update in progress"))
     elif rolls and state in rollout.UPDATE_PAUSED:

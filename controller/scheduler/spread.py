@@ -60,11 +60,15 @@ class LeastLoaded(Chooser):
     def __init__(self, service_id: str, candidates: Sequence[NodeInfo], wanted: int = 0, start: int = 0) -> None:
         super().__init__(service_id, candidates)
         size = max(SAMPLE_MIN, SAMPLE_PER_TASK * wanted)
-        self._rest: list[NodeInfo] = []
-        if wanted and len(candidates) > SAMPLE_ABOVE and 2 * size <= len(candidates):
-            start %= len(candidates)
-            rotated = [*candidates[start:], *candidates[:start]]
-            candidates, self._rest = rotated[:size], rotated[size:]
+        #: The candidates left out of the sample, as (all candidates, sample start, sample size).
+        self._unsampled: tuple[Sequence[NodeInfo], int, int] | None = None
+        n = len(candidates)
+        if wanted and n > SAMPLE_ABOVE and 2 * size <= n:
+            start %= n
+            self._unsampled = (candidates, start, size)
+            # Slices, not a rotated copy: copying 5,000 references cost as much as the sample's keys.
+            sample = candidates[start : start + size]
+            candidates = [*sample, *candidates[: size - len(sample)]] if len(sample) < size else sample
         self._heap = [self._key(n) for n in candidates]
         heapq.heapify(self._heap)
 
@@ -72,9 +76,13 @@ class LeastLoaded(Chooser):
         return (n.by_service.get(self.service_id, 0), n.tasks, n.id, n)
 
     def next(self) -> NodeInfo | None:
-        if self._rest and (not self._heap or self._heap[0][0] > 0):
-            self._heap.extend(self._key(n) for n in self._rest)
-            self._rest = []
+        if self._unsampled is not None and (not self._heap or self._heap[0][0] > 0):
+            candidates, start, size = self._unsampled
+            self._unsampled = None
+            end = start + size
+            wrapped = end - len(candidates)  # sampled from the front too, when the sample went round
+            rest = [*candidates[:start], *candidates[end:]] if wrapped <= 0 else candidates[wrapped:start]
+            self._heap.extend(self._key(n) for n in rest)
             heapq.heapify(self._heap)
         return heapq.heappop(self._heap)[3] if self._heap else None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+from collections.abc import Container
 
 import pytest
 from controller_fakes import (
@@ -206,7 +207,9 @@ async def test_only_eligible_nodes_receive_tasks() -> None:
 MANY = spread.SAMPLE_ABOVE + spread.SAMPLE_MIN
 
 
-def loaded_infos(svc: objects_pb2.Service, count: int, *, service_on: range = range(0), other_on: range = range(0)):
+def loaded_infos(
+    svc: objects_pb2.Service, count: int, *, service_on: Container[int] = (), other_on: Container[int] = ()
+) -> list[nodeinfo.NodeInfo]:
     """`count` nodes; a task of `svc` on each node in `service_on`, one of another service on each in `other_on`."""
     infos = []
     for i in range(count):
@@ -228,26 +231,37 @@ def test_a_small_group_among_many_nodes_is_placed_within_a_rotating_sample() -> 
     assert spread.chooser(svc.id, infos, [], infos).next() is infos[-1]
 
 
-def test_spreading_by_service_stays_exact_when_the_sample_holds_the_service_everywhere() -> None:
+#: Sample starts: at the front, and near the end so that the sample goes round to the front.
+STARTS = [0, MANY - spread.SAMPLE_MIN // 2]
+
+
+def _sampled(start: int) -> range:
+    return range(start, start + spread.SAMPLE_MIN)
+
+
+@pytest.mark.parametrize("start", STARTS)
+def test_spreading_by_service_stays_exact_when_the_sample_holds_the_service_everywhere(start: int) -> None:
     svc = make_service()
-    # The service runs on the first SAMPLE_MIN nodes, the ones the sample starts with.
-    infos = loaded_infos(svc, MANY, service_on=range(spread.SAMPLE_MIN))
-    chooser = spread.chooser(svc.id, infos, [], infos, wanted=1, start=0)
+    # The service runs on exactly the nodes the sample holds.
+    on = {i % MANY for i in _sampled(start)}
+    infos = loaded_infos(svc, MANY, service_on=on)
+    chooser = spread.chooser(svc.id, infos, [], infos, wanted=1, start=start)
     chosen = chooser.next()
     assert chosen is not None and chosen.by_service.get(svc.id, 0) == 0
 
 
-def test_a_sample_that_fills_up_gives_way_to_every_candidate() -> None:
+@pytest.mark.parametrize("start", STARTS)
+def test_a_sample_that_fills_up_gives_way_to_every_candidate(start: int) -> None:
     svc = make_service()
     infos = loaded_infos(svc, MANY)
-    chooser = spread.chooser(svc.id, infos, [], infos, wanted=1, start=0)
-    chosen = set()
-    for _ in range(spread.SAMPLE_MIN + 5):
-        info = chooser.next()
-        assert info is not None
-        chosen.add(info.id)
+    chooser = spread.chooser(svc.id, infos, [], infos, wanted=1, start=start)
+    chosen = []
+    while (info := chooser.next()) is not None:
+        chosen.append(info.id)
         chooser.placed(info, still_fits=False)
-    assert len(chosen) == spread.SAMPLE_MIN + 5
+    # Every candidate once: the sample first, then the rest, none twice and none left out.
+    assert sorted(chosen) == sorted(i.id for i in infos)
+    assert {f"n{i % MANY}" for i in _sampled(start)} == set(chosen[: spread.SAMPLE_MIN])
 
 
 async def test_running_out_of_memory_mid_pass_explains_insufficient_memory() -> None:

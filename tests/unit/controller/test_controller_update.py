@@ -98,7 +98,7 @@ def test_a_task_spec_change_takes_a_new_version_and_starts_an_update() -> None:
     spec.CopyFrom(svc.spec)
     spec.task.container.image = "busybox:new"
     task_of_later_version = make_task(svc, 1, version=7)
-    new = updated(svc, spec, [task_of_later_version], NOW)
+    new = updated(svc, spec, lambda: [task_of_later_version], NOW)
     assert (new.spec_version, new.previous_spec_version) == (8, 3)
     assert new.update_status.state == UPDATING
     assert units.from_timestamp(new.update_status.started_at) == pytest.approx(NOW)
@@ -110,14 +110,14 @@ def test_a_scale_keeps_the_version_and_the_update_state() -> None:
     spec = types_pb2.ServiceSpec()
     spec.CopyFrom(svc.spec)
     spec.replicated.replicas = 9
-    new = updated(svc, spec, [], NOW)
+    new = updated(svc, spec, list, NOW)
     assert (new.spec_version, new.update_status.state) == (3, COMPLETED)
 
 
 def test_any_update_resumes_a_paused_one() -> None:
     svc = make_service(version=3, update_state=Status.PAUSED)
     svc.update_status.failed_tasks.append("t-old")
-    new = updated(svc, svc.spec, [], NOW)
+    new = updated(svc, svc.spec, list, NOW)
     assert new.update_status.state == UPDATING
     assert list(new.update_status.failed_tasks) == []
 
