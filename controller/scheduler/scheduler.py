@@ -184,7 +184,7 @@ class Scheduler:
         eligible = pipeline.fits_now(static)
         labels = spread.preference_labels(p.spread for p in tasks[0].spec.placement.preferences)
         chooser = spread.chooser(service_id, eligible, labels, self._nodes.values(), len(tasks), self._sample_start)
-        self._sample_start += spread.SAMPLE_PER_TASK * len(tasks)
+        self._sample_start += spread.sample_size(len(tasks))
         reason = ""
         for task in sorted(tasks, key=lambda t: t.slot):
             # Only this loop changes the view, and it applies changes between passes: a turn is safe here.

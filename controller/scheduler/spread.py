@@ -46,6 +46,11 @@ SAMPLE_PER_TASK = 4
 SAMPLE_MIN = 100
 
 
+def sample_size(wanted: int) -> int:
+    """How many candidates a group of `wanted` tasks weighs when it samples."""
+    return max(SAMPLE_MIN, SAMPLE_PER_TASK * wanted)
+
+
 class LeastLoaded(Chooser):
     """Fewest tasks of the service, then fewest tasks, then node ID.
 
@@ -59,7 +64,7 @@ class LeastLoaded(Chooser):
 
     def __init__(self, service_id: str, candidates: Sequence[NodeInfo], wanted: int = 0, start: int = 0) -> None:
         super().__init__(service_id, candidates)
-        size = max(SAMPLE_MIN, SAMPLE_PER_TASK * wanted)
+        size = sample_size(wanted)
         #: The candidates left out of the sample, as (all candidates, sample start, sample size).
         self._unsampled: tuple[Sequence[NodeInfo], int, int] | None = None
         n = len(candidates)

@@ -239,6 +239,15 @@ def _sampled(start: int) -> range:
     return range(start, start + spread.SAMPLE_MIN)
 
 
+async def test_the_next_group_samples_where_the_previous_sample_ended() -> None:
+    one, two = make_service(), make_service()
+    two.id = "svc-2"
+    nodes = [make_node(f"n{i:04d}") for i in range(MANY)]
+    ops = await one_pass(nodes, [*pending(one, 1), *pending(two, 1, first_slot=2)])
+    # Equal empty nodes: each group takes the lowest ID of its own sample.
+    assert placements(ops) == {"n0000": 1, f"n{spread.SAMPLE_MIN:04d}": 1}
+
+
 @pytest.mark.parametrize("start", STARTS)
 def test_spreading_by_service_stays_exact_when_the_sample_holds_the_service_everywhere(start: int) -> None:
     svc = make_service()
