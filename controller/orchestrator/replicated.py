@@ -350,7 +350,9 @@ class ReplicatedOrchestrator:
                 return set()
             return {change.obj.service_id}  # type: ignore[attr-defined]
         if change.kind is Kind.SERVICE:
-            if labels_only(change.old, change.new) and steady(change.new, self._cache.cluster):  # type: ignore[arg-type]
+            new = change.new
+            # steady() first: it is a few field reads, labels_only copies both services.
+            if new is not None and steady(new, self._cache.cluster) and labels_only(change.old, new):  # type: ignore[arg-type]
                 return set()
             return {change.obj.id}  # type: ignore[attr-defined]
         if change.kind is Kind.NODE:
