@@ -218,10 +218,20 @@ class DockerController:
         if state is None or not dockerhealth.has_check(state.raw):
             return await self._wait()
         # Whichever comes first: the container's end, or an unhealthy verdict (the container is then stopped).
+        stopping = asyncio.Event()
+
+        async def stop_unhealthy() -> None:
+            stopping.set()
+            await self._shutdown()
+
         ended = asyncio.ensure_future(self._wait())
-        watch = asyncio.ensure_future(dockerhealth.watch_unhealthy(self.inspect, self._shutdown))
+        watch = asyncio.ensure_future(dockerhealth.watch_unhealthy(self.inspect, stop_unhealthy))
         try:
             await asyncio.wait((ended, watch), return_when=asyncio.FIRST_COMPLETED)
+            if stopping.is_set():
+                # The watch's own stop ended the container, which the engine may report first: the
+                # verdict, not the exit code of the stop, is how the task ended.
+                await asyncio.wait((watch,))
             if watch.done() and watch.exception() is not None:
                 ended.cancel()
                 self._wipe_files()

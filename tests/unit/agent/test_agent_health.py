@@ -270,3 +270,28 @@ async def test_no_healthcheck_disables_the_image_s(engine, registry_image: str) 
     ctlr = executor.controller(task)
     await ctlr.prepare()
     assert not await ctlr.has_healthcheck()
+
+
+async def test_an_unhealthy_verdict_wins_over_the_end_its_own_stop_causes(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The engine may report the container's end (caused by the watch stopping it) before the watch
+    # has raised its verdict: the task still ended unhealthy, not with the stop's exit code.
+    ctlr = docker.DockerController(None, make_task(), AgentSettings(controllers=("127.0.0.1:1",), node_name="n1"))  # type: ignore[arg-type]
+    stopped = asyncio.Event()
+    raw = {"Config": {"Healthcheck": {"Test": ["CMD", "true"]}}, "State": {"Health": {"Status": "unhealthy"}}}
+
+    async def inspect() -> base.ContainerState:
+        return base.ContainerState("c1", running=not stopped.is_set(), started=True, exit_code=0, raw=raw)
+
+    async def wait_for_end() -> base.ExitStatus:
+        await stopped.wait()
+        return base.ExitStatus(exit_code=137)
+
+    async def shutdown() -> None:
+        stopped.set()
+        await asyncio.sleep(0.05)  # the engine confirms the stop after the container's end is out
+
+    monkeypatch.setattr(ctlr, "inspect", inspect)
+    monkeypatch.setattr(ctlr, "_wait", wait_for_end)
+    monkeypatch.setattr(ctlr, "_shutdown", shutdown)
+    with pytest.raises(base.UnhealthyError, match="container unhealthy"):
+        await asyncio.wait_for(ctlr.wait(), 5)
