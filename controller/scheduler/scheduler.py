@@ -230,6 +230,10 @@ class Scheduler:
         explanations: list[tuple[objects_pb2.Task, str]],
         now: float,
     ) -> None:
+        # A node's decisions side by side: they land in one transaction, so the node's stream carries
+        # them in one assignment message and its agent reports them together (spread placement gives
+        # each node one task of every group; written in placing order, each was a message of its own).
+        decisions.sort(key=_node_of)
         ops: list[w.Op] = [w.Put(assigned, task.meta.version) for task, assigned, _ in decisions]
         for task, reason in explanations:
             new = objects_pb2.Task()
@@ -248,6 +252,10 @@ class Scheduler:
         metrics.PLACEMENTS.inc(placed)
         if placed < len(decisions):
             log.debug("%d of %d placements lost a race; they are retried", len(decisions) - placed, len(decisions))
+
+
+def _node_of(decision: tuple[objects_pb2.Task, objects_pb2.Task, NodeInfo]) -> str:
+    return decision[2].id
 
 
 def _assigned_status(now: float) -> types_pb2.TaskStatus:

@@ -172,6 +172,20 @@ async def test_six_tasks_spread_two_per_node_over_three_equal_nodes() -> None:
         assert op.obj.desired_state == states.RUNNING  # type: ignore[attr-defined]
 
 
+async def test_a_pass_writes_each_nodes_tasks_side_by_side() -> None:
+    """Spread placement deals the tasks of a service round the nodes; the write groups them by node
+    again, so that a node's new tasks land in one transaction and reach its agent in one message."""
+    svc = make_service()
+    tasks = [
+        make_task(svc, slot, node="", state=states.PENDING, service_id=sid, task_id=f"{sid}{slot}")
+        for sid in ("a", "b")
+        for slot in range(1, 7)
+    ]
+    ops = await one_pass([make_node("n1"), make_node("n2"), make_node("n3")], tasks)
+    nodes = [op.obj.node_id for op in ops]  # type: ignore[union-attr]
+    assert nodes == ["n1"] * 4 + ["n2"] * 4 + ["n3"] * 4
+
+
 async def test_a_node_already_running_the_service_gets_fewer() -> None:
     svc = make_service()
     existing = [make_task(svc, s, node="n1") for s in (1, 2)]
