@@ -181,6 +181,7 @@ TRAFFIC = (
     ("controller", "shoal_dispatcher_nodes_down_total", "nodes marked DOWN"),
     ("controller", "shoal_controller_leader_changes_total", "leadership terms begun"),
     ("controller", 'shoal_gc_pause_seconds_count{generation="2"}', "controller full garbage collections"),
+    ("controller", "shoal_store_write_window_cuts_total", "write window cuts (slow etcd answers)"),
 )
 
 
@@ -211,6 +212,14 @@ class Traffic:
             counts[label] = sum(after[n].get(metric, 0.0) - self._before.get(n, {}).get(metric, 0.0) for n in names)
         gc_pauses = (self._before.get("controller", {}), after["controller"], "shoal_gc_pause_seconds")
         self.lag["controller GC pause"] = {"p100": histogram_quantile(*gc_pauses, 1.0)}
+        txns = [
+            {k: v for k, v in scraped.items() if 'operation="txn"' in k}
+            for scraped in (self._before.get("controller", {}), after["controller"])
+        ]
+        self.lag["etcd transaction"] = {
+            f"p{round(q * 100)}": histogram_quantile(*txns, "shoal_store_etcd_request_duration_seconds", q)
+            for q in (0.5, 0.99, 1.0)
+        }
         for name, samples in after.items():
             prefix = "shoal_controller" if name == "controller" else "shoal_agent"
             before = self._before.get(name, {})
@@ -229,6 +238,9 @@ def traffic_table(counts: dict[str, float], lag: dict[str, dict[str, float | Non
     for name, q in lag.items():
         if name.endswith("GC pause"):
             lines.append(f"  {name + ', longest (ms, bucket bound)':<42} {ms(q['p100']):>10}")
+        elif name == "etcd transaction":
+            shown = " / ".join(ms(v) for v in q.values())
+            lines.append(f"  {'etcd transaction p50/p99/max ms, controller':<42} {shown:>10}")
         else:
             shown = " / ".join(ms(v) for v in q.values())
             lines.append(f"  {'event-loop lag p50/p99/max ms, ' + name:<42} {shown:>10}")

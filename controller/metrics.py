@@ -38,6 +38,12 @@ API_HANDLING = prometheus_client.Histogram(
 ETCD_ERRORS = prometheus_client.Counter(
     "shoal_store_etcd_errors_total", "etcd requests that failed, by operation.", ["operation"]
 )
+WRITE_WINDOW = prometheus_client.Gauge(
+    "shoal_store_write_window", "Batched etcd transactions the writer may have in flight now (store/window.py)."
+)
+WRITE_WINDOW_CUTS = prometheus_client.Counter(
+    "shoal_store_write_window_cuts_total", "Times a slow etcd answer halved the writer's window."
+)
 TXN_CONFLICTS = prometheus_client.Counter(
     "shoal_store_txn_conflicts_total", "Writes dropped because the object changed since it was read."
 )

@@ -13,7 +13,6 @@ so a caller reads its own writes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import functools
 import logging
@@ -27,6 +26,7 @@ from shoal.controller import metrics
 from shoal.controller.store import etcd as etcd_
 from shoal.controller.store.cache import Cache
 from shoal.controller.store.keys import Keys, Kind, kind_of
+from shoal.controller.store.window import Window
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -35,22 +35,19 @@ T = TypeVar("T")
 #: operations; one slot is the fence compare.
 DEFAULT_MAX_OPS = 100
 
-#: Transactions of one large write in flight at once (see `Writer.commit_groups`).
+#: Transactions of one large write in flight at once (see `Writer.commit_groups`); every caller
+#: together is bounded by the writer's window (store/window.py).
 DEFAULT_CONCURRENCY = 8
-
-#: Batched transactions in flight at once over every caller of one writer, urgent ones aside.
-DEFAULT_TOTAL = 12
 
 
 async def _bounded(
-    gates: Sequence[asyncio.Semaphore], jobs: list[Callable[[], Coroutine[Any, Any, T]]]
+    gate: asyncio.Semaphore, window: Window, urgent: bool, jobs: list[Callable[[], Coroutine[Any, Any, T]]]
 ) -> list[T]:
-    """Run `jobs`, each holding every gate while it runs; their results in order (the first error wins)."""
+    """Run `jobs`, each holding the call's gate and a place in the shared window; their results in order
+    (the first error wins)."""
 
     async def one(job: Callable[[], Coroutine[Any, Any, T]]) -> T:
-        async with contextlib.AsyncExitStack() as held:
-            for gate in gates:
-                await held.enter_async_context(gate)
+        async with gate, window.slot(urgent):
             return await job()
 
     if len(jobs) <= 1:
@@ -117,7 +114,7 @@ class Writer:
         fence: Fence | None,
         max_ops: int = DEFAULT_MAX_OPS,
         concurrency: int = DEFAULT_CONCURRENCY,
-        total: int = DEFAULT_TOTAL,
+        window: Window | None = None,
     ):
         self._etcd = etcd
         self._keys = keys
@@ -125,8 +122,8 @@ class Writer:
         self._fence = fence
         self._max_ops = max_ops
         self._concurrency = concurrency
-        #: Shared by every batched write but urgent ones: the loops' bursts queue here, not in etcd.
-        self._total = asyncio.Semaphore(total)
+        #: Shared by every batched write: the loops' bursts queue here, not in etcd's apply.
+        self._window = window if window is not None else Window()
 
     def _key(self, op: Op) -> bytes:
         if isinstance(op, Put):
@@ -183,13 +180,14 @@ class Writer:
         syncs instead of ten in a row. The groups are independent (no key in
         two of them), so the order in which the transactions land is free.
 
-        Every caller together has at most `total` transactions in flight. With
-        a bound per call only, a scheduling pass over 100,000 tasks (its
-        write-ahead chunks) put 40,000 operations into etcd at once; its apply
-        fell seconds behind its log, and etcd 3.4 then refuses lease refreshes
-        (bench/placement.py). `urgent` writes skip that queue, still `concurrency`
-        at a time: status reports, which finish work the bulk writes started,
-        and single `commit`s (API requests) do not wait behind a burst.
+        Every caller together has at most the window's limit of transactions
+        in flight (store/window.py). With a bound per call only, a scheduling
+        pass over 100,000 tasks (its write-ahead chunks) put 40,000 operations
+        into etcd at once; its apply fell seconds behind its log, and etcd 3.4
+        then refuses lease refreshes (bench/placement.py). `urgent` writes take
+        the window's next free place before bulk ones: status reports finish
+        work the bulk writes started. Single `commit`s (API requests) do not
+        wait behind a burst at all.
         """
         landed = [False] * len(groups)
         chunks: list[list[int]] = []
@@ -209,10 +207,8 @@ class Writer:
             size += len(group)
         if chunk:
             chunks.append(chunk)
-        gates = [asyncio.Semaphore(self._concurrency)]
-        if not urgent:
-            gates.append(self._total)
-        revisions = await _bounded(gates, [functools.partial(self._commit_chunk, c, groups, landed) for c in chunks])
+        jobs = [functools.partial(self._commit_chunk, c, groups, landed) for c in chunks]
+        revisions = await _bounded(asyncio.Semaphore(self._concurrency), self._window, urgent, jobs)
         revision = max(revisions, default=0)
         if revision:
             # The control loops write in batches and read their own writes on their next pass: under

@@ -13,7 +13,7 @@ import pytest
 from aetcd import rpc
 
 from shoal import errors
-from shoal.controller.store import keys, writer
+from shoal.controller.store import keys, window, writer
 from shoal.controller.store.keys import Kind
 from shoal.v1 import objects_pb2
 
@@ -103,9 +103,9 @@ def cache() -> WaitingCache:
 
 
 def make_writer(
-    etcd: MemoryEtcd, cache: WaitingCache, *, max_ops: int = 100, fenced: bool = True, **bounds: int
+    etcd: MemoryEtcd, cache: WaitingCache, *, max_ops: int = 100, fenced: bool = True, **bounds: object
 ) -> writer.Writer:
-    """A writer on the fake; `bounds`: its concurrency and total, when a test sets them."""
+    """A writer on the fake; `bounds`: its concurrency and window, when a test sets them."""
     fence = writer.Fence(K.leader, etcd.seed(K.leader, b"me")) if fenced else None
     return writer.Writer(etcd, K, cache, fence, max_ops=max_ops, **bounds)  # type: ignore[arg-type]
 
@@ -274,10 +274,15 @@ def counting(etcd: MemoryEtcd) -> list[int]:
     return seen
 
 
+def fixed(n: int) -> window.Window:
+    """A window that stays at `n` places, however slow the fake is."""
+    return window.Window(initial=n, floor=n, ceiling=n)
+
+
 async def test_batched_writes_of_every_caller_share_one_bound(etcd: MemoryEtcd, cache: WaitingCache) -> None:
-    """Two bulk writers at once still put at most `total` transactions into etcd together."""
+    """Two bulk writers at once still put at most the window's limit of transactions into etcd together."""
     seen = counting(etcd)
-    w = make_writer(etcd, cache, max_ops=2, concurrency=3, total=3)
+    w = make_writer(etcd, cache, max_ops=2, concurrency=3, window=fixed(3))
     first = [created(f"a{i}") for i in range(20)]
     second = [created(f"b{i}") for i in range(20)]
     landed = await asyncio.gather(w.commit_each(first), w.commit_each(second))
@@ -285,11 +290,20 @@ async def test_batched_writes_of_every_caller_share_one_bound(etcd: MemoryEtcd, 
     assert seen[1] == 3  # not 3 per call
 
 
-async def test_urgent_writes_do_not_queue_behind_bulk_ones(etcd: MemoryEtcd, cache: WaitingCache) -> None:
+async def test_urgent_writes_count_in_the_window_and_go_first(etcd: MemoryEtcd, cache: WaitingCache) -> None:
     seen = counting(etcd)
-    w = make_writer(etcd, cache, max_ops=2, concurrency=2, total=2)
+    w = make_writer(etcd, cache, max_ops=2, concurrency=2, window=fixed(2))
     bulk = [created(f"a{i}") for i in range(20)]
-    statuses = [created(f"b{i}") for i in range(20)]
-    landed = await asyncio.gather(w.commit_each(bulk), w.commit_each(statuses, urgent=True))
-    assert all(landed[0]) and all(landed[1])
-    assert seen[1] == 4  # the bulk write's two, and the urgent write's own two beside them
+    statuses = [created(f"b{i}") for i in range(4)]
+    bulk_write = asyncio.create_task(w.commit_each(bulk))
+    for _ in range(100):  # a few turns of the loop: the bulk write takes both places
+        if seen[0] == 2:
+            break
+        await asyncio.sleep(0)
+    assert seen[0] == 2
+    landed = await w.commit_each(statuses, urgent=True)
+    assert all(landed) and all(await bulk_write)
+    assert seen[1] == 2
+    # The urgent write's two transactions came right after the two bulk ones in flight, not after all ten.
+    firsts = [t.success[0].request_put.key.rsplit(b"/", 1)[-1][:1] for t in etcd.txns]
+    assert firsts[:4] == [b"a", b"a", b"b", b"b"]
