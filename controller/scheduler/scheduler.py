@@ -114,6 +114,9 @@ class Scheduler:
             self._unfit.clear()
 
     def _apply_task(self, old: objects_pb2.Task | None, new: objects_pb2.Task | None) -> None:
+        if old is not None and new is not None and _counts_alike(old, new):
+            # Most changes are an agent's reports on a task it runs: nothing the view holds moves.
+            return
         if old is not None and old.node_id in self._nodes:
             self._nodes[old.node_id].remove(old)
             if holds_resources(old) and (new is None or not holds_resources(new)):
@@ -254,6 +257,18 @@ class Scheduler:
         metrics.PLACEMENTS.inc(placed)
         if placed < len(decisions):
             log.debug("%d of %d placements lost a race; they are retried", len(decisions) - placed, len(decisions))
+
+
+def _counts_alike(old: objects_pb2.Task, new: objects_pb2.Task) -> bool:
+    """True if the scheduler's view counts both versions of a task the same way: the same node, spec
+    and desired state, both holding resources there, and neither waiting for a node."""
+    return (
+        old.node_id == new.node_id != ""
+        and old.desired_state == new.desired_state
+        and old.spec_version == new.spec_version
+        and states.ASSIGNED <= old.status.state < states.COMPLETE
+        and states.ASSIGNED <= new.status.state < states.COMPLETE
+    )
 
 
 def _node_of(decision: tuple[objects_pb2.Task, objects_pb2.Task, NodeInfo]) -> str:

@@ -249,12 +249,25 @@ class Cache:
             self.node_changes += 1
         table = self._tables[kind]
         old = table.pop(obj_id, None)
+        if kind is Kind.TASK and old is not None and obj is not None:
+            table[obj_id] = obj
+            self._reindex_task(old, obj)  # type: ignore[arg-type]
+            return Change(kind, old, obj)
         if old is not None:
             self._unindex(kind, old)
         if obj is not None:
             table[obj_id] = obj
             self._index(kind, obj)
         return Change(kind, old, obj)
+
+    def _reindex_task(self, old: objects_pb2.Task, new: objects_pb2.Task) -> None:
+        """A task's update: most are status reports, which move it in no index but the tallies."""
+        if old.service_id != new.service_id or old.node_id != new.node_id or old.slot != new.slot:
+            self._unindex(Kind.TASK, old)
+            self._index(Kind.TASK, new)
+        else:
+            self.tallies.add(old, -1)
+            self.tallies.add(new, +1)
 
     def _index(self, kind: Kind, obj: message.Message) -> None:
         if kind is Kind.TASK:

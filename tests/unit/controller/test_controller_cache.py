@@ -167,6 +167,9 @@ async def test_task_tallies_follow_every_change_and_match_a_recount() -> None:
     assert cache.tallies.reserved == recount.reserved == {"n2": [500_000_000, 0]}
     # Every change of a reservation was counted (the node metrics are rebuilt after one).
     assert cache.tallies.reserved_changes == 7  # a, b listed; a out and in; c in; b out; a out
+    # A report keeps a task in its indexes; a move to a node re-indexes it; a deletion drops it.
+    assert cache.tasks_by_node == {"n1": {"b"}, "n2": {"c"}}
+    assert cache.tasks_by_service == {"s1": {"b", "c"}}
 
 
 async def test_node_changes_are_counted_and_each_cache_is_a_new_generation() -> None:

@@ -307,3 +307,25 @@ async def test_a_task_that_fits_nowhere_keeps_pending_with_the_reason() -> None:
     assert op.obj.status.err == (  # type: ignore[attr-defined]
         "no suitable node (1 node not ready; 1 node constraint node.labels.zone==a not met)"
     )
+
+
+@pytest.mark.parametrize(
+    ("state", "desired", "node", "spread", "memory"),
+    [
+        (states.RUNNING, states.RUNNING, "n1", 1, MIB),  # a report on the way up: counted as before
+        (states.COMPLETE, states.RUNNING, "n1", 0, 0),  # finished: the node is free of it
+        (states.RUNNING, states.SHUTDOWN, "n1", 0, MIB),  # told to stop: not spread, still holding memory
+        (states.RUNNING, states.RUNNING, "n2", 0, 0),  # on another node now
+    ],
+)
+def test_the_view_follows_a_task_change(state: int, desired: int, node: str, spread: int, memory: int) -> None:
+    svc = make_service(memory=MIB)
+    assigned = make_task(svc, 1, node="n1", state=states.ASSIGNED)
+    sched = scheduler.Scheduler(cache=FakeCache([], []), writer=RecordingWriter(), settings=LoopSettings())  # type: ignore[arg-type]
+    for n in ("n1", "n2"):
+        sched._add_node(make_node(n))
+    sched._apply_task(None, assigned)
+    changed = make_task(svc, 1, node=node, state=state, desired=desired)
+    sched._apply_task(assigned, changed)
+    n1 = sched._nodes["n1"]
+    assert (n1.tasks, n1.by_service[svc.id], n1.reserved_memory) == (spread, spread, memory)
