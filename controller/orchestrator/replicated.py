@@ -322,6 +322,8 @@ class ReplicatedOrchestrator:
             for batch in await loops.gather(sub, self._settings, loop_wake):
                 for change in batch.changes:
                     slot = self._slot_only(change)
+                    if slot is not None and self._nothing_to_plan(change.new):  # type: ignore[arg-type]
+                        continue
                     if slot is not None:
                         dirty_slots.setdefault(change.obj.service_id, set()).add(slot)  # type: ignore[attr-defined]
                     else:
@@ -343,6 +345,24 @@ class ReplicatedOrchestrator:
         ):
             return None
         return new.slot  # type: ignore[attr-defined]
+
+    def _nothing_to_plan(self, task: objects_pb2.Task) -> bool:
+        """True if planning this task's slot could only find it on its way: the slot's only task, meant to
+        run, neither ended nor waiting for a node, on a node that is up and not drained.
+
+        `plan_slots` would write nothing for it (`_replace_or_restart` acts on an ended task, a lost or
+        drained node or a delayed start; `moves.view` on older tasks in the slot). Anything that would
+        change that (a node going down or drained, a task added to the slot, the task ending) is a
+        change of its own, and plans the slot or the service then. The status reports of a thousand
+        tasks a second do not each plan a slot.
+        """
+        state = task.status.state
+        if task.desired_state != states.RUNNING or not states.ASSIGNED <= state < states.COMPLETE:
+            return False
+        if len(self._cache.tasks_by_slot.get((task.service_id, task.slot), ())) != 1:
+            return False
+        node = self._cache.nodes.get(task.node_id)
+        return node is not None and node.status.state != slots.DOWN and node.spec.availability != slots.DRAIN
 
     def _affected(self, change: Change) -> set[str]:
         if change.kind is Kind.TASK:

@@ -376,3 +376,39 @@ def test_a_created_or_removed_service_is_planned() -> None:
     orchestrator = _orchestrator()
     assert orchestrator._affected(Change(Kind.SERVICE, None, svc)) == {svc.id}
     assert orchestrator._affected(Change(Kind.SERVICE, svc, None)) == {svc.id}
+
+
+# ---- which task changes plan their slot ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("state", "desired", "node", "slot_tasks", "quiet"),
+    [
+        (states.ASSIGNED, states.RUNNING, "n1", 1, True),  # placed: on its way
+        (states.RUNNING, states.RUNNING, "n1", 1, True),  # running, nothing else in the slot
+        (states.RUNNING, states.RUNNING, "down", 1, False),  # its node is lost: replace it
+        (states.RUNNING, states.RUNNING, "drained", 1, False),  # its node drains: start one elsewhere
+        (states.RUNNING, states.RUNNING, "gone", 1, False),  # its node was removed
+        (states.FAILED, states.RUNNING, "n1", 1, False),  # ended: the restart policy decides
+        (states.ASSIGNED, states.READY, "n1", 1, False),  # a delayed start
+        (states.PENDING, states.RUNNING, "", 1, False),  # waiting for a node
+        (states.RUNNING, states.RUNNING, "n1", 2, False),  # an older task in the slot: moves.view decides
+    ],
+)
+def test_a_task_on_its_way_in_a_slot_of_its_own_plans_nothing(
+    state: int, desired: int, node: str, slot_tasks: int, quiet: bool
+) -> None:
+    svc = make_service(replicas=1)
+    nodes = nodes_by_id(make_node("n1"), make_node("down", state=DOWN), make_node("drained", availability=DRAIN))
+    task = make_task(svc, 1, node=node, state=state, desired=desired)
+    older = [make_task(svc, 1, node="n1", state=states.FAILED, desired=states.SHUTDOWN, task_id="old")]
+    in_slot = [task, *older][:slot_tasks]
+    cache = types.SimpleNamespace(
+        cluster=None, nodes=nodes, tasks_by_slot={(svc.id, 1): {t.id for t in in_slot}}
+    )
+    orchestrator = replicated.ReplicatedOrchestrator(cache=cache, writer=None, settings=LoopSettings())  # type: ignore[arg-type]
+    assert orchestrator._nothing_to_plan(task) is quiet
+    if quiet:
+        # The shortcut is only sound while the slot's own plan would indeed write nothing.
+        p = replicated.plan_slots(svc, {1: in_slot}, nodes, NOW)
+        assert p is not None and p.groups == [] and p.wake_at is None
