@@ -90,7 +90,9 @@ class ReportStream:
         request = dispatcher_pb2.ReportRequest(heartbeat=dispatcher_pb2.HeartbeatRequest(session_id=session_id))
         return (await self.ask(request, timeout)).heartbeat
 
-    async def statuses(self, session_id: str, updates: list[dispatcher_pb2.TaskStatusUpdate], timeout: float) -> None:
+    async def statuses(
+        self, session_id: str, updates: list[dispatcher_pb2.TaskStatusUpdate], timeout: float
+    ) -> dispatcher_pb2.UpdateTaskStatusResponse:
         """Report statuses; raises Refused if the controller will not take them."""
         request = dispatcher_pb2.ReportRequest(
             statuses=dispatcher_pb2.UpdateTaskStatusRequest(session_id=session_id, updates=updates)
@@ -98,3 +100,4 @@ class ReportStream:
         answer = await self.ask(request, timeout)
         if answer.refused:
             raise Refused(answer.refused)
+        return answer.statuses

@@ -100,6 +100,8 @@ class Session:
         self.node: objects_pb2.Node | None = None
         #: When this session last heard from the controller (loop time): any answer, not only a heartbeat's.
         self._heard = 0.0
+        #: When the next heartbeat is due (loop time): a status report the controller counted as one moves it.
+        self._beat_due = 0.0
 
     @property
     def established(self) -> bool:
@@ -194,7 +196,17 @@ class Session:
                 continue
             self._heard_from_controller()
             period = units.from_duration(reply.period) or period
-            await asyncio.sleep(period)
+            self._beat_due = loop.time() + period
+            await self._until_beat_due()
+
+    async def _until_beat_due(self) -> None:
+        """Sleep until the next heartbeat is due; status reports that count as heartbeats put it off."""
+        loop = asyncio.get_running_loop()
+        while True:
+            wait = self._beat_due - loop.time()
+            if wait <= 0:
+                return
+            await asyncio.sleep(wait)
 
     async def _assignments(self) -> NoReturn:
         assert self._stub is not None
@@ -236,8 +248,10 @@ class Session:
 
     async def _send_statuses(self, updates: Sequence[dispatcher_pb2.TaskStatusUpdate]) -> None:
         assert self._reports is not None
-        await self._reports.statuses(self.session_id, list(updates), self._settings.rpc_timeout)
+        reply = await self._reports.statuses(self.session_id, list(updates), self._settings.rpc_timeout)
         self._heard_from_controller()
+        if reply.HasField("heartbeat_period"):
+            self._beat_due = asyncio.get_running_loop().time() + units.from_duration(reply.heartbeat_period)
 
 
 def _first_leaf(group: BaseExceptionGroup) -> BaseException:

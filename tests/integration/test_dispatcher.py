@@ -32,11 +32,13 @@ def test_node_cannot_report_on_another_nodes_task(cluster: Cluster, image: str) 
         )
         beat = dispatcher_pb2.HeartbeatRequest(session_id=first.session_id)
         stale = dispatcher_pb2.HeartbeatRequest(session_id="wrong")
+        nothing = dispatcher_pb2.UpdateTaskStatusRequest(session_id=first.session_id)
         reports = stub.Report(
             iter(
                 [
                     dispatcher_pb2.ReportRequest(statuses=bogus),
                     dispatcher_pb2.ReportRequest(heartbeat=beat),
+                    dispatcher_pb2.ReportRequest(statuses=nothing),
                     dispatcher_pb2.ReportRequest(heartbeat=stale),
                 ]
             ),
@@ -47,6 +49,9 @@ def test_node_cannot_report_on_another_nodes_task(cluster: Cluster, image: str) 
         assert "not assigned to this node" in refused.refused
         assert not refused.HasField("statuses")
         assert next(reports).HasField("heartbeat")
+        # A report the controller takes counts as a heartbeat: its answer says when the next is due.
+        taken = next(reports)
+        assert taken.statuses.heartbeat_period.seconds + taken.statuses.heartbeat_period.nanos > 0
         # A session ID that is not the caller's ends the stream.
         with pytest.raises(grpc.RpcError) as err:
             next(reports)

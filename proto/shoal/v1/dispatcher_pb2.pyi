@@ -117,8 +117,10 @@ class UpdateTaskStatusRequest(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., updates: _Optional[_Iterable[_Union[TaskStatusUpdate, _Mapping]]] = ...) -> None: ...
 
 class UpdateTaskStatusResponse(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("heartbeat_period",)
+    HEARTBEAT_PERIOD_FIELD_NUMBER: _ClassVar[int]
+    heartbeat_period: _duration_pb2.Duration
+    def __init__(self, heartbeat_period: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class ReportRequest(_message.Message):
     __slots__ = ("heartbeat", "statuses")

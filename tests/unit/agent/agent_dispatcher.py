@@ -55,6 +55,8 @@ class FakeDispatcher(dispatcher_pb2_grpc.DispatcherServicer):
         self.heartbeat_errors: list[grpc.StatusCode] = []
         #: Seconds each heartbeat takes to be answered (a busy controller).
         self.heartbeat_delay = 0.0
+        #: If set, a status report counts as a heartbeat and puts the next off by this many seconds.
+        self.reports_beat_for: float | None = None
         self.redirect_to = ""
         self.controllers: list[str] = []
         self.session_pushes: asyncio.Queue[dispatcher_pb2.SessionMessage | None] = asyncio.Queue()
@@ -137,7 +139,10 @@ class FakeDispatcher(dispatcher_pb2_grpc.DispatcherServicer):
                 yield dispatcher_pb2.ReportResponse(refused=f"cannot update task {theirs[0]}: not this node's")
                 continue
             self.status_updates.extend((request.statuses.session_id, u.task_id, u.status.state) for u in updates)
-            yield dispatcher_pb2.ReportResponse(statuses=dispatcher_pb2.UpdateTaskStatusResponse())
+            answer = dispatcher_pb2.UpdateTaskStatusResponse()
+            if self.reports_beat_for is not None:
+                answer.heartbeat_period.CopyFrom(units.to_duration(self.reports_beat_for))
+            yield dispatcher_pb2.ReportResponse(statuses=answer)
 
     def states_of(self, task_id: str) -> list[int]:
         return [state for _, t, state in self.status_updates if t == task_id]

@@ -121,6 +121,27 @@ async def test_registers_with_its_node_certificate_and_heartbeats(
     assert request.description.engine.engine_version == "20.10.24"
 
 
+@pytest.mark.parametrize("counted", [True, False])
+async def test_a_report_that_counts_as_a_heartbeat_puts_the_next_one_off(
+    dispatcher: FakeDispatcher, addr: str, tmp_path: Path, node_bundle: tls.Bundle, counted: bool
+) -> None:
+    dispatcher.heartbeat_period = 0.05
+    dispatcher.reports_beat_for = 60.0 if counted else None
+    async with Running([addr], tmp_path, node_bundle) as running:
+        await wait_until(lambda: dispatcher.heartbeats >= 2, what="heartbeats")
+        running.reporter.update("t1", types_pb2.TaskStatus(state=states.RUNNING))
+        await wait_until(lambda: dispatcher.states_of("t1"), what="the report")
+        beats = dispatcher.heartbeats
+        if not counted:
+            # A controller that does not count reports as heartbeats gets them as before.
+            await wait_until(lambda: dispatcher.heartbeats >= beats + 5, what="heartbeats after the report")
+            return
+        # 20 periods: at most the heartbeat already on its way when the answer came arrives.
+        await asyncio.sleep(1.0)
+        assert dispatcher.heartbeats <= beats + 1
+    assert dispatcher.sessions_opened == 1
+
+
 async def test_a_slow_controller_keeps_the_session(
     dispatcher: FakeDispatcher, addr: str, tmp_path: Path, node_bundle: tls.Bundle
 ) -> None:
