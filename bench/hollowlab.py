@@ -176,6 +176,7 @@ TRAFFIC = (
     ("controller", "shoal_dispatcher_registrations_total", "agent sessions opened"),
     ("controller", "shoal_dispatcher_status_updates_total", "task statuses accepted by the controller"),
     ("hollow", "shoal_agent_status_report_batch_size_count", "status reports (messages)"),
+    ("hollow", "shoal_agent_heartbeat_duration_seconds_count", "heartbeats (messages)"),
     ("controller", "shoal_dispatcher_assignment_batch_size_count", "assignment messages sent to agents"),
     ("controller", "shoal_dispatcher_assignment_batch_size_sum", "assignment changes in them"),
     ("controller", "shoal_dispatcher_nodes_down_total", "nodes marked DOWN"),
