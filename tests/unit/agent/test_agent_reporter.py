@@ -156,3 +156,30 @@ async def test_forgotten_tasks_are_not_sent(reporter: reporter_.Reporter) -> Non
     async with Session(reporter, Controller()) as controller:
         await wait_until(lambda: controller.sent(), what="a batch")
     assert controller.sent() == [("kept", states.RUNNING)]
+
+
+def test_a_step_up_that_just_came_in_waits_for_the_next_batch() -> None:
+    """ACCEPTED..STARTING reported a moment ago waits one interval (its task is likely about to move on);
+    RUNNING and final states go at once, and a step that has lasted the interval goes too."""
+    now = [0.0]
+    reporter = reporter_.Reporter(reporter_.ReporterSettings(batch_size=10, flush_interval=0.25), clock=lambda: now[0])
+    reporter.update("starting", status(states.PREPARING))
+    reporter.update("up", status(states.RUNNING))
+    reporter.update("failed", status(states.FAILED))
+    now[0] = 0.1
+    assert [u.task_id for u in reporter._take_batch()] == ["up", "failed"]
+    reporter.update("starting", status(states.STARTING))  # moved on: a new moment
+    now[0] = 0.3
+    assert reporter._take_batch() == []
+    now[0] = 0.36
+    assert [(u.task_id, u.status.state) for u in reporter._take_batch()] == [("starting", states.STARTING)]
+    assert reporter.pending == 0
+
+
+async def test_a_step_up_that_lasts_is_sent() -> None:
+    """With nothing but a fresh step pending, the reporter looks again after an interval and sends it."""
+    reporter = reporter_.Reporter(reporter_.ReporterSettings(batch_size=10, flush_interval=0.05))
+    reporter.update("t1", status(states.PREPARING))
+    async with Session(reporter, Controller()) as controller:
+        await wait_until(lambda: controller.sent(), what="the step, once it has lasted an interval")
+    assert controller.sent() == [("t1", states.PREPARING)]
