@@ -266,8 +266,7 @@ class Cache:
             self._unindex(Kind.TASK, old)
             self._index(Kind.TASK, new)
         else:
-            self.tallies.add(old, -1)
-            self.tallies.add(new, +1)
+            self.tallies.replace(old, new)
 
     def _index(self, kind: Kind, obj: message.Message) -> None:
         if kind is Kind.TASK:

@@ -53,6 +53,21 @@ class TaskTallies:
                     del self.reserved[task.node_id]
 
 
+    def replace(self, old: objects_pb2.Task, new: objects_pb2.Task) -> None:
+        """Count `old` out and `new` in: for a task of the same service, node and spec, as an agent's
+        report leaves it, only the state counts move unless it took or gave up its reservation."""
+        if holds_resources(old) != holds_resources(new) or old.spec_version != new.spec_version:
+            self.add(old, -1)
+            self.add(new, +1)
+            return
+        before, after = old.status.state, new.status.state
+        _count(self.states, before, -1)
+        _count(self.states, after, +1)
+        by_service = self.by_service[old.service_id]
+        _count(by_service, (before, old.desired_state), -1)
+        _count(by_service, (after, new.desired_state), +1)
+
+
 def _count(counter: collections.Counter[Any], key: Any, sign: int) -> None:
     value = counter[key] + sign
     if value:
