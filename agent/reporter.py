@@ -6,9 +6,10 @@ as one session: it first queues the latest status of every task it knows (the
 controller may have missed them while the agent was away), then sends pending
 statuses in batches of at most `batch_size`, waiting `flush_interval` to
 gather more before each batch that is not full; a step on a task's way up to
-RUNNING that came in within that interval waits for the next batch. A failed batch goes back in the queue and is
-retried with backoff, except a refused one (the controller says a task is not
-ours), which is dropped so that it cannot wedge the queue.
+RUNNING that came in within that interval waits for the next batch. A failed
+batch goes back in the queue and is retried with backoff, except a refused one
+(the controller says a task is not ours), which is dropped so that it cannot
+wedge the queue.
 """
 
 from __future__ import annotations

@@ -54,9 +54,14 @@ class TaskTallies:
 
 
     def replace(self, old: objects_pb2.Task, new: objects_pb2.Task) -> None:
-        """Count `old` out and `new` in: for a task of the same service, node and spec, as an agent's
-        report leaves it, only the state counts move unless it took or gave up its reservation."""
-        if holds_resources(old) != holds_resources(new) or old.spec_version != new.spec_version:
+        """Count `old` out and `new` in. A task that stays with its service, node and spec (an agent's
+        report) moves only its state counts, unless it took or gave up its reservation."""
+        if (
+            old.service_id != new.service_id
+            or old.node_id != new.node_id
+            or old.spec_version != new.spec_version
+            or holds_resources(old) != holds_resources(new)
+        ):
             self.add(old, -1)
             self.add(new, +1)
             return

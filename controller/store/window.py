@@ -4,13 +4,17 @@ etcd applies committed transactions one at a time, and etcd 3.4 refuses a lease
 renewal while its apply is more than a second behind its log ("waiting for the
 applied index took too long"): a burst of writes can end the leader's lease.
 With twelve batched transactions in flight, bench/placement.py lost leadership
-in three runs of three on a slow day; with four, in none. No fixed number suits
-every machine, so the window follows TCP's congestion control (AIMD): it grows
+in three runs of three on a slow day; with four, not in the run that followed.
+No fixed number suits every machine, so the window follows TCP's congestion
+control (AIMD): it grows
 by one place for every window's worth of answers faster than `target`, and
 halves on an answer slower than that, once per burst (answers to transactions
 sent before the last cut do not cut again). A transaction that failed leaves the
-window as it is. Urgent writes (status reports) take the next free place before
-bulk ones, but they count in the window too: etcd applies them all the same.
+window as it is. The time measured is the answer as the controller's event loop
+sees it, so a controller too busy to read its answers also writes less at once.
+Urgent writes (status reports, nodes marked DOWN) take the next free place
+before bulk ones, but they count in the window too: etcd applies them all the
+same.
 """
 
 from __future__ import annotations

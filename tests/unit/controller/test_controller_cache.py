@@ -192,3 +192,34 @@ async def test_node_changes_are_counted_and_each_cache_is_a_new_generation() -> 
     assert set(cache.nodes) == {"n2"}
     assert cache.node_changes == 4  # two listed, one changed, one deleted
     assert Cache(fake, KEYS).generation != cache.generation  # type: ignore[arg-type]
+
+
+def test_replacing_a_tally_equals_counting_out_and_in() -> None:
+    """The shortcut for a report and the long way agree, for reports and for moves alike."""
+    from shoal import states
+    from shoal.controller.store.tallies import TaskTallies
+
+    def task(state: int, node: str = "n1", service: str = "s1", version: int = 1) -> objects_pb2.Task:
+        t = objects_pb2.Task(id="t", service_id=service, node_id=node, desired_state=states.RUNNING)
+        t.status.state = state
+        t.spec_version = version
+        t.spec.resources.reservations.memory_bytes = 64
+        return t
+
+    cases = [
+        (task(states.ASSIGNED), task(states.RUNNING)),
+        (task(states.RUNNING), task(states.COMPLETE)),
+        (task(states.PENDING, node=""), task(states.ASSIGNED)),
+        (task(states.RUNNING), task(states.RUNNING, node="n2")),
+        (task(states.RUNNING), task(states.RUNNING, service="s2")),
+        (task(states.RUNNING), task(states.RUNNING, version=2)),
+    ]
+    for old, new in cases:
+        short, long = TaskTallies(), TaskTallies()
+        for tallies in (short, long):
+            tallies.add(task(states.RUNNING, node="n3"))
+            tallies.add(old)
+        short.replace(old, new)
+        long.add(old, -1)
+        long.add(new, +1)
+        assert (short.states, short.by_service, short.reserved) == (long.states, long.by_service, long.reserved)
