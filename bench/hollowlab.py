@@ -217,18 +217,16 @@ class Traffic:
             {k: v for k, v in scraped.items() if 'operation="txn"' in k}
             for scraped in (self._before.get("controller", {}), after["controller"])
         ]
-        self.lag["etcd transaction"] = {
-            f"p{round(q * 100)}": histogram_quantile(*txns, "shoal_store_etcd_request_duration_seconds", q)
-            for q in (0.5, 0.99, 1.0)
-        }
+        self.lag["etcd transaction"] = _spread(*txns, "shoal_store_etcd_request_duration_seconds")
         for name, samples in after.items():
             prefix = "shoal_controller" if name == "controller" else "shoal_agent"
-            before = self._before.get(name, {})
-            self.lag[name] = {
-                f"p{round(q * 100)}": histogram_quantile(before, samples, f"{prefix}_event_loop_lag_seconds", q)
-                for q in (0.5, 0.99, 1.0)
-            }
+            self.lag[name] = _spread(self._before.get(name, {}), samples, f"{prefix}_event_loop_lag_seconds")
         return counts
+
+
+def _spread(before: dict[str, float], after: dict[str, float], name: str) -> dict[str, float | None]:
+    """A histogram's p50, p99 and max between two scrapes (bucket bounds)."""
+    return {f"p{round(q * 100)}": histogram_quantile(before, after, name, q) for q in (0.5, 0.99, 1.0)}
 
 
 def traffic_table(counts: dict[str, float], lag: dict[str, dict[str, float | None]]) -> str:
@@ -239,12 +237,12 @@ def traffic_table(counts: dict[str, float], lag: dict[str, dict[str, float | Non
     for name, q in lag.items():
         if name.endswith("GC pause"):
             lines.append(f"  {name + ', longest (ms, bucket bound)':<42} {ms(q['p100']):>10}")
-        elif name == "etcd transaction":
-            shown = " / ".join(ms(v) for v in q.values())
-            lines.append(f"  {'etcd transaction p50/p99/max ms, controller':<42} {shown:>10}")
-        else:
-            shown = " / ".join(ms(v) for v in q.values())
-            lines.append(f"  {'event-loop lag p50/p99/max ms, ' + name:<42} {shown:>10}")
+            continue
+        what = "etcd transaction p50/p99/max ms, controller" if name == "etcd transaction" else (
+            "event-loop lag p50/p99/max ms, " + name
+        )
+        shown = " / ".join(ms(v) for v in q.values())
+        lines.append(f"  {what:<42} {shown:>10}")
     return "\n".join(lines)
 
 

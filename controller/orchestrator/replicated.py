@@ -361,8 +361,7 @@ class ReplicatedOrchestrator:
             return False
         if len(self._cache.tasks_by_slot.get((task.service_id, task.slot), ())) != 1:
             return False
-        node = self._cache.nodes.get(task.node_id)
-        return node is not None and node.status.state != slots.DOWN and node.spec.availability != slots.DRAIN
+        return slots.node_usable(self._cache.nodes.get(task.node_id))
 
     def _affected(self, change: Change) -> set[str]:
         if change.kind is Kind.TASK:

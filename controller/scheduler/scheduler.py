@@ -263,11 +263,11 @@ def _counts_alike(old: objects_pb2.Task, new: objects_pb2.Task) -> bool:
     """True if the scheduler's view counts both versions of a task the same way: the same node, spec
     and desired state, both holding resources there, and neither waiting for a node."""
     return (
-        old.node_id == new.node_id != ""
+        old.node_id == new.node_id
         and old.desired_state == new.desired_state
         and old.spec_version == new.spec_version
-        and states.ASSIGNED <= old.status.state < states.COMPLETE
-        and states.ASSIGNED <= new.status.state < states.COMPLETE
+        and holds_resources(old)
+        and holds_resources(new)
     )
 
 
