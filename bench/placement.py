@@ -81,6 +81,7 @@ def run(args: argparse.Namespace) -> dict:
         profiler.__exit__()
         watch.stop()
         mine = [t for t, s in watch.service_of.items() if s in submitted]
+        created = sorted(watch.created[t] for t in mine if t in watch.created)
         placed = sorted(watch.assigned[t] for t in mine if t in watch.assigned)
         running = sorted(watch.running[t] for t in mine if t in watch.running)
         latencies = [watch.running[t] - submitted[watch.service_of[t]] for t in mine if t in watch.running]
@@ -96,12 +97,14 @@ def run(args: argparse.Namespace) -> dict:
             "join_s": round(joined, 2),
             "submit_s": round(t_submit, 3),
             "placements_per_s": round(len(placed) / span, 1) if span else None,
+            "last_creation_s": round(created[-1] - t0, 3) if created else None,
             "first_placement_s": round(placed[0] - t0, 3) if placed else None,
             "last_placement_s": round(placed[-1] - t0, 3) if placed else None,
             "first_running_s": round(running[0] - t0, 3) if running else None,
             "all_running_s": round(t_all, 3),
             "end_to_end_per_s": round(total / t_all, 1),
             "submit_to_running_s": {k: round(v, 3) for k, v in hollowlab.percentiles(latencies).items()},
+            "creation_rate_by_tenth": [round(r, 1) for r in deciles(created)],
             "placement_rate_by_tenth": [round(r, 1) for r in deciles(placed)],
             "goal_all_running_s": GOAL_S,
             "goal_met": t_all <= GOAL_S,
@@ -124,11 +127,14 @@ def print_table(r: dict) -> None:
     rows = [
         ("submission of every service", f"{r['submit_s']:.2f} s"),
         ("placements/s (first to last)", f"{r['placements_per_s']}"),
+        ("last task created", f"{r['last_creation_s']} s"),
         ("first placement", f"{r['first_placement_s']} s"),
+        ("last placement", f"{r['last_placement_s']} s"),
         ("first RUNNING", f"{r['first_running_s']} s"),
         ("all RUNNING", f"{r['all_running_s']:.2f} s   (goal <= {GOAL_S:.0f} s at 100k/1k)"),
         ("end to end", f"{r['end_to_end_per_s']} tasks/s"),
         ("submit -> RUNNING p50/p95/p99", f"{lat['p50']} / {lat['p95']} / {lat['p99']} s"),
+        ("creations/s by tenth", " ".join(f"{x:.0f}" for x in r["creation_rate_by_tenth"])),
         ("placements/s by tenth", " ".join(f"{x:.0f}" for x in r["placement_rate_by_tenth"])),
     ]
     for label, value in rows:

@@ -21,7 +21,7 @@ import ipaddress
 import logging
 import pathlib
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, MutableSequence, Sequence
 
 import grpc
 from aetcd import rpc
@@ -265,8 +265,11 @@ class Etcd:
         failure: Sequence[rpc.RequestOp] = (),
     ) -> rpc.TxnResponse:
         """One transaction: `success` ops if every compare holds, else `failure` ops."""
-        req = rpc.TxnRequest(compare=compare, success=success, failure=failure)
-        return await self._call("txn", self._kv.Txn, req)
+        return await self.send_txn(rpc.TxnRequest(compare=compare, success=success, failure=failure))
+
+    async def send_txn(self, request: rpc.TxnRequest) -> rpc.TxnResponse:
+        """One transaction built by the caller (`add_put`, `add_mod_revision_is` ... fill one in place)."""
+        return await self._call("txn", self._kv.Txn, request)
 
     async def watch(
         self, prefix: bytes, start_revision: int, *, prev_kv: bool = False
@@ -363,9 +366,21 @@ _CREATE = rpc.Compare.CompareTarget.CREATE
 DELETE_EVENT = rpc.Event.EventType.DELETE
 
 
-def mod_revision_is(key: bytes, revision: int) -> rpc.Compare:
-    """Holds if the key was last changed at `revision` (0: the key does not exist)."""
-    return rpc.Compare(key=key, result=_EQUAL, target=_MOD, mod_revision=revision)
+def add_put(ops: MutableSequence[rpc.RequestOp], key: bytes, value: bytes) -> None:
+    """Append a put to a transaction's operations, in place (no message is built and copied in)."""
+    put = ops.add().request_put  # type: ignore[attr-defined]
+    put.key = key
+    put.value = value
+
+
+def add_delete(ops: MutableSequence[rpc.RequestOp], key: bytes) -> None:
+    """Append a delete to a transaction's operations, in place."""
+    ops.add().request_delete_range.key = key  # type: ignore[attr-defined]
+
+
+def add_mod_revision_is(compares: MutableSequence[rpc.Compare], key: bytes, revision: int) -> None:
+    """Append a compare that holds if the key was last changed at `revision` (0: it does not exist)."""
+    compares.add(key=key, result=_EQUAL, target=_MOD, mod_revision=revision)  # type: ignore[attr-defined]
 
 
 def create_revision_is(key: bytes, revision: int) -> rpc.Compare:

@@ -70,6 +70,9 @@ class MemoryEtcd:
                 responses.append(self._range(op.request_range.key))
         return rpc.TxnResponse(succeeded=ok, header=rpc.ResponseHeader(revision=self.revision), responses=responses)
 
+    async def send_txn(self, req: rpc.TxnRequest) -> rpc.TxnResponse:
+        return await self.txn(req.compare, req.success, req.failure)
+
     def task(self, task_id: str) -> objects_pb2.Task:
         return objects_pb2.Task.FromString(self.kv[K.object(Kind.TASK, task_id)][0])
 
