@@ -7,10 +7,11 @@ places each task on the eligible node with the fewest tasks of its service,
 then the fewest tasks overall, after spreading over the values of the node
 labels the spec prefers (spread.py). A task created for one node (global
 services) is only checked against that node. Placements made during a pass are counted on
-the nodes tentatively, so one pass spreads; they are taken back after the
-write, and the store's own events then count the ones that landed. A task
-that fits nowhere keeps PENDING with the reason in its status, and is tried
-again when nodes change or resources are freed.
+the nodes at once, so one pass spreads. Those whose write did not land are
+taken back after it; those that landed stay counted, and the store's event
+for each is applied as a change from that count. A task that fits nowhere
+keeps PENDING with the reason in its status, and is tried again when nodes
+change or resources are freed.
 """
 
 from __future__ import annotations
@@ -72,6 +73,9 @@ class Scheduler:
         self._static: dict[tuple[str, ...], list[NodeInfo]] = {}
         #: Where the next small group's sample of nodes starts (spread.LeastLoaded), round the cluster.
         self._sample_start = 0
+        #: Placements that landed, counted on their nodes as written, until the store's event for each
+        #: comes: taking each count back and adding the event's copy cost two NodeInfo updates a task.
+        self._held: dict[str, objects_pb2.Task] = {}
 
     async def run(self) -> NoReturn:
         sub = self._cache.subscribe()
@@ -114,6 +118,14 @@ class Scheduler:
             self._unfit.clear()
 
     def _apply_task(self, old: objects_pb2.Task | None, new: objects_pb2.Task | None) -> None:
+        task_id = (new or old).id  # type: ignore[union-attr]
+        held = self._held.pop(task_id, None)
+        if held is not None:
+            # The event of this loop's own placement (a write that landed compared the version the
+            # pass read, so nothing came between): the view counts the task as written, not as `old`.
+            old = held
+            self._pending.pop(task_id, None)
+            self._unfit.pop(task_id, None)
         if old is not None and new is not None and _counts_alike(old, new):
             # Most changes are an agent's reports on a task it runs: nothing the view holds moves.
             return
@@ -123,7 +135,6 @@ class Scheduler:
                 self._unfit.clear()  # capacity was freed
         if new is not None and new.node_id in self._nodes:
             self._nodes[new.node_id].add(new)
-        task_id = (new or old).id  # type: ignore[union-attr]
         if new is not None and (is_pending(new) or is_preassigned(new)):
             self._pending[task_id] = new
             if old is not None and old.spec_version != new.spec_version:
@@ -167,9 +178,11 @@ class Scheduler:
             for job in writes:
                 job.cancel()
             await asyncio.gather(*writes, return_exceptions=True)
-            # Tentative counts go; the store's events count the placements that landed.
-            for _, assigned, info in placed:
-                info.remove(assigned)
+            # Counts of writes that did not land go; those that landed are held for their events.
+            held = self._held
+            for task, assigned, info in placed:
+                if held.get(task.id) is not assigned:
+                    info.remove(assigned)
         metrics.set_unschedulable(collections.Counter(self._unfit.values()))
 
     async def _place_group(
@@ -250,9 +263,10 @@ class Scheduler:
             return
         landed = await self._writer.commit_each(ops)
         placed = 0
-        for ok, (task, _, _) in zip(landed, decisions, strict=False):
+        for ok, (task, assigned, _) in zip(landed, decisions, strict=False):
             if ok:
                 placed += 1
+                self._held[task.id] = assigned
                 metrics.SCHEDULING_LATENCY.observe(max(0.0, now - seconds(task.status.timestamp)))
         metrics.PLACEMENTS.inc(placed)
         if placed < len(decisions):

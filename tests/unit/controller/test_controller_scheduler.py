@@ -329,3 +329,53 @@ def test_the_view_follows_a_task_change(state: int, desired: int, node: str, spr
     sched._apply_task(assigned, changed)
     n1 = sched._nodes["n1"]
     assert (n1.tasks, n1.by_service[svc.id], n1.reserved_memory) == (spread, spread, memory)
+
+
+class LandingWriter:
+    """Lands every write but those of the tasks in `refused` (a conflict), at once."""
+
+    def __init__(self, refused: Container[str]) -> None:
+        self.refused = refused
+
+    async def commit_each(self, ops: list[w.Op]) -> list[bool]:
+        return [op.obj.id not in self.refused for op in ops]  # type: ignore[union-attr]
+
+
+async def test_a_landed_placement_stays_counted_until_its_event_and_is_counted_once() -> None:
+    """A pass's placements count on their nodes as they are made. Those that landed stay counted after the
+    pass, and the store's events for them (the write, then an agent's report) leave the count as it is;
+    the one that lost a race is taken back, and waits for the next pass."""
+    svc = make_service(memory=MIB)
+    tasks = pending(svc, 4)
+    sched = scheduler.Scheduler(
+        cache=FakeCache([], []), writer=LandingWriter({tasks[0].id}), settings=LoopSettings()  # type: ignore[arg-type]
+    )
+    sched._add_node(make_node("n1", memory=GIB))
+    for t in tasks:
+        sched._apply_task(None, t)
+    await sched._pass()
+    n1 = sched._nodes["n1"]
+    counts = (n1.tasks, n1.by_service[svc.id], n1.reserved_memory)
+    assert counts == (3, 3, 3 * MIB)
+    for t in tasks[1:]:
+        stored = make_task(svc, t.slot, node="n1", state=states.ASSIGNED, task_id=t.id)
+        stored.meta.version = 12
+        sched._apply_task(t, stored)
+        running = make_task(svc, t.slot, node="n1", state=states.RUNNING, task_id=t.id)
+        sched._apply_task(stored, running)
+    assert (n1.tasks, n1.by_service[svc.id], n1.reserved_memory) == counts
+    assert set(sched._pending) == {tasks[0].id}
+    assert not sched._held
+
+
+async def test_a_held_placement_whose_task_is_deleted_frees_the_node() -> None:
+    svc = make_service(memory=MIB)
+    (task,) = pending(svc, 1)
+    sched = scheduler.Scheduler(cache=FakeCache([], []), writer=LandingWriter(()), settings=LoopSettings())  # type: ignore[arg-type]
+    sched._add_node(make_node("n1", memory=GIB))
+    sched._apply_task(None, task)
+    await sched._pass()
+    # The write and the deletion came in one change (a re-list after compaction coalesces them).
+    sched._apply_task(task, None)
+    n1 = sched._nodes["n1"]
+    assert (n1.tasks, n1.reserved_memory, sched._pending, sched._held) == (0, 0, {}, {})
