@@ -211,7 +211,12 @@ class Traffic:
         for proc, metric, label in TRAFFIC:
             names = ["controller"] if proc == "controller" else [n for n in after if n != "controller"]
             counts[label] = sum(after[n].get(metric, 0.0) - self._before.get(n, {}).get(metric, 0.0) for n in names)
-        gc_pauses = (self._before.get("controller", {}), after["controller"], "shoal_gc_pause_seconds")
+        before = self._before.get("controller", {})
+        for generation in range(3):
+            key = f'shoal_gc_pause_seconds_sum{{generation="{generation}"}}'
+            spent = after["controller"].get(key, 0.0) - before.get(key, 0.0)
+            counts[f"controller time in generation {generation} collections (ms)"] = 1000 * spent
+        gc_pauses = (before, after["controller"], "shoal_gc_pause_seconds")
         self.lag["controller GC pause"] = {"p100": histogram_quantile(*gc_pauses, 1.0)}
         txns = [
             {k: v for k, v in scraped.items() if 'operation="txn"' in k}

@@ -124,6 +124,7 @@ async def keep_trimmed(
     collect_every: float = 600.0,
     full_every: float = 3600.0,
     rss: Callable[[], int] = rss_bytes,
+    burst: int = 500,
 ) -> NoReturn:
     """Every `interval` seconds, once `after` changes (store revisions) have gone by, hand malloc's free
     pages back to the OS from a thread (`release`, no stall), with a collection first when one is due.
@@ -135,18 +136,26 @@ async def keep_trimmed(
     later collections do not walk them) or `collect_every` seconds have passed;
     every `full_every` seconds a full one runs, whatever else: frozen objects that
     became unreachable cycles are freed then.
+
+    The collection after growth waits for the burst to end (fewer than `burst` revisions in the last
+    `interval`): in the middle of one it stalled every write in flight, twice in each placement run
+    (bench/placement.py writes about 120 revisions a second), and after it, it walks every survivor once.
     """
     trimmed_at, size_at = changes(), rss()
+    seen = trimmed_at
     collected_at = full_at = time.monotonic()
     while True:
         await asyncio.sleep(interval)
         now = time.monotonic()
+        revision = changes()
+        busy, seen = revision - seen >= burst, revision
         full = now - full_at >= full_every
-        if not full and changes() - trimmed_at < after:
+        due = full or now - collected_at >= collect_every or (not busy and rss() - size_at >= grown)
+        if not due and revision - trimmed_at < after:
             continue
-        trimmed_at = changes()
+        trimmed_at = revision
         start = time.perf_counter()
-        if full or now - collected_at >= collect_every or rss() - size_at >= grown:
+        if due:
             collected_at = now
             if full:
                 full_at = now

@@ -56,15 +56,48 @@ async def test_pages_go_back_on_a_busy_store_and_a_collection_only_after_growth(
         assert calls.released == [150]
         assert calls.collected == []  # the heap stayed level: no collection, no stall
         revision[0] = 200  # fewer than `after` since the last trim
-        size[0] = 40
         await asyncio.sleep(0.05)
         assert calls.released == [150]
         revision[0] = 300  # busy again, and grown by more than `grown`
+        size[0] = 40
         await _until(lambda: len(calls.released) == 2)
         assert calls.collected == [(300, False)]
         revision[0] = 400  # busy, grown no further
         await _until(lambda: len(calls.released) == 3)
         assert calls.collected == [(300, False)]
+
+
+class Burst:
+    """A store's revision that moves by `step` each time it is read (each tick of the loop)."""
+
+    def __init__(self) -> None:
+        self.revision, self.step = 0, 0
+
+    def __call__(self) -> int:
+        self.revision += self.step
+        return self.revision
+
+
+async def test_the_collection_after_growth_waits_for_the_burst_to_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    store, size = Burst(), [0]
+    calls = Recorder(monkeypatch, [0])
+    monkeypatch.setattr(heap, "collect", lambda full=False: calls.collected.append((store.revision, full)))
+    monkeypatch.setattr(heap, "release", lambda: calls.released.append(store.revision))
+    trims = heap.keep_trimmed(
+        store, interval=0.01, after=100, grown=10, collect_every=3600, rss=lambda: size[0], burst=500
+    )
+    async with running(trims):
+        store.step = 1000  # a burst
+        await _until(lambda: calls.released)
+        size[0] = 40  # that grows the heap
+        await _until(lambda: len(calls.released) >= 5)
+        assert calls.collected == []  # pages go back, and nothing stalls the burst
+        store.step = 0  # the burst is over
+        await _until(lambda: calls.collected)
+        assert calls.collected == [(store.revision, False)]
+        released = len(calls.released)
+        await asyncio.sleep(0.05)
+        assert calls.collected == [(store.revision, False)] and len(calls.released) == released  # quiet again
 
 
 async def test_a_collection_joins_a_trim_every_collect_every_without_growth(monkeypatch: pytest.MonkeyPatch) -> None:
