@@ -183,6 +183,7 @@ TRAFFIC = (
     ("controller", "shoal_controller_leader_changes_total", "leadership terms begun"),
     ("controller", 'shoal_gc_pause_seconds_count{generation="2"}', "controller full garbage collections"),
     ("controller", "shoal_store_write_window_cuts_total", "write window cuts (slow etcd answers)"),
+    ("controller", "shoal_store_etcd_revision", "store revisions (transactions that wrote)"),
 )
 
 
