@@ -347,21 +347,25 @@ class ReplicatedOrchestrator:
         return new.slot  # type: ignore[attr-defined]
 
     def _nothing_to_plan(self, task: objects_pb2.Task) -> bool:
-        """True if planning this task's slot could only find it on its way: the slot's only task, meant to
-        run, neither ended nor waiting for a node, on a node that is up and not drained.
+        """True if planning this task's slot could only find it on its way: the slot's only task, of the
+        service's spec version, meant to run, and either waiting for a node or placed (not ended) on a
+        node that is up and not drained.
 
         `plan_slots` would write nothing for it (`_replace_or_restart` acts on an ended task, a lost or
-        drained node or a delayed start; `moves.view` on older tasks in the slot). Anything that would
-        change that (a node going down or drained, a task added to the slot, the task ending) is a
-        change of its own, and plans the slot or the service then. The status reports of a thousand
-        tasks a second do not each plan a slot.
+        drained node or a delayed start; `moves.view` on older tasks in the slot), nor send the service
+        back to `plan`. Anything that would change that (a node going down or drained, a task added to
+        the slot, the task ending, a new spec) is a change of its own, and plans the slot or the service
+        then. The creations and status reports of a thousand tasks a second do not each plan a slot.
         """
         state = task.status.state
-        if task.desired_state != states.RUNNING or not states.ASSIGNED <= state < states.COMPLETE:
+        if task.desired_state != states.RUNNING or not states.PENDING <= state < states.COMPLETE:
             return False
         if len(self._cache.tasks_by_slot.get((task.service_id, task.slot), ())) != 1:
             return False
-        return slots.node_usable(self._cache.nodes.get(task.node_id))
+        service = self._cache.services.get(task.service_id)
+        if service is None or task.spec_version != service.spec_version:
+            return False
+        return state == states.PENDING or slots.node_usable(self._cache.nodes.get(task.node_id))
 
     def _affected(self, change: Change) -> set[str]:
         if change.kind is Kind.TASK:

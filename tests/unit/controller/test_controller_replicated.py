@@ -391,8 +391,11 @@ def test_a_created_or_removed_service_is_planned() -> None:
         (states.RUNNING, states.RUNNING, "gone", 1, False),  # its node was removed
         (states.FAILED, states.RUNNING, "n1", 1, False),  # ended: the restart policy decides
         (states.ASSIGNED, states.READY, "n1", 1, False),  # a delayed start
-        (states.PENDING, states.RUNNING, "", 1, False),  # waiting for a node
+        (states.PENDING, states.RUNNING, "", 1, True),  # waiting for a node: the scheduler's, not ours
+        (states.PENDING, states.READY, "", 1, False),  # a delayed start, not yet placed
         (states.RUNNING, states.RUNNING, "n1", 2, False),  # an older task in the slot: moves.view decides
+        (states.PENDING, states.RUNNING, "", 2, False),  # a replacement: the older one may have to stop
+        (states.NEW, states.RUNNING, "", 1, False),
     ],
 )
 def test_a_task_on_its_way_in_a_slot_of_its_own_plans_nothing(
@@ -404,7 +407,7 @@ def test_a_task_on_its_way_in_a_slot_of_its_own_plans_nothing(
     older = [make_task(svc, 1, node="n1", state=states.FAILED, desired=states.SHUTDOWN, task_id="old")]
     in_slot = [task, *older][:slot_tasks]
     cache = types.SimpleNamespace(
-        cluster=None, nodes=nodes, tasks_by_slot={(svc.id, 1): {t.id for t in in_slot}}
+        cluster=None, nodes=nodes, services={svc.id: svc}, tasks_by_slot={(svc.id, 1): {t.id for t in in_slot}}
     )
     orchestrator = replicated.ReplicatedOrchestrator(cache=cache, writer=None, settings=LoopSettings())  # type: ignore[arg-type]
     assert orchestrator._nothing_to_plan(task) is quiet
@@ -412,3 +415,17 @@ def test_a_task_on_its_way_in_a_slot_of_its_own_plans_nothing(
         # The shortcut is only sound while the slot's own plan would indeed write nothing.
         p = replicated.plan_slots(svc, {1: in_slot}, nodes, NOW)
         assert p is not None and p.groups == [] and p.wake_at is None
+
+
+def test_a_task_of_an_older_spec_version_is_planned() -> None:
+    """plan_slots sends such a slot back to the whole plan (a rollout decides it): the shortcut may not skip it."""
+    svc = make_service(replicas=1, version=2)
+    nodes = nodes_by_id(make_node("n1"))
+    task = make_task(svc, 1, node="n1", state=states.RUNNING, version=1)
+    cache = types.SimpleNamespace(
+        cluster=None, nodes=nodes, services={svc.id: svc}, tasks_by_slot={(svc.id, 1): {task.id}}
+    )
+    orchestrator = replicated.ReplicatedOrchestrator(cache=cache, writer=None, settings=LoopSettings())  # type: ignore[arg-type]
+    assert replicated.plan_slots(svc, {1: [task]}, nodes, NOW) is None
+    assert not orchestrator._nothing_to_plan(task)
+    assert orchestrator._nothing_to_plan(make_task(svc, 1, node="n1", state=states.RUNNING))
