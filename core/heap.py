@@ -138,8 +138,9 @@ async def keep_trimmed(
     became unreachable cycles are freed then.
 
     The collection after growth waits for the burst to end (fewer than `burst` revisions in the last
-    `interval`): in the middle of one it stalled every write in flight, twice in each placement run
-    (bench/placement.py writes about 120 revisions a second), and after it, it walks every survivor once.
+    `interval`), and then runs however few changes follow: in the middle of one it stalled every write
+    in flight, twice in each placement run (bench/placement.py writes about 120 revisions a second), and
+    after it, it walks every survivor once.
     """
     trimmed_at, size_at = changes(), rss()
     seen = trimmed_at
@@ -150,8 +151,9 @@ async def keep_trimmed(
         revision = changes()
         busy, seen = revision - seen >= burst, revision
         full = now - full_at >= full_every
-        due = full or now - collected_at >= collect_every or (not busy and rss() - size_at >= grown)
-        if not due and revision - trimmed_at < after:
+        trim = full or revision - trimmed_at >= after
+        due = full or (trim and now - collected_at >= collect_every) or (not busy and rss() - size_at >= grown)
+        if not (trim or due):
             continue
         trimmed_at = revision
         start = time.perf_counter()

@@ -120,6 +120,15 @@ async def test_a_collection_joins_a_trim_every_collect_every_without_growth(monk
         assert len(calls.released) > len(calls.collected)
 
 
+async def test_a_quiet_store_that_did_not_grow_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    revision = [0]
+    calls = Recorder(monkeypatch, revision)
+    trims = heap.keep_trimmed(lambda: revision[0], interval=0.01, after=10, grown=10, collect_every=0.02, rss=lambda: 0)
+    async with running(trims):
+        await asyncio.sleep(0.2)
+    assert (calls.collected, calls.released) == ([], [])
+
+
 async def test_every_full_every_seconds_a_full_collection_runs_whatever_the_growth(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
