@@ -221,7 +221,7 @@ class Traffic:
         self.lag["controller GC pause"] = {"p100": histogram_quantile(*gc_pauses, 1.0)}
         txns = [
             {k: v for k, v in scraped.items() if 'operation="txn"' in k}
-            for scraped in (self._before.get("controller", {}), after["controller"])
+            for scraped in (before, after["controller"])
         ]
         self.lag["etcd transaction"] = _spread(*txns, "shoal_store_etcd_request_duration_seconds")
         for name, samples in after.items():
