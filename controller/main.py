@@ -20,6 +20,7 @@ import grpc
 
 from shoal import authz, daemon, heap, ids, logs, looplag, metrics_http, tls, units
 from shoal.controller import bootstrap, members, metrics
+from shoal.controller.allocator import ipam
 from shoal.controller.api.ca import CAServicer, RateLimiter
 from shoal.controller.api.control import ControlServicer
 from shoal.controller.context import Leadership
@@ -28,7 +29,7 @@ from shoal.controller.dispatcher.dispatcher import DispatcherServicer
 from shoal.controller.embedded_etcd import embedded_etcd
 from shoal.controller.leader import Election, LeaderInfo
 from shoal.controller.secrets import Sealer
-from shoal.controller.settings import ControllerSettings, DispatcherSettings
+from shoal.controller.settings import ControllerSettings, DispatcherSettings, NetworkSettings
 from shoal.controller.store.etcd import Etcd, EtcdTLS
 from shoal.controller.store.keys import Keys
 from shoal.controller.term import run_term
@@ -228,6 +229,22 @@ def _duration(_ctx: click.Context, _param: click.Parameter, value: str) -> float
     help="Joins accepted at once from one address.",
 )
 @click.option(
+    "--default-address-pool",
+    "address_pools",
+    multiple=True,
+    default=("10.0.0.0/8",),
+    show_default=True,
+    help="Where overlay networks created without --subnet get one (repeatable).",
+)
+@click.option(
+    "--default-address-pool-size",
+    "address_pool_size",
+    type=click.IntRange(8, 29),
+    default=24,
+    show_default=True,
+    help="Prefix length of the subnets taken from the default address pools.",
+)
+@click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
 )
 def command(
@@ -249,6 +266,8 @@ def command(
     max_heartbeats_per_second: float,
     join_rate: float,
     join_burst: int,
+    address_pools: tuple[str, ...],
+    address_pool_size: int,
     log_level: str,
 ) -> None:
     """Run a controller: the control API, the dispatcher and, while leader, the control loops."""
@@ -258,6 +277,10 @@ def command(
         raise click.BadParameter("must be at least 1m", param_hint="--cert-validity")
     if bool(etcd_cert) != bool(etcd_key):
         raise click.BadParameter("give both --etcd-cert and --etcd-key, or neither", param_hint="--etcd-cert")
+    try:
+        pools = ipam.Pools.parse(address_pools, address_pool_size)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--default-address-pool") from None
     logs.setup(log_level)
     heap.tune()
     settings = ControllerSettings(
@@ -281,5 +304,6 @@ def command(
         dispatcher=DispatcherSettings(
             heartbeat_period=heartbeat_period, max_heartbeats_per_second=max_heartbeats_per_second
         ),
+        networks=NetworkSettings(pools=pools),
     )
     daemon.run(functools.partial(serve, settings))

@@ -8,7 +8,7 @@ at the leader cache's revision (or just after `since_revision`, replayed
 from etcd's history), it is resumable exactly: a client that saw revision R
 asks for `since_revision=R` and gets every change after R, once. A revision
 etcd has compacted away is refused with FAILED_PRECONDITION naming the oldest
-one left. Secrets, configs, the CA and anything but the three kinds are
+one left. Secrets, configs, the CA and anything but these four kinds are
 never sent. A watch that breaks (an etcd member lost) resumes where it was.
 """
 
@@ -32,12 +32,12 @@ from shoal.v1 import control_pb2, objects_pb2
 log = logging.getLogger(__name__)
 
 #: Event types by the kind of stored object they report.
-TYPES: dict[Kind, str] = {Kind.SERVICE: "service", Kind.TASK: "task", Kind.NODE: "node"}
+TYPES: dict[Kind, str] = {Kind.SERVICE: "service", Kind.TASK: "task", Kind.NODE: "node", Kind.NETWORK: "network"}
 KINDS: dict[str, Kind] = {v: k for k, v in TYPES.items()}
 
 
 def kinds_of(types: Iterable[str]) -> set[Kind]:
-    """The kinds a request's types select (all three when none); InvalidArgument for an unknown type."""
+    """The kinds a request's types select (all of them when none); InvalidArgument for an unknown type."""
     wanted = set()
     for t in types:
         kind = KINDS.get(t.strip().lower())
@@ -47,11 +47,11 @@ def kinds_of(types: Iterable[str]) -> set[Kind]:
     return wanted or set(TYPES)
 
 
-def event_name(obj: objects_pb2.Service | objects_pb2.Task | objects_pb2.Node) -> str:
-    """The name an event shows: a service's or node's name; `<service>.<slot or node ID>` for a task."""
+def event_name(obj: objects_pb2.Service | objects_pb2.Task | objects_pb2.Node | objects_pb2.Network) -> str:
+    """The name an event shows: a service's, network's or node's name; `<service>.<slot or node ID>` for a task."""
     if isinstance(obj, objects_pb2.Task):
         return f"{obj.service_name}.{obj.slot or obj.node_id or obj.id}"
-    if isinstance(obj, objects_pb2.Service):
+    if isinstance(obj, objects_pb2.Service | objects_pb2.Network):
         return obj.spec.name
     return obj.name
 

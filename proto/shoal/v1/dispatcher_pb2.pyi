@@ -55,7 +55,7 @@ class AssignmentsRequest(_message.Message):
     def __init__(self, session_id: _Optional[str] = ...) -> None: ...
 
 class AssignmentChange(_message.Message):
-    __slots__ = ("action", "task", "secret", "config")
+    __slots__ = ("action", "task", "secret", "config", "network")
     class Action(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         UPDATE: _ClassVar[AssignmentChange.Action]
@@ -66,11 +66,13 @@ class AssignmentChange(_message.Message):
     TASK_FIELD_NUMBER: _ClassVar[int]
     SECRET_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FIELD_NUMBER: _ClassVar[int]
+    NETWORK_FIELD_NUMBER: _ClassVar[int]
     action: AssignmentChange.Action
     task: _objects_pb2.Task
     secret: AssignedFile
     config: AssignedFile
-    def __init__(self, action: _Optional[_Union[AssignmentChange.Action, str]] = ..., task: _Optional[_Union[_objects_pb2.Task, _Mapping]] = ..., secret: _Optional[_Union[AssignedFile, _Mapping]] = ..., config: _Optional[_Union[AssignedFile, _Mapping]] = ...) -> None: ...
+    network: NetworkAssignment
+    def __init__(self, action: _Optional[_Union[AssignmentChange.Action, str]] = ..., task: _Optional[_Union[_objects_pb2.Task, _Mapping]] = ..., secret: _Optional[_Union[AssignedFile, _Mapping]] = ..., config: _Optional[_Union[AssignedFile, _Mapping]] = ..., network: _Optional[_Union[NetworkAssignment, _Mapping]] = ...) -> None: ...
 
 class AssignedFile(_message.Message):
     __slots__ = ("id", "name", "data")
@@ -139,3 +141,59 @@ class ReportResponse(_message.Message):
     statuses: UpdateTaskStatusResponse
     refused: str
     def __init__(self, heartbeat: _Optional[_Union[HeartbeatResponse, _Mapping]] = ..., statuses: _Optional[_Union[UpdateTaskStatusResponse, _Mapping]] = ..., refused: _Optional[str] = ...) -> None: ...
+
+class NetworkAssignment(_message.Message):
+    __slots__ = ("id", "name", "subnet", "vni", "internal", "ingress", "address", "peers", "services")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SUBNET_FIELD_NUMBER: _ClassVar[int]
+    VNI_FIELD_NUMBER: _ClassVar[int]
+    INTERNAL_FIELD_NUMBER: _ClassVar[int]
+    INGRESS_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    PEERS_FIELD_NUMBER: _ClassVar[int]
+    SERVICES_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    subnet: str
+    vni: int
+    internal: bool
+    ingress: bool
+    address: str
+    peers: _containers.RepeatedCompositeFieldContainer[NetworkPeer]
+    services: _containers.RepeatedCompositeFieldContainer[ServiceEndpoint]
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., subnet: _Optional[str] = ..., vni: _Optional[int] = ..., internal: _Optional[bool] = ..., ingress: _Optional[bool] = ..., address: _Optional[str] = ..., peers: _Optional[_Iterable[_Union[NetworkPeer, _Mapping]]] = ..., services: _Optional[_Iterable[_Union[ServiceEndpoint, _Mapping]]] = ...) -> None: ...
+
+class NetworkPeer(_message.Message):
+    __slots__ = ("node_id", "underlay")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    UNDERLAY_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    underlay: str
+    def __init__(self, node_id: _Optional[str] = ..., underlay: _Optional[str] = ...) -> None: ...
+
+class ServiceEndpoint(_message.Message):
+    __slots__ = ("service_id", "name", "aliases", "vip", "tasks", "ports")
+    SERVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ALIASES_FIELD_NUMBER: _ClassVar[int]
+    VIP_FIELD_NUMBER: _ClassVar[int]
+    TASKS_FIELD_NUMBER: _ClassVar[int]
+    PORTS_FIELD_NUMBER: _ClassVar[int]
+    service_id: str
+    name: str
+    aliases: _containers.RepeatedScalarFieldContainer[str]
+    vip: str
+    tasks: _containers.RepeatedCompositeFieldContainer[TaskEndpoint]
+    ports: _containers.RepeatedCompositeFieldContainer[_types_pb2.PortConfig]
+    def __init__(self, service_id: _Optional[str] = ..., name: _Optional[str] = ..., aliases: _Optional[_Iterable[str]] = ..., vip: _Optional[str] = ..., tasks: _Optional[_Iterable[_Union[TaskEndpoint, _Mapping]]] = ..., ports: _Optional[_Iterable[_Union[_types_pb2.PortConfig, _Mapping]]] = ...) -> None: ...
+
+class TaskEndpoint(_message.Message):
+    __slots__ = ("task_id", "name", "address")
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    task_id: str
+    name: str
+    address: str
+    def __init__(self, task_id: _Optional[str] = ..., name: _Optional[str] = ..., address: _Optional[str] = ...) -> None: ...

@@ -215,7 +215,7 @@ def test_other_keys_and_unwanted_kinds_are_not_events() -> None:
 
 
 def test_event_types_are_checked() -> None:
-    assert events.kinds_of([]) == {Kind.SERVICE, Kind.TASK, Kind.NODE}
+    assert events.kinds_of([]) == {Kind.SERVICE, Kind.TASK, Kind.NODE, Kind.NETWORK}
     assert events.kinds_of(["Task"]) == {Kind.TASK}
     with pytest.raises(errors.InvalidArgument, match="unknown event type 'secret'"):
         events.kinds_of(["secret"])
