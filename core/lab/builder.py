@@ -53,6 +53,7 @@ REQUIREMENTS = (
     ("busybox", "busybox-static"),
     ("ip", "iproute2"),
     ("iptables", "iptables"),
+    ("nft", "nftables"),
     ("nsenter", "util-linux"),
 )
 
