@@ -216,6 +216,11 @@ class ControlClient:
         req = control_pb2.ListFilesRequest()
         return await self._call(lambda s: getattr(s, f"List{kind}s"), req, idempotent=True)
 
+    async def update_file(self, kind: str, ref: str, version: int, spec: types_pb2.FileSpec) -> Any:
+        """UpdateSecret / UpdateConfig: new labels (ABORTED if the object changed since `version`)."""
+        req = control_pb2.UpdateFileRequest(ref=ref, version=version, spec=spec)
+        return await self._call(lambda s: getattr(s, f"Update{kind}"), req)
+
     async def remove_file(self, kind: str, ref: str) -> Any:
         """RemoveSecret / RemoveConfig."""
         return await self._call(lambda s: getattr(s, f"Remove{kind}"), control_pb2.GetFileRequest(ref=ref))
