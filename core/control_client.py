@@ -92,6 +92,13 @@ class ControlClient:
     ) -> None:
         await self.close()
 
+    async def replace_bundle(self, bundle: tls.Bundle) -> None:
+        """Use a renewed certificate: channels made from now on present it (the open ones are closed)."""
+        self._bundle = bundle
+        channels, self._channels = list(self._channels.values()), {}
+        for channel in channels:
+            await channel.close(grace=5.0)
+
     async def close(self) -> None:
         """Close every channel this client opened."""
         self._closed = True
