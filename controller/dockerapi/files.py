@@ -35,16 +35,16 @@ def _add(app: web.Application, control, kind: str, writer) -> None:  # type: ign
             and filters.exact(f, "names", o.spec.name)
             and filters.labels(f, "label", o.spec.labels)
         ]
-        return web.json_response(out)
+        return server.json_response(out)
 
     async def create(request: web.Request) -> web.Response:
         spec = mapping.file_spec(await server.body(request), kind)
         reply = await control.create_file(kind, spec)
-        return web.json_response({"ID": getattr(reply, kind.lower()).id}, status=201)
+        return server.json_response({"ID": getattr(reply, kind.lower()).id}, status=201)
 
     async def inspect(request: web.Request) -> web.Response:
         reply = await control.get_file(kind, request.match_info["id"])
-        return web.json_response(writer(getattr(reply, kind.lower())))
+        return server.json_response(writer(getattr(reply, kind.lower())))
 
     async def update(request: web.Request) -> web.Response:
         version = server.query_int(request, "version")

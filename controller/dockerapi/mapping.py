@@ -65,18 +65,29 @@ def obj(value: Any, path: str) -> Json:
 
 
 def fields(doc: Json, path: str, supported: Iterable[str], unsupported: Iterable[str] = ()) -> Json:
-    """Refuse keys Docker does not have, and keys Shoal does not implement when they carry a value."""
-    known, refused = set(supported), set(unsupported)
+    """The object with its keys spelt as Docker spells them; refuse keys Docker does not have, and keys
+    Shoal does not implement when they carry a value.
+
+    Keys match case-insensitively, as Go's JSON decoding (and so dockerd) matches them: the Docker SDK for
+    Python sends `{"replicated": ...}` in a Mode.
+    """
+    known = {k.lower(): k for k in supported}
+    refused = {k.lower(): k for k in unsupported}
+    out: Json = {}
     for key, value in doc.items():
         where = f"{path}.{key}" if path else key
-        if key in known:
+        name = known.get(key.lower())
+        if name is not None:
+            if name in out:
+                raise errors.InvalidArgument(f"{where}: given twice")
+            out[name] = value
             continue
-        if key in refused:
+        if key.lower() in refused:
             if empty(value):
                 continue
             raise errors.InvalidArgument(f"{where} is not supported by Shoal")
         raise errors.InvalidArgument(f"unknown field {where}")
-    return doc
+    return out
 
 
 def string(value: Any, path: str) -> str:
@@ -220,7 +231,7 @@ def service_spec(doc: Any) -> types_pb2.ServiceSpec:
 
 
 def _task_spec(task: types_pb2.TaskSpec, d: Json, path: str) -> None:
-    fields(
+    d = fields(
         d,
         path,
         ("ContainerSpec", "Resources", "RestartPolicy", "Placement", "ForceUpdate", "Runtime"),
@@ -248,7 +259,6 @@ _CONTAINER_UNSUPPORTED = (
     "StopSignal",
     "Hosts",
     "DNSConfig",
-    "Isolation",
     "Sysctls",
     "CapabilityAdd",
     "CapabilityDrop",
@@ -258,7 +268,7 @@ _CONTAINER_UNSUPPORTED = (
 
 
 def _container_spec(c: types_pb2.ContainerSpec, d: Json, path: str) -> None:
-    fields(
+    d = fields(
         d,
         path,
         (
@@ -274,6 +284,7 @@ def _container_spec(c: types_pb2.ContainerSpec, d: Json, path: str) -> None:
             "Healthcheck",
             "Secrets",
             "Configs",
+            "Isolation",
         ),
         _CONTAINER_UNSUPPORTED,
     )
@@ -297,7 +308,7 @@ def _container_spec(c: types_pb2.ContainerSpec, d: Json, path: str) -> None:
 
 
 def _health(h: types_pb2.HealthConfig, d: Json, path: str) -> None:
-    fields(d, path, ("Test", "Interval", "Timeout", "StartPeriod", "Retries"), ("StartInterval",))
+    d = fields(d, path, ("Test", "Interval", "Timeout", "StartPeriod", "Retries"), ("StartInterval",))
     h.test.extend(strings(d.get("Test"), f"{path}.Test"))
     for key, target in (("Interval", h.interval), ("Timeout", h.timeout), ("StartPeriod", h.start_period)):
         _set_duration(target, d.get(key), f"{path}.{key}")
@@ -309,7 +320,7 @@ SECRETS_DIR = "/run/secrets/"
 
 
 def _file_ref(d: Json, path: str, kind: str) -> types_pb2.FileReference:
-    fields(d, path, ("File", f"{kind}ID", f"{kind}Name"), ("Runtime",) if kind == "Config" else ())
+    d = fields(d, path, ("File", f"{kind}ID", f"{kind}Name"), ("Runtime",) if kind == "Config" else ())
     ref = types_pb2.FileReference(id=string(d.get(f"{kind}ID"), f"{path}.{kind}ID"))
     ref.name = string(d.get(f"{kind}Name"), f"{path}.{kind}Name")
     if d.get("File") is not None:
@@ -328,7 +339,7 @@ def _file_ref(d: Json, path: str, kind: str) -> types_pb2.FileReference:
 
 
 def _resources(r: types_pb2.ResourceRequirements, d: Json, path: str) -> None:
-    fields(d, path, ("Limits", "Reservations"))
+    d = fields(d, path, ("Limits", "Reservations"))
     for key, target, unsupported in (
         ("Limits", r.limits, ("Pids",)),
         ("Reservations", r.reservations, ("GenericResources",)),
@@ -344,7 +355,7 @@ def _resources(r: types_pb2.ResourceRequirements, d: Json, path: str) -> None:
 
 
 def _restart(p: types_pb2.RestartPolicy, d: Json, path: str) -> None:
-    fields(d, path, ("Condition", "Delay", "MaxAttempts", "Window"))
+    d = fields(d, path, ("Condition", "Delay", "MaxAttempts", "Window"))
     p.condition = choice(d.get("Condition"), f"{path}.Condition", RESTART_CONDITIONS)  # type: ignore[assignment]
     _set_duration(p.delay, d.get("Delay"), f"{path}.Delay")
     p.max_attempts = integer(d.get("MaxAttempts"), f"{path}.MaxAttempts")
@@ -352,11 +363,11 @@ def _restart(p: types_pb2.RestartPolicy, d: Json, path: str) -> None:
 
 
 def _placement(p: types_pb2.Placement, d: Json, path: str) -> None:
-    fields(d, path, ("Constraints", "Preferences", "MaxReplicas"), ("Platforms",))
+    d = fields(d, path, ("Constraints", "Preferences", "MaxReplicas"), ("Platforms",))
     p.constraints.extend(strings(d.get("Constraints"), f"{path}.Constraints"))
     for where, pref in items(d.get("Preferences"), f"{path}.Preferences"):
         spread = obj(fields(pref, where, ("Spread",)).get("Spread"), f"{where}.Spread")
-        fields(spread, f"{where}.Spread", ("SpreadDescriptor",))
+        spread = fields(spread, f"{where}.Spread", ("SpreadDescriptor",))
         p.preferences.add(spread=string(spread.get("SpreadDescriptor"), f"{where}.Spread.SpreadDescriptor"))
     p.max_replicas = integer(d.get("MaxReplicas"), f"{path}.MaxReplicas")
 
@@ -371,21 +382,21 @@ def _mode(spec: types_pb2.ServiceSpec, value: Any) -> None:
     key = given[0]
     sub = obj(d[key], f"Mode.{key}")
     if key == "Replicated":
-        fields(sub, "Mode.Replicated", ("Replicas",))
+        sub = fields(sub, "Mode.Replicated", ("Replicas",))
         spec.replicated.replicas = integer(sub.get("Replicas", 1), "Mode.Replicated.Replicas")
     elif key == "ReplicatedJob":
-        fields(sub, "Mode.ReplicatedJob", ("MaxConcurrent", "TotalCompletions"))
+        sub = fields(sub, "Mode.ReplicatedJob", ("MaxConcurrent", "TotalCompletions"))
         spec.replicated_job.max_concurrent = integer(sub.get("MaxConcurrent"), "Mode.ReplicatedJob.MaxConcurrent")
         spec.replicated_job.total_completions = integer(
             sub.get("TotalCompletions"), "Mode.ReplicatedJob.TotalCompletions"
         )
     else:
-        fields(sub, f"Mode.{key}", ())
+        sub = fields(sub, f"Mode.{key}", ())
         getattr(spec, "global" if key == "Global" else "global_job").SetInParent()
 
 
 def _update_config(u: types_pb2.UpdateConfig, d: Json, path: str) -> None:
-    fields(d, path, ("Parallelism", "Delay", "FailureAction", "Monitor", "MaxFailureRatio", "Order"))
+    d = fields(d, path, ("Parallelism", "Delay", "FailureAction", "Monitor", "MaxFailureRatio", "Order"))
     u.parallelism = integer(d.get("Parallelism"), f"{path}.Parallelism")
     _set_duration(u.delay, d.get("Delay"), f"{path}.Delay")
     u.failure_action = choice(d.get("FailureAction"), f"{path}.FailureAction", FAILURE_ACTIONS)  # type: ignore[assignment]
@@ -395,12 +406,12 @@ def _update_config(u: types_pb2.UpdateConfig, d: Json, path: str) -> None:
 
 
 def _endpoint(c: types_pb2.ContainerSpec, d: Json, path: str) -> None:
-    fields(d, path, ("Mode", "Ports"))
+    d = fields(d, path, ("Mode", "Ports"))
     mode = string(d.get("Mode"), f"{path}.Mode").lower()
     if mode not in ("", "vip"):
         raise errors.InvalidArgument(f"{path}.Mode {mode!r} is not supported by Shoal (only vip, the default)")
     for where, port in items(d.get("Ports"), f"{path}.Ports"):
-        fields(port, where, ("Protocol", "TargetPort", "PublishedPort", "PublishMode"), ("Name",))
+        port = fields(port, where, ("Protocol", "TargetPort", "PublishedPort", "PublishMode"), ("Name",))
         publish = string(port.get("PublishMode"), f"{where}.PublishMode").lower()
         if publish not in ("", "host"):
             raise errors.InvalidArgument(

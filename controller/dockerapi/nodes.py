@@ -37,10 +37,10 @@ def add_routes(app: web.Application, ctx: context.Context) -> None:
             if role not in ("worker", "manager"):
                 raise errors.InvalidArgument(f"Invalid role filter: {role!r}")
         nodes = (await control.list_nodes()).nodes
-        return web.json_response([mapping.node(n) for n in nodes if matches(n, f)])
+        return server.json_response([mapping.node(n) for n in nodes if matches(n, f)])
 
     async def inspect(request: web.Request) -> web.Response:
-        return web.json_response(mapping.node((await control.get_node(request.match_info["id"])).node))
+        return server.json_response(mapping.node((await control.get_node(request.match_info["id"])).node))
 
     async def update(request: web.Request) -> web.Response:
         version = server.query_int(request, "version")

@@ -68,9 +68,17 @@ def status_of(exc: errors.ShoalError) -> int:
     return 500
 
 
+def json_response(data: Any, status: int = 200) -> web.Response:
+    """JSON with Docker's exact media type: its clients read an error's message only from `application/json`,
+    without a charset."""
+    return web.Response(body=json.dumps(data).encode(), status=status, content_type="application/json")
+
+
 def error_response(status: int, message: str) -> web.Response:
     """Docker's error body: one JSON object with one message."""
-    return web.json_response({"message": message}, status=status, headers=_headers())
+    response = json_response({"message": message}, status=status)
+    response.headers.update(_headers())
+    return response
 
 
 def _headers() -> dict[str, str]:

@@ -81,17 +81,17 @@ def add_routes(app: web.Application, ctx: context.Context) -> None:
             for s in reply.services
             if matches(s, f) and filters.exact(f, "runtime", "container")
         ]
-        return web.json_response(out)
+        return server.json_response(out)
 
     async def create(request: web.Request) -> web.Response:
         check_registry_auth(request)
         spec = mapping.service_spec(await server.body(request))
         reply = await control.create_service(spec, ids.new_id())
-        return web.json_response({"ID": reply.service.id, "Warnings": None}, status=201)
+        return server.json_response({"ID": reply.service.id, "Warnings": None}, status=201)
 
     async def inspect(request: web.Request) -> web.Response:
         svc = (await control.get_service(request.match_info["id"])).service
-        return web.json_response(mapping.service(svc))
+        return server.json_response(mapping.service(svc))
 
     async def update(request: web.Request) -> web.Response:
         ref = request.match_info["id"]
@@ -110,7 +110,7 @@ def add_routes(app: web.Application, ctx: context.Context) -> None:
         else:
             spec = mapping.service_spec(await server.body(request))
             await control.update_service(ref, version, spec)
-        return web.json_response({"Warnings": None})
+        return server.json_response({"Warnings": None})
 
     async def delete(request: web.Request) -> web.Response:
         await control.remove_service(request.match_info["id"])

@@ -37,7 +37,7 @@ def add_routes(app: web.Application, ctx: context.Context) -> None:
             "Os": "linux",
             "Arch": _arch(),
         }
-        return web.json_response(
+        return server.json_response(
             {
                 "Platform": {"Name": "Shoal"},
                 "Components": [{"Name": "Shoal controller", "Version": SHOAL_VERSION, "Details": details}],
@@ -67,7 +67,7 @@ def add_routes(app: web.Application, ctx: context.Context) -> None:
             "Managers": len(cluster.controllers),
             "Cluster": _cluster(cluster.cluster),
         }
-        return web.json_response(
+        return server.json_response(
             {
                 "ID": ctx.controller_id,
                 "Name": ctx.controller_id,
@@ -94,7 +94,7 @@ def add_routes(app: web.Application, ctx: context.Context) -> None:
     async def swarm(request: web.Request) -> web.Response:
         cluster = (await ctx.control.get_cluster_info()).cluster
         tokens = await ctx.control.get_join_tokens()
-        return web.json_response(
+        return server.json_response(
             {
                 **_cluster(cluster),
                 "JoinTokens": {"Worker": tokens.worker, "Manager": tokens.controller},

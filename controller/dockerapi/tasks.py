@@ -86,10 +86,10 @@ async def list_tasks(ctx: context.Context, f: filters.Filters) -> list[objects_p
 def add_routes(app: web.Application, ctx: context.Context) -> None:
     async def list_(request: web.Request) -> web.Response:
         f = filters.parse(request.query.get("filters"), FILTERS)
-        return web.json_response([mapping.task(t) for t in await list_tasks(ctx, f)])
+        return server.json_response([mapping.task(t) for t in await list_tasks(ctx, f)])
 
     async def inspect(request: web.Request) -> web.Response:
-        return web.json_response(mapping.task((await ctx.control.get_task(request.match_info["id"])).task))
+        return server.json_response(mapping.task((await ctx.control.get_task(request.match_info["id"])).task))
 
     app.router.add_get(server.route("/tasks"), list_)
     app.router.add_get(server.route("/tasks/{id}"), inspect)
