@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -577,8 +578,8 @@ def service(svc: objects_pb2.Service, status: Json | None = None) -> Json:
     return out
 
 
-def task(t: objects_pb2.Task) -> Json:
-    """A Task as Docker shows it."""
+def task(t: objects_pb2.Task, *, with_spec: bool = True) -> Json:
+    """A Task as Docker shows it (without its Spec for `tasks_json`, which adds it)."""
     s = t.status
     status: Json = {
         "Timestamp": timestamp(s.timestamp),
@@ -597,7 +598,6 @@ def task(t: objects_pb2.Task) -> Json:
         "ID": t.id,
         **_meta(t.meta),
         "Labels": {},
-        "Spec": task_spec_json(t.spec),
         "ServiceID": t.service_id,
         "NodeID": t.node_id,
         "Status": status,
@@ -605,7 +605,27 @@ def task(t: objects_pb2.Task) -> Json:
     }
     if t.slot:
         out["Slot"] = t.slot
+    if with_spec:
+        out["Spec"] = task_spec_json(t.spec)
     return out
+
+
+def tasks_json(tasks: Iterable[objects_pb2.Task]) -> bytes:
+    """A list of tasks as Docker's JSON, encoded.
+
+    The tasks of one service version share one spec, which is most of a task's JSON: each distinct spec
+    (by its bytes) is mapped and encoded once and spliced in, so listing a 1,000-task service costs
+    about as much as encoding its statuses.
+    """
+    specs: dict[bytes, str] = {}
+    parts = []
+    for t in tasks:
+        key = t.spec.SerializeToString(deterministic=True)
+        spec = specs.get(key)
+        if spec is None:
+            spec = specs[key] = json.dumps(task_spec_json(t.spec))
+        parts.append(f'{json.dumps(task(t, with_spec=False))[:-1]}, "Spec": {spec}}}')
+    return f"[{', '.join(parts)}]".encode()
 
 
 def node(n: objects_pb2.Node) -> Json:

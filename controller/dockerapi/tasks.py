@@ -86,7 +86,8 @@ async def list_tasks(ctx: context.Context, f: filters.Filters) -> list[objects_p
 def add_routes(app: web.Application, ctx: context.Context) -> None:
     async def list_(request: web.Request) -> web.Response:
         f = filters.parse(request.query.get("filters"), FILTERS)
-        return server.json_response([mapping.task(t) for t in await list_tasks(ctx, f)])
+        body = mapping.tasks_json(await list_tasks(ctx, f))
+        return web.Response(body=body, content_type="application/json")
 
     async def inspect(request: web.Request) -> web.Response:
         return server.json_response(mapping.task((await ctx.control.get_task(request.match_info["id"])).task))

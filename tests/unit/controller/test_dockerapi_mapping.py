@@ -280,3 +280,15 @@ def test_docker_filters() -> None:
         filters.parse('{"colour": ["red"]}', ("name",))
     with pytest.raises(errors.InvalidArgument, match="not JSON"):
         filters.parse("{", ("name",))
+
+
+def test_a_task_list_encodes_each_spec_once_and_the_same_as_one_by_one() -> None:
+    import json
+
+    spec = mapping.service_spec(BASE).task
+    other = types_pb2.TaskSpec()
+    other.CopyFrom(spec)
+    other.container.env.append("A=1")
+    tasks = [objects_pb2.Task(id=f"t{i}", slot=i + 1, spec=spec if i % 2 else other) for i in range(4)]
+    assert json.loads(mapping.tasks_json(tasks)) == [mapping.task(t) for t in tasks]
+    assert json.loads(mapping.tasks_json([])) == []
