@@ -9,6 +9,7 @@ message, and leaves etcd byte for byte as it was.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 
@@ -176,8 +177,17 @@ def test_nodes_secrets_configs_info_and_events_over_tls(cluster: Cluster) -> Non
     finally:
         events.close()
     listed = ok(cli(cluster, "secret", "ls", "--format", "{{.Name}}", "--filter", "label=k=v", env=remote))
-    assert listed.split() == made
+    assert sorted(listed.split()) == sorted(made)
     assert "s3cret" not in ok(cli(cluster, "secret", "inspect", made[0]))
+    # Labels change (the same data may come back, as stack deploy sends it); other data is refused.
+    doc = json.loads(ok(cli(cluster, "secret", "inspect", made[0])))[0]
+    same = {"Name": made[0], "Labels": {"k": "w"}, "Data": base64.b64encode(b"s3cret").decode()}
+    path = f"/v1.41/secrets/{doc['ID']}/update?version={doc['Version']['Index']}"
+    assert http_call(cluster, "POST", path, same) == (200, "")
+    status, refused = http_call(cluster, "POST", path, {**same, "Data": base64.b64encode(b"other").decode()})
+    assert status == 400 and "only its labels can be updated, not its data" in refused["message"], refused
+    secret = cluster.control.stub.GetSecret(control_pb2.GetFileRequest(ref=made[0]), timeout=5).secret
+    assert dict(secret.spec.labels) == {"k": "w"}
     for name in made:
         ok(cli(cluster, "secret", "rm", name, binary=NEWER))
     ok(cli(cluster, "config", "create", "app.conf", str(data)))
