@@ -36,6 +36,7 @@ from shoal.lab.spec import (
     AGENT_PORT,
     CONTROLLER_METRICS_PORT,
     CONTROLLER_PORT,
+    DOCKER_API_PORT,
     ETCD_CLIENT_PORT,
     ETCD_PEER_PORT,
     ETCD_SERVER_NAME,
@@ -290,6 +291,10 @@ class Lab:
             str(spec.dir(h) / "state"),
             "--heartbeat-period",
             spec.heartbeat_period,
+            "--docker-api-listen",
+            f"tcp://{h.addr(DOCKER_API_PORT)}",
+            "--docker-api-listen",
+            f"unix://{spec.dir(h) / 'docker.sock'}",
         ]
 
     def _start_controllers(self) -> None:

@@ -236,6 +236,16 @@ class RemoveFileResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class UpdateFileRequest(_message.Message):
+    __slots__ = ("ref", "version", "spec")
+    REF_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    ref: str
+    version: int
+    spec: _types_pb2.FileSpec
+    def __init__(self, ref: _Optional[str] = ..., version: _Optional[int] = ..., spec: _Optional[_Union[_types_pb2.FileSpec, _Mapping]] = ...) -> None: ...
+
 class SecretResponse(_message.Message):
     __slots__ = ("secret",)
     SECRET_FIELD_NUMBER: _ClassVar[int]
@@ -399,7 +409,7 @@ class EventsRequest(_message.Message):
     def __init__(self, types: _Optional[_Iterable[str]] = ..., since_revision: _Optional[int] = ...) -> None: ...
 
 class Event(_message.Message):
-    __slots__ = ("revision", "type", "action", "id", "name", "service", "task", "node", "network")
+    __slots__ = ("revision", "type", "action", "id", "name", "service", "task", "node", "network", "secret", "config")
     REVISION_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
@@ -409,6 +419,8 @@ class Event(_message.Message):
     TASK_FIELD_NUMBER: _ClassVar[int]
     NODE_FIELD_NUMBER: _ClassVar[int]
     NETWORK_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
     revision: int
     type: str
     action: str
@@ -418,7 +430,9 @@ class Event(_message.Message):
     task: _objects_pb2.Task
     node: _objects_pb2.Node
     network: _objects_pb2.Network
-    def __init__(self, revision: _Optional[int] = ..., type: _Optional[str] = ..., action: _Optional[str] = ..., id: _Optional[str] = ..., name: _Optional[str] = ..., service: _Optional[_Union[_objects_pb2.Service, _Mapping]] = ..., task: _Optional[_Union[_objects_pb2.Task, _Mapping]] = ..., node: _Optional[_Union[_objects_pb2.Node, _Mapping]] = ..., network: _Optional[_Union[_objects_pb2.Network, _Mapping]] = ...) -> None: ...
+    secret: _objects_pb2.Secret
+    config: _objects_pb2.Config
+    def __init__(self, revision: _Optional[int] = ..., type: _Optional[str] = ..., action: _Optional[str] = ..., id: _Optional[str] = ..., name: _Optional[str] = ..., service: _Optional[_Union[_objects_pb2.Service, _Mapping]] = ..., task: _Optional[_Union[_objects_pb2.Task, _Mapping]] = ..., node: _Optional[_Union[_objects_pb2.Node, _Mapping]] = ..., network: _Optional[_Union[_objects_pb2.Network, _Mapping]] = ..., secret: _Optional[_Union[_objects_pb2.Secret, _Mapping]] = ..., config: _Optional[_Union[_objects_pb2.Config, _Mapping]] = ...) -> None: ...
 
 class CreateNetworkRequest(_message.Message):
     __slots__ = ("spec",)
