@@ -137,6 +137,8 @@ def _dnat(addresses: Sequence[str]) -> str:
 
 
 def _vip_rules(network: Network) -> list[str]:
+    if network.ingress:
+        return []
     rules = []
     for s in sorted(network.services, key=lambda s: s.vip):
         backends = sorted({b.address for b in s.backends}, key=lambda a: ipaddress.IPv4Address(a))
