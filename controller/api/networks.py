@@ -85,7 +85,10 @@ def resolve_service_networks(cache: Cache, spec: types_pb2.ServiceSpec) -> None:
         try:
             network = refs.resolve("network", attachment.target, cache.networks, cache.network_by_name)
         except errors.NotFound:
-            raise errors.InvalidArgument(f"{what}: network {attachment.target!r} not found") from None
+            if attachment.target == networking.INGRESS:
+                network = objects_pb2.Network(spec=objects_pb2.NetworkSpec(ingress=True))
+            else:
+                raise errors.InvalidArgument(f"{what}: network {attachment.target!r} not found") from None
         if network.spec.ingress:
             raise errors.InvalidArgument(
                 f"{what}: the ingress network is joined by publishing a port (--publish), not with --network"
