@@ -19,7 +19,7 @@ import click
 import grpc
 
 from shoal import authz, daemon, heap, ids, logs, looplag, metrics_http, tls, units
-from shoal.controller import bootstrap, members, metrics
+from shoal.controller import bootstrap, members, metrics, state_metrics
 from shoal.controller.api.ca import CAServicer, RateLimiter
 from shoal.controller.api.control import ControlServicer
 from shoal.controller.context import Leadership
@@ -120,7 +120,7 @@ async def serve(settings: ControllerSettings) -> None:
                 raise click.ClickException(f"cannot listen on {addr}") from None
         await server.start()
         stack.push_async_callback(server.stop, 2.0)
-        sd = Discovery(etcd=etcd, keys=keys, cache=lambda: metrics.CLUSTER.cache)
+        sd = Discovery(etcd=etcd, keys=keys, cache=lambda: state_metrics.CLUSTER.cache)
         bound = await stack.enter_async_context(metrics_http.serve(settings.metrics_listen, extra_routes=sd.routes()))
         await stack.enter_async_context(members.advertised(etcd, keys, members.local(me.controller_id, me.addr, bound)))
         log.info(
