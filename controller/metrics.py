@@ -126,11 +126,11 @@ def set_unschedulable(counts: Mapping[str, int]) -> None:
 
 def observe_revision(revision: int) -> None:
     """Remember the newest etcd revision seen (the watch lag is measured against it)."""
-    if revision > ETCD_REVISION._value.get():  # type: ignore[attr-defined]
+    if revision > ETCD_REVISION._value.get():
         ETCD_REVISION.set(revision)
 
 
 def etcd_revision() -> int:
     """The newest etcd revision seen so far."""
-    return int(ETCD_REVISION._value.get())  # type: ignore[attr-defined]
+    return int(ETCD_REVISION._value.get())
 

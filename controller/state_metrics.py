@@ -72,8 +72,8 @@ class ClusterCollector(Collector):
         if cache is not None:
             for (state, availability), count in sorted(self._nodes_by_state.items()):
                 nodes.add_metric([state, availability], count)
-            for state, count in sorted(cache.tallies.states.items()):
-                tasks.add_metric([states.name(state)], count)
+            for task_state, count in sorted(cache.tallies.states.items()):
+                tasks.add_metric([states.name(task_state)], count)
             services.add_metric([], len(cache.services))
         yield from (nodes, tasks, services)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable
+from typing import Any
 
 import grpc
 from aetcd import rpc
@@ -116,7 +117,7 @@ class EventsHandlers(Handlers):
 
     @handle
     async def Events(  # noqa: N802
-        self, request: control_pb2.EventsRequest, context: grpc.aio.ServicerContext
+        self, request: control_pb2.EventsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[control_pb2.Event]:
         wanted = kinds_of(request.types)
         cache = self._leadership.require().cache

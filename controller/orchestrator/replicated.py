@@ -15,7 +15,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Generator, Mapping, Sequence
-from typing import NoReturn
+from typing import NoReturn, cast
 
 from shoal import states
 from shoal.controller import loops, metrics, rollout
@@ -167,7 +167,7 @@ def _rollout(
         if start_first:
             p.groups.append([new_task(service, slot, now=now, origin=Origin.UPDATE)])
         else:
-            ops = [set_desired(cur, states.SHUTDOWN)]
+            ops: list[w.Op] = [set_desired(cur, states.SHUTDOWN)]
             ops.append(new_task(service, slot, now=now, desired=states.READY, start_after=now, origin=Origin.UPDATE))
             p.groups.append(ops)
     if d.wake_at is not None:
@@ -337,14 +337,14 @@ class ReplicatedOrchestrator:
         """
         if change.kind is not Kind.TASK or change.new is None:
             return None
-        old, new = change.old, change.new
+        old, new = cast(objects_pb2.Task | None, change.old), cast(objects_pb2.Task, change.new)
         if (
-            not new.slot  # type: ignore[attr-defined]
-            or new.service_id not in self._settled  # type: ignore[attr-defined]
-            or (old is not None and old.desired_state != new.desired_state)  # type: ignore[attr-defined]
+            not new.slot
+            or new.service_id not in self._settled
+            or (old is not None and old.desired_state != new.desired_state)
         ):
             return None
-        return new.slot  # type: ignore[attr-defined]
+        return new.slot
 
     def _nothing_to_plan(self, task: objects_pb2.Task) -> bool:
         """True if planning this task's slot could only find it on its way: the slot's only task, of the
