@@ -25,6 +25,8 @@ def generate(out_dir: pathlib.Path) -> None:
     include = pathlib.Path(protoc.__file__).parent / "_proto"
     # mypy-protobuf's plugins are installed beside this interpreter.
     bin_dir = pathlib.Path(sys.executable).parent
+    if not (bin_dir / "protoc-gen-mypy").exists():
+        raise SystemExit("proto/generate.py: mypy-protobuf is missing; install the dev extra (bash deploy/prepare.sh)")
     sources = sorted(str(p.relative_to(PROTO_ROOT)) for p in PACKAGE_DIR.glob("*.proto"))
     args = [
         "protoc",
