@@ -12,7 +12,7 @@ import datetime
 import json
 import logging
 from collections.abc import AsyncIterator
-from typing import Protocol
+from typing import Any, Protocol
 
 import grpc
 
@@ -41,7 +41,7 @@ class AgentService(agent_pb2_grpc.AgentServicer):
     def __init__(self, worker: RunnerLookup) -> None:
         self._worker = worker
 
-    async def _controller(self, task_id: str, context: grpc.aio.ServicerContext) -> base.Controller:
+    async def _controller(self, task_id: str, context: grpc.aio.ServicerContext[Any, Any]) -> base.Controller:
         runner = self._worker.runner(task_id)
         if runner is None or runner.controller is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f'task "{task_id}" is not on this node')
@@ -49,7 +49,7 @@ class AgentService(agent_pb2_grpc.AgentServicer):
         return runner.controller
 
     async def TaskLogs(
-        self, request: agent_pb2.TaskLogsRequest, context: grpc.aio.ServicerContext
+        self, request: agent_pb2.TaskLogsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[agent_pb2.LogLine]:
         logs.bind(task_id=request.task_id)
         ctlr = await self._controller(request.task_id, context)
@@ -69,7 +69,7 @@ class AgentService(agent_pb2_grpc.AgentServicer):
             await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
 
     async def InspectTask(
-        self, request: agent_pb2.InspectTaskRequest, context: grpc.aio.ServicerContext
+        self, request: agent_pb2.InspectTaskRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> agent_pb2.InspectTaskResponse:
         logs.bind(task_id=request.task_id)
         ctlr = await self._controller(request.task_id, context)

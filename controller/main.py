@@ -22,14 +22,14 @@ import grpc
 
 from shoal import authz, daemon, heap, ids, logs, looplag, metrics_http, pki, tls, units
 from shoal.control_client import ControlClient
-from shoal.controller import bootstrap, members, metrics
-from shoal.controller.allocator import ipam
+from shoal.controller import bootstrap, ipam, members, metrics, state_metrics
 from shoal.controller.api.ca import CAServicer, RateLimiter
 from shoal.controller.api.control import ControlServicer
 from shoal.controller.context import Leadership
 from shoal.controller.discovery import Discovery
 from shoal.controller.dispatcher.dispatcher import DispatcherServicer
 from shoal.controller.dockerapi import app as dockerapi
+from shoal.controller.dockerapi import server as dockerapi_server
 from shoal.controller.embedded_etcd import embedded_etcd
 from shoal.controller.leader import Election, LeaderInfo
 from shoal.controller.secrets import Sealer
@@ -125,7 +125,7 @@ async def serve(settings: ControllerSettings) -> None:
                 raise click.ClickException(f"cannot listen on {addr}") from None
         await server.start()
         stack.push_async_callback(server.stop, 2.0)
-        sd = Discovery(etcd=etcd, keys=keys, cache=lambda: metrics.CLUSTER.cache)
+        sd = Discovery(etcd=etcd, keys=keys, cache=lambda: state_metrics.CLUSTER.cache)
         bound = await stack.enter_async_context(metrics_http.serve(settings.metrics_listen, extra_routes=sd.routes()))
         await stack.enter_async_context(members.advertised(etcd, keys, members.local(me.controller_id, me.addr, bound)))
         docker_client = None
@@ -357,7 +357,7 @@ def command(
         raise click.BadParameter(str(exc), param_hint="--default-address-pool") from None
     for url in docker_api_listen:
         try:
-            dockerapi.server.parse_listen(url)
+            dockerapi_server.parse_listen(url)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--docker-api-listen") from None
     logs.setup(log_level)

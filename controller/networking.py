@@ -12,8 +12,7 @@ import re
 from collections.abc import Iterable
 
 from shoal import errors
-from shoal.controller import validation
-from shoal.controller.allocator import ipam
+from shoal.controller import ipam, validation
 from shoal.v1 import objects_pb2, types_pb2
 
 #: The routing mesh's network, made by the controller.

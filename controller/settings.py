@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from shoal.controller.allocator import ipam
+from shoal.controller import ipam
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,7 +16,7 @@ keeps one open for its lifetime.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -25,6 +25,7 @@ import grpc
 from shoal import errors, remotes, tls
 from shoal.v1 import control_pb2, control_pb2_grpc, objects_pb2, types_pb2
 
+Request = TypeVar("Request")
 Reply = TypeVar("Reply")
 
 #: Leader redirects followed per call beyond the host list: enough for one
@@ -182,7 +183,7 @@ class ControlClient:
         *,
         service_ids: Sequence[str] = (),
         node_ids: Sequence[str] = (),
-        desired_states: Sequence[types_pb2.TaskState] = (),
+        desired_states: Sequence[types_pb2.TaskState.ValueType] = (),
     ) -> control_pb2.ListTasksResponse:
         """ListTasks, keeping those that match every filter given."""
         req = control_pb2.ListTasksRequest(
@@ -264,7 +265,7 @@ class ControlClient:
 
     # Transport
 
-    def _stub(self, addr: str) -> control_pb2_grpc.ControlStub:
+    def _stub(self, addr: str) -> control_pb2_grpc.ControlAsyncStub:
         if self._closed:
             raise RuntimeError("ControlClient used after it was closed")
         channel = self._channels.get(addr)
@@ -274,8 +275,8 @@ class ControlClient:
 
     async def _call(
         self,
-        method: Callable[[control_pb2_grpc.ControlStub], Callable[..., Awaitable[Reply]]],
-        request: Any,
+        method: Callable[[control_pb2_grpc.ControlAsyncStub], grpc.aio.UnaryUnaryMultiCallable[Request, Reply]],
+        request: Request,
         *,
         idempotent: bool = False,
     ) -> Reply:
@@ -323,7 +324,7 @@ class ControlClient:
 
     async def stream(
         self,
-        method: Callable[[control_pb2_grpc.ControlStub], Callable[..., Any]],
+        method: Callable[[control_pb2_grpc.ControlAsyncStub], Callable[..., Any]],
         request: Any,
         *,
         timeout: float | None,

@@ -8,7 +8,7 @@ import click
 
 from shoal.ctl import client as client_
 from shoal.ctl import context, options, output
-from shoal.v1 import objects_pb2, types_pb2
+from shoal.v1 import control_pb2, objects_pb2, types_pb2
 
 HEADERS = ("ID", "NAME", "DRIVER", "SUBNET", "SCOPE", "FLAGS")
 
@@ -120,7 +120,11 @@ def inspect(g: context.Globals, refs: tuple[str, ...]) -> None:
 def rm(g: context.Globals, refs: tuple[str, ...]) -> None:
     """Remove networks; refused while a service uses one."""
     for ref in refs:
-        g.call(lambda c, ref=ref: c.remove_network(ref))
+
+        async def remove(c: client_.ControlClient, ref: str = ref) -> control_pb2.RemoveNetworkResponse:
+            return await c.remove_network(ref)
+
+        g.call(remove)
         click.echo(ref)
 
 

@@ -30,7 +30,7 @@ ENDPOINT_MODES = {"vip": types_pb2.EndpointSpec.VIP, "dnsrr": types_pb2.Endpoint
 FIELDS = ("network", "network_rm", "endpoint_mode", "dns", "dns_search", "dns_option", "publish", "publish_rm")
 
 
-class Published(click.ParamType):
+class Published(click.ParamType[Any, Any]):
     """A `--publish` value as `(mode, PortConfig)`; a bare TARGET gets its published port from the controller."""
 
     name = "[PUBLISHED:]TARGET[/PROTO] | published=P,target=T[,protocol=P][,mode=M]"
@@ -73,7 +73,7 @@ class Published(click.ParamType):
         return mode, port
 
 
-class Attachment(click.ParamType):
+class Attachment(click.ParamType[Any, Any]):
     """`NAME[,alias=A]...` or `name=NAME[,alias=A]...` as a NetworkAttachmentConfig."""
 
     name = "NAME[,alias=A]"

@@ -18,7 +18,8 @@ import contextlib
 import logging
 import pathlib
 import struct
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from typing import Any
 
 from dnslib import QTYPE, RCODE, RR, A, DNSRecord
 
@@ -137,8 +138,8 @@ class DnsServer:
             job.cancel()
         await asyncio.gather(*self._jobs, return_exceptions=True)
 
-    def spawn(self, job: asyncio.Future[None] | object) -> None:
-        task = asyncio.ensure_future(job)  # type: ignore[arg-type]
+    def spawn(self, job: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(job)
         self._jobs.add(task)
         task.add_done_callback(self._jobs.discard)
 
@@ -150,7 +151,7 @@ class DnsServer:
             return None
         reply = answer(query, self.zone)
         if reply is not None:
-            return reply.pack()
+            return bytes(reply.pack())
         return await self._forward(query, data, source)
 
     async def _forward(self, query: DNSRecord, data: bytes, source: str) -> bytes:
@@ -169,7 +170,7 @@ class DnsServer:
                     transport.close()
         reply = query.reply()
         reply.header.rcode = RCODE.SERVFAIL
-        return reply.pack()
+        return bytes(reply.pack())
 
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         source = (writer.get_extra_info("peername") or ("", 0))[0]

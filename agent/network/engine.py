@@ -14,7 +14,6 @@ import logging
 from typing import Any
 
 import aiodocker
-import aiodocker.networks
 
 from shoal.agent.network import desired
 
@@ -56,7 +55,7 @@ def docker_name(network: desired.Network) -> str:
 def _matches(found: dict[str, Any], want: dict[str, Any]) -> bool:
     ipam = ((found.get("IPAM") or {}).get("Config") or [{}])[0]
     options = found.get("Options") or {}
-    return (
+    return bool(
         found.get("Name") == want["Name"]
         and ipam.get("Subnet") == want["IPAM"]["Config"][0]["Subnet"]
         and ipam.get("Gateway") == want["IPAM"]["Config"][0]["Gateway"]
@@ -97,14 +96,14 @@ async def ensure(docker: aiodocker.Docker, network: desired.Network, mtu: int, t
     except (OSError, TimeoutError) as exc:
         raise EngineError(f"network {network.name}: creating its Docker network: {exc}") from exc
     log.info("network %s: made Docker network %s on bridge %s", network.name, want["Name"], network.bridge)
-    return made.id
+    return str(made.id)
 
 
 async def remove(docker: aiodocker.Docker, found: dict[str, Any], timeout: float) -> None:
     """Remove one of our Docker networks; EngineError while a container is still attached."""
     try:
         async with asyncio.timeout(timeout):
-            await aiodocker.networks.DockerNetwork(docker, found["Id"]).delete()
+            await docker._query_json(f"networks/{found['Id']}", method="DELETE")
     except aiodocker.DockerError as exc:
         if exc.status == 404:
             return

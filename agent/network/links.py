@@ -41,7 +41,7 @@ async def _vxlan_matches(ipr: AsyncIPRoute, index: int, vni: int, local: str) ->
     data = info.get_attr("IFLA_INFO_DATA") if info is not None else None
     if data is None:
         return False
-    return data.get_attr("IFLA_VXLAN_ID") == vni and data.get_attr("IFLA_VXLAN_LOCAL") == local
+    return bool(data.get_attr("IFLA_VXLAN_ID") == vni and data.get_attr("IFLA_VXLAN_LOCAL") == local)
 
 
 async def ensure_links(ipr: AsyncIPRoute, network: desired.Network, *, local: str, mtu: int) -> None:

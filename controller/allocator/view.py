@@ -11,7 +11,7 @@ from __future__ import annotations
 import collections
 import ipaddress
 
-from shoal.controller.allocator import ipam
+from shoal.controller import ipam
 from shoal.controller.store.cache import Cache
 from shoal.v1 import objects_pb2
 

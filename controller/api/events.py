@@ -64,7 +64,7 @@ def event_name(obj: Any) -> str:
         return f"{obj.service_name}.{obj.slot or obj.node_id or obj.id}"
     if isinstance(obj, objects_pb2.Node):
         return obj.name
-    return obj.spec.name
+    return str(obj.spec.name)
 
 
 def to_event(keys: Keys, ev: rpc.Event, wanted: set[Kind]) -> control_pb2.Event | None:
@@ -129,7 +129,7 @@ class EventsHandlers(Handlers):
 
     @handle
     async def Events(  # noqa: N802
-        self, request: control_pb2.EventsRequest, context: grpc.aio.ServicerContext
+        self, request: control_pb2.EventsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[control_pb2.Event]:
         wanted = kinds_of(request.types)
         cache = self._leadership.require().cache

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+from typing import Any
 
 import grpc
 
@@ -46,7 +47,9 @@ class FileUpdateHandlers(Handlers):
         log.info("%s %s (%s) labels updated", kind, obj.spec.name, obj.id)
 
     @handle
-    async def UpdateSecret(self, request: control_pb2.UpdateFileRequest, context: grpc.aio.ServicerContext):  # noqa: N802
+    async def UpdateSecret(  # noqa: N802
+        self, request: control_pb2.UpdateFileRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> control_pb2.SecretResponse:
         cache = self._leadership.require().cache
         secret = refs.resolve("secret", request.ref, cache.secrets, cache.secret_by_name)
         digest = hashlib.sha256(request.spec.data).hexdigest()
@@ -60,7 +63,9 @@ class FileUpdateHandlers(Handlers):
         return control_pb2.SecretResponse(secret=files._public(cache.secrets[secret.id]))
 
     @handle
-    async def UpdateConfig(self, request: control_pb2.UpdateFileRequest, context: grpc.aio.ServicerContext):  # noqa: N802
+    async def UpdateConfig(  # noqa: N802
+        self, request: control_pb2.UpdateFileRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> control_pb2.ConfigResponse:
         cache = self._leadership.require().cache
         config = refs.resolve("config", request.ref, cache.configs, cache.config_by_name)
         _check_unchanged("config", config.spec, request.spec, request.spec.data == config.spec.data)

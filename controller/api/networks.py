@@ -16,12 +16,12 @@ import contextlib
 import ipaddress
 import logging
 from collections.abc import AsyncIterator, Iterable
+from typing import Any
 
 import grpc
 
 from shoal import errors, ids
-from shoal.controller import networking
-from shoal.controller.allocator import ipam
+from shoal.controller import ipam, networking
 from shoal.controller.api import refs
 from shoal.controller.api.base import Handlers
 from shoal.controller.context import Term
@@ -196,8 +196,8 @@ class NetworkHandlers(Handlers):
 
     @handle
     async def CreateNetwork(  # noqa: N802
-        self, request: control_pb2.CreateNetworkRequest, context: grpc.aio.ServicerContext
-    ):
+        self, request: control_pb2.CreateNetworkRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> control_pb2.NetworkResponse:
         spec = objects_pb2.NetworkSpec()
         spec.CopyFrom(request.spec)
         networking.apply_defaults(spec)
@@ -211,7 +211,9 @@ class NetworkHandlers(Handlers):
         return control_pb2.NetworkResponse(network=term.cache.networks[network.id])
 
     @handle
-    async def GetNetwork(self, request: control_pb2.GetNetworkRequest, context: grpc.aio.ServicerContext):  # noqa: N802
+    async def GetNetwork(  # noqa: N802
+        self, request: control_pb2.GetNetworkRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> control_pb2.NetworkResponse:
         cache = self._leadership.require().cache
         return control_pb2.NetworkResponse(
             network=refs.resolve("network", request.ref, cache.networks, cache.network_by_name)
@@ -219,15 +221,15 @@ class NetworkHandlers(Handlers):
 
     @handle
     async def ListNetworks(  # noqa: N802
-        self, request: control_pb2.ListNetworksRequest, context: grpc.aio.ServicerContext
-    ):
+        self, request: control_pb2.ListNetworksRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> control_pb2.ListNetworksResponse:
         cache = self._leadership.require().cache
         return control_pb2.ListNetworksResponse(networks=sorted(cache.networks.values(), key=lambda n: n.spec.name))
 
     @handle
     async def RemoveNetwork(  # noqa: N802
-        self, request: control_pb2.GetNetworkRequest, context: grpc.aio.ServicerContext
-    ):
+        self, request: control_pb2.GetNetworkRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> control_pb2.RemoveNetworkResponse:
         term = self._leadership.require()
         async with network_lock(self):
             network = refs.resolve("network", request.ref, term.cache.networks, term.cache.network_by_name)

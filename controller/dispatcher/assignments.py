@@ -35,6 +35,15 @@ def file_refs(task: objects_pb2.Task) -> list[tuple[str, str]]:
     return [("secret", r.id) for r in container.secrets] + [("config", r.id) for r in container.configs]
 
 
+def _file_change(
+    action: dispatcher_pb2.AssignmentChange.Action.ValueType, kind: str, file: dispatcher_pb2.AssignedFile
+) -> dispatcher_pb2.AssignmentChange:
+    """The change that delivers or withdraws a secret or config (`kind` names its field)."""
+    if kind == "secret":
+        return dispatcher_pb2.AssignmentChange(action=action, secret=file)
+    return dispatcher_pb2.AssignmentChange(action=action, config=file)
+
+
 def in_set(task: objects_pb2.Task | None, node_id: str) -> bool:
     """True if the task is part of `node_id`'s assignment set."""
     return task is not None and task.node_id == node_id and states.ASSIGNED <= task.status.state < states.ORPHANED
@@ -87,11 +96,11 @@ class AssignmentStream:
             if delta > 0 and self._file_users[key] == 1:
                 found = self._files(kind, file_id) if self._files else None
                 if found is not None:
-                    self._pending[f"{kind}/{file_id}"] = dispatcher_pb2.AssignmentChange(action=UPDATE, **{kind: found})
+                    self._pending[f"{kind}/{file_id}"] = _file_change(UPDATE, kind, found)
             elif self._file_users[key] <= 0:
                 del self._file_users[key]
                 gone = dispatcher_pb2.AssignedFile(id=file_id)
-                self._pending[f"{kind}/{file_id}"] = dispatcher_pb2.AssignmentChange(action=REMOVE, **{kind: gone})
+                self._pending[f"{kind}/{file_id}"] = _file_change(REMOVE, kind, gone)
 
     def network(self, network_id: str, item: dispatcher_pb2.NetworkAssignment | None) -> None:
         """Queue a network's item (None: the node is no longer on it); a newer one replaces it."""

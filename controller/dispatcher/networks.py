@@ -61,27 +61,31 @@ class NetworkDirectory:
         """Mark the networks whose items a change of the store alters."""
         kind = change.kind
         if kind is Kind.TASK:
-            old, new = change.old, change.new
-            if not (old is not None and old.networks) and not (new is not None and new.networks):  # type: ignore[attr-defined]
+            old, new = _task(change.old), _task(change.new)
+            if not (old is not None and old.networks) and not (new is not None and new.networks):
                 return
-            if is_backend(old) != is_backend(new) or (  # type: ignore[arg-type]
-                is_backend(new) and old.networks != new.networks  # type: ignore[union-attr]
+            if is_backend(old) != is_backend(new) or (
+                is_backend(new) and old is not None and new is not None and old.networks != new.networks
             ):
                 for t in (old, new):
                     if t is not None:
-                        self._dirty.update(a.network_id for a in t.networks)  # type: ignore[attr-defined]
+                        self._dirty.update(a.network_id for a in t.networks)
         elif kind is Kind.SERVICE:
-            old, new = change.old, change.new
-            if old is not None and new is not None and _same_endpoint(old, new):  # type: ignore[arg-type]
+            before, after = _service(change.old), _service(change.new)
+            if before is not None and after is not None and _same_endpoint(before, after):
                 return
-            for s in (old, new):
+            for s in (before, after):
                 if s is not None:
-                    self._dirty.update(self._networks_of(s))  # type: ignore[arg-type]
+                    self._dirty.update(self._networks_of(s))
         elif kind is Kind.NETWORK:
             self._dirty.add(change.obj.id)  # type: ignore[attr-defined]
         elif kind is Kind.NODE:
-            old, new = change.old, change.new
-            if old is None or new is None or old.description.data_path_addr != new.description.data_path_addr:  # type: ignore[attr-defined]
+            was, now = change.old, change.new
+            if (
+                not isinstance(was, objects_pb2.Node)
+                or not isinstance(now, objects_pb2.Node)
+                or was.description.data_path_addr != now.description.data_path_addr
+            ):
                 node_id = change.obj.id  # type: ignore[attr-defined]
                 self._dirty.update(n for n, members in self._members.items() if node_id in members)
                 self._dirty.update(n.id for n in self._cache.networks.values() if node_id in n.node_addresses)
@@ -158,6 +162,14 @@ class NetworkDirectory:
         del item.peers[:]
         item.peers.extend(p for p in base.peers if p.node_id != node_id)
         return item
+
+
+def _task(obj: object) -> objects_pb2.Task | None:
+    return obj if isinstance(obj, objects_pb2.Task) else None
+
+
+def _service(obj: object) -> objects_pb2.Service | None:
+    return obj if isinstance(obj, objects_pb2.Service) else None
 
 
 def _backends(tasks: Iterable[objects_pb2.Task]) -> list[objects_pb2.Task]:

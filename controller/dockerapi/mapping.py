@@ -205,7 +205,9 @@ _UPDATE_STATES = {
 
 def task_state_name(state: int) -> str:
     """Docker's name of a task state: "running", "shutdown" ..."""
-    return types_pb2.TaskState.Name(state).lower() if state in types_pb2.TaskState.values() else "unknown"
+    if state not in types_pb2.TaskState.values():
+        return "unknown"
+    return types_pb2.TaskState.Name(types_pb2.TaskState.ValueType(state)).lower()
 
 
 TASK_STATES = {types_pb2.TaskState.Name(v).lower(): v for v in types_pb2.TaskState.values()}

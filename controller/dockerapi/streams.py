@@ -95,7 +95,11 @@ def _since(raw: str | None, what: str) -> float | None:
 
 def logs_request(request: web.Request, **ref: str) -> control_pb2.LogsRequest:
     """The Control API's LogsRequest for Docker's logs query."""
-    out = control_pb2.LogsRequest(follow=server.query_bool(request, "follow"), **ref)
+    out = control_pb2.LogsRequest(
+        follow=server.query_bool(request, "follow"),
+        service_ref=ref.get("service_ref", ""),
+        task_ref=ref.get("task_ref", ""),
+    )
     tail = request.query.get("tail", "all")
     if tail not in ("all", ""):
         try:

@@ -32,7 +32,7 @@ def task_name(t: objects_pb2.Task) -> str:
 
 async def _resolve(ctx: context.Context, kind: str, refs: list[str]) -> list[objects_pb2.Service | objects_pb2.Node]:
     """The objects named by a filter's values; a value that names nothing matches nothing."""
-    found = []
+    found: list[objects_pb2.Service | objects_pb2.Node] = []
     for ref in refs:
         try:
             if kind == "service":

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import functools
 import os
 import pathlib
 import shutil
@@ -169,7 +170,7 @@ class Lab:
         for node in spec.node_hosts:
             self._start_dockerd(node)
         for node in spec.node_hosts:
-            wait(lambda n=node: self.docker(n, "info", timeout=5), 60, f"dockerd on {node.name}")
+            wait(functools.partial(self.docker, node, "info", timeout=5), 60, f"dockerd on {node.name}")
         self._push_image()
         log(f"registry: {spec.registry}, image {spec.image}")
         for node in spec.node_hosts:

@@ -7,8 +7,7 @@ import ipaddress
 import pytest
 
 from shoal import errors, states
-from shoal.controller import networking
-from shoal.controller.allocator import ipam
+from shoal.controller import ipam, networking
 from shoal.controller.allocator.allocator import Allocator
 from shoal.controller.api import networks as api
 from shoal.controller.settings import LoopSettings
