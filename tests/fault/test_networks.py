@@ -305,3 +305,31 @@ def test_nothing_is_left_and_bad_removals_are_refused(net: FaultLab) -> None:
     remove(net, "last")
     net.ctl("network", "rm", "last")
     wait_until(lambda: not leftovers(net), 60, "every node to remove what it built")
+
+
+def test_names_outside_the_cluster_go_to_the_tasks_upstream_servers(net: FaultLab) -> None:
+    from dnslib import QTYPE, RR
+    from dnslib.server import BaseResolver, DNSServer
+
+    class Outside(BaseResolver):  # type: ignore[misc]
+        def resolve(self, request: Any, handler: Any) -> Any:
+            reply = request.reply()
+            if str(request.q.qname).rstrip(".") == "outside.test" and request.q.qtype == QTYPE.A:
+                reply.add_answer(*RR.fromZone("outside.test. 0 A 192.0.2.10"))
+            return reply
+
+    # An upstream resolver on this machine's address on the lab bridge (the lab's own network).
+    upstream = DNSServer(Outside(), address=net.spec.gateway, port=53)
+    upstream.start_thread()
+    try:
+        net.ctl("network", "create", "names")
+        svc = create(net, "asker", "--network", "names", "--dns", net.spec.gateway, command=["--", "sleep", "100000"])
+        [task] = running(net, svc, 1)
+        assert lookup(net, task, "outside.test") == ["192.0.2.10"]
+        assert lookup(net, task, "tasks.nothing") == []
+        assert lookup(net, task, "asker") == [vip(net, svc)]
+        remove(net, "asker")
+        wait_until(lambda: not leftovers(net), 60, "every node to remove what it built")
+        net.ctl("network", "rm", "names")
+    finally:
+        upstream.stop()
