@@ -226,7 +226,12 @@ def new_worker(
     """The worker of this node's runners (open it with `async with`)."""
     timings = runner_.RunnerTimings(retry_base=settings.retry_base, retry_cap=settings.retry_cap)
     return worker_.Worker(
-        node_id=node_id, executor=executor, reporter=reporter, timings=timings, files=getattr(executor, "files", None)
+        node_id=node_id,
+        executor=executor,
+        reporter=reporter,
+        timings=timings,
+        files=getattr(executor, "files", None),
+        networks=getattr(executor, "networks", None),
     )
 
 

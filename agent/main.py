@@ -20,6 +20,7 @@ import click
 
 from shoal import errors, logs, metrics_http
 from shoal.agent import agent, credentials
+from shoal.agent.network import builder as network_builder
 from shoal.agent.settings import AgentSettings
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,13 @@ def parse_labels(ctx: click.Context, param: click.Parameter, values: tuple[str, 
 @click.option("--join-addr", default="", callback=lambda c, p, v: _hostport(v, "--join-addr") if v else v,
               metavar="HOST:PORT", help="The controllers' join port.  [default: the first --controller's port + 1]")
 @click.option(
+    "--data-path-addr",
+    default="",
+    metavar="IP|none",
+    help="Underlay address for overlay network traffic (VXLAN); 'none' builds no overlay networks.  "
+    "[default: --listen's address, unless it is loopback]",
+)
+@click.option(
     "--log-level",
     type=click.Choice(_LOG_LEVELS, case_sensitive=False),
     default="info",
@@ -149,9 +157,16 @@ def command(
     labels: dict[str, str],
     join_token: str,
     join_addr: str,
+    data_path_addr: str,
     log_level: str,
 ) -> None:
     """Run the Shoal agent on this node: register with the controllers and run the tasks they assign."""
+    if data_path_addr == "none":
+        data_path_addr = ""
+    elif not data_path_addr:
+        data_path_addr = network_builder.data_path_address(listen)
+    elif not network_builder.data_path_address(f"{data_path_addr}:0"):
+        raise click.BadParameter("must be a non-loopback IPv4 address of this host", param_hint="--data-path-addr")
     settings = AgentSettings(
         controllers=controllers,
         node_name=node_name,
@@ -162,6 +177,7 @@ def command(
         labels=labels,
         join_token=join_token,
         join_addr=join_addr,
+        data_path_addr=data_path_addr,
         log_level=log_level.lower(),
     )
     logs.setup(settings.log_level)

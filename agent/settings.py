@@ -47,6 +47,10 @@ class AgentSettings:
     join_addr: str = ""
     """The controllers' join port (server-only TLS); default: the first controller's port plus one."""
 
+    data_path_addr: str = ""
+    """This node's underlay address for overlay (VXLAN) traffic; empty: the node builds no overlay networks,
+    and the scheduler places no task that joins one on it."""
+
     files_size: str = "64m"
     """Size of the tmpfs that holds the secrets and configs of this node's tasks."""
 

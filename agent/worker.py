@@ -63,9 +63,11 @@ class Worker:
         reporter: StatusStore,
         timings: runner_.RunnerTimings,
         files: FileSink | None = None,
+        networks: FileSink | None = None,
     ) -> None:
         self._node_id = node_id
         self._files = files
+        self._networks = networks
         self._executor = executor
         self._reporter = reporter
         self._timings = timings
@@ -120,9 +122,11 @@ class Worker:
     def assign(
         self, tasks: Sequence[objects_pb2.Task], files: Sequence[dispatcher_pb2.AssignmentChange] = ()
     ) -> None:
-        """Apply a COMPLETE assignment set: the secrets and configs first, then the tasks."""
+        """Apply a COMPLETE assignment set: the secrets, configs and networks first, then the tasks."""
         if self._files is not None:
             self._files.replace(list(files))
+        if self._networks is not None:
+            self._networks.replace(list(files))
         first = not self._synced
         assigned = {t.id for t in tasks}
         for task in tasks:
@@ -136,9 +140,11 @@ class Worker:
         log.info("assignment set: %d tasks", len(tasks))
 
     def update(self, changes: Sequence[dispatcher_pb2.AssignmentChange]) -> None:
-        """Apply an INCREMENTAL list of assignment changes (files, which come first, and tasks)."""
+        """Apply an INCREMENTAL list of assignment changes (files and networks, which come first, and tasks)."""
         if self._files is not None:
             self._files.apply(list(changes))
+        if self._networks is not None:
+            self._networks.apply(list(changes))
         for change in changes:
             if change.WhichOneof("item") != "task":
                 continue

@@ -22,7 +22,7 @@ import grpc
 
 from shoal import authz, daemon, heap, ids, logs, looplag, metrics_http, pki, tls, units
 from shoal.control_client import ControlClient
-from shoal.controller import bootstrap, members, metrics, state_metrics
+from shoal.controller import bootstrap, ipam, members, metrics, state_metrics
 from shoal.controller.api.ca import CAServicer, RateLimiter
 from shoal.controller.api.control import ControlServicer
 from shoal.controller.context import Leadership
@@ -33,7 +33,7 @@ from shoal.controller.dockerapi import server as dockerapi_server
 from shoal.controller.embedded_etcd import embedded_etcd
 from shoal.controller.leader import Election, LeaderInfo
 from shoal.controller.secrets import Sealer
-from shoal.controller.settings import ControllerSettings, DispatcherSettings
+from shoal.controller.settings import ControllerSettings, DispatcherSettings, NetworkSettings
 from shoal.controller.store.etcd import Etcd, EtcdTLS
 from shoal.controller.store.keys import Keys
 from shoal.controller.term import run_term
@@ -295,6 +295,22 @@ def _duration(_ctx: click.Context, _param: click.Parameter, value: str) -> float
     help="Joins accepted at once from one address.",
 )
 @click.option(
+    "--default-address-pool",
+    "address_pools",
+    multiple=True,
+    default=("10.0.0.0/8",),
+    show_default=True,
+    help="Where overlay networks created without --subnet get one (repeatable).",
+)
+@click.option(
+    "--default-address-pool-size",
+    "address_pool_size",
+    type=click.IntRange(8, 29),
+    default=24,
+    show_default=True,
+    help="Prefix length of the subnets taken from the default address pools.",
+)
+@click.option(
     "--docker-api-listen",
     multiple=True,
     metavar="unix:///PATH|tcp://HOST:PORT",
@@ -323,6 +339,8 @@ def command(
     max_heartbeats_per_second: float,
     join_rate: float,
     join_burst: int,
+    address_pools: tuple[str, ...],
+    address_pool_size: int,
     docker_api_listen: tuple[str, ...],
     log_level: str,
 ) -> None:
@@ -333,6 +351,10 @@ def command(
         raise click.BadParameter("must be at least 1m", param_hint="--cert-validity")
     if bool(etcd_cert) != bool(etcd_key):
         raise click.BadParameter("give both --etcd-cert and --etcd-key, or neither", param_hint="--etcd-cert")
+    try:
+        pools = ipam.Pools.parse(address_pools, address_pool_size)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--default-address-pool") from None
     for url in docker_api_listen:
         try:
             dockerapi_server.parse_listen(url)
@@ -362,5 +384,6 @@ def command(
         dispatcher=DispatcherSettings(
             heartbeat_period=heartbeat_period, max_heartbeats_per_second=max_heartbeats_per_second
         ),
+        networks=NetworkSettings(pools=pools),
     )
     daemon.run(functools.partial(serve, settings))

@@ -59,11 +59,21 @@ PLACEMENTS = prometheus_client.Counter("shoal_scheduler_placements_total", "Task
 UNSCHEDULABLE = prometheus_client.Gauge(
     "shoal_scheduler_unschedulable_tasks",
     "PENDING tasks that fit on no node at the last pass, by the filter that excluded the most nodes "
-    "(no_nodes, ready, availability, cpu, memory, constraint, full).",
+    "(no_nodes, ready, availability, network, cpu, memory, constraint, full).",
     ["reason"],
 )
 #: Every value the `reason` label takes, so that each series exists (at 0) from the start.
-UNSCHEDULABLE_REASONS = ("no_nodes", "ready", "availability", "cpu", "memory", "constraint", "max_replicas", "full")
+UNSCHEDULABLE_REASONS = (
+    "no_nodes",
+    "ready",
+    "availability",
+    "network",
+    "cpu",
+    "memory",
+    "constraint",
+    "max_replicas",
+    "full",
+)
 SESSIONS = prometheus_client.Gauge("shoal_dispatcher_sessions", "Open agent sessions on this controller.")
 REGISTRATIONS = prometheus_client.Counter(
     "shoal_dispatcher_registrations_total",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from shoal.controller import ipam
+
 
 @dataclasses.dataclass(frozen=True)
 class DispatcherSettings:
@@ -46,6 +48,14 @@ class LoopSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class NetworkSettings:
+    """Overlay networks."""
+
+    #: Where a network created without a subnet gets one (--default-address-pool, --default-address-pool-size).
+    pools: ipam.Pools = dataclasses.field(default_factory=ipam.Pools)
+
+
+@dataclasses.dataclass(frozen=True)
 class ControllerSettings:
     """Everything `swarmd controller` is configured with."""
 
@@ -84,6 +94,7 @@ class ControllerSettings:
     docker_api_listen: tuple[str, ...] = ()
     dispatcher: DispatcherSettings = dataclasses.field(default_factory=DispatcherSettings)
     loops: LoopSettings = dataclasses.field(default_factory=LoopSettings)
+    networks: NetworkSettings = dataclasses.field(default_factory=NetworkSettings)
 
     @property
     def data_key_path(self) -> str:

@@ -15,6 +15,7 @@ from typing import NoReturn
 
 from shoal import errors, heap
 from shoal.controller import members, state_metrics
+from shoal.controller.allocator.allocator import Allocator
 from shoal.controller.context import Leadership, Term
 from shoal.controller.dispatcher.dispatcher import Dispatcher, DispatcherServicer
 from shoal.controller.orchestrator.modes import ModesOrchestrator
@@ -99,6 +100,7 @@ async def run_term(
             tg.create_task(
                 ModesOrchestrator(cache=cache, writer=writer, settings=loops).run(), name="orchestrator-modes"
             )
+            tg.create_task(Allocator(cache=cache, writer=writer, settings=loops).run(), name="allocator")
             tg.create_task(Scheduler(cache=cache, writer=writer, settings=loops).run(), name="scheduler")
             tg.create_task(
                 Reaper(cache=cache, writer=writer, settings=loops, default_history=settings.task_history_limit).run(),

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import grpc
 
 from shoal import errors, remotes, tls
-from shoal.v1 import control_pb2, control_pb2_grpc, types_pb2
+from shoal.v1 import control_pb2, control_pb2_grpc, objects_pb2, types_pb2
 
 Request = TypeVar("Request")
 Reply = TypeVar("Reply")
@@ -232,6 +232,24 @@ class ControlClient:
     async def remove_file(self, kind: str, ref: str) -> Any:
         """RemoveSecret / RemoveConfig."""
         return await self._call(lambda s: getattr(s, f"Remove{kind}"), control_pb2.GetFileRequest(ref=ref))
+
+    # Networks
+
+    async def create_network(self, spec: objects_pb2.NetworkSpec) -> control_pb2.NetworkResponse:
+        """CreateNetwork."""
+        return await self._call(lambda s: s.CreateNetwork, control_pb2.CreateNetworkRequest(spec=spec))
+
+    async def get_network(self, ref: str) -> control_pb2.NetworkResponse:
+        """GetNetwork by ID, name or unique ID prefix."""
+        return await self._call(lambda s: s.GetNetwork, control_pb2.GetNetworkRequest(ref=ref), idempotent=True)
+
+    async def list_networks(self) -> control_pb2.ListNetworksResponse:
+        """ListNetworks."""
+        return await self._call(lambda s: s.ListNetworks, control_pb2.ListNetworksRequest(), idempotent=True)
+
+    async def remove_network(self, ref: str) -> control_pb2.RemoveNetworkResponse:
+        """RemoveNetwork."""
+        return await self._call(lambda s: s.RemoveNetwork, control_pb2.GetNetworkRequest(ref=ref))
 
     async def get_cluster_info(self) -> control_pb2.GetClusterInfoResponse:
         """GetClusterInfo."""

@@ -17,7 +17,7 @@ from typing import NoReturn
 import click
 
 from shoal import errors
-from shoal.ctl import cluster, context, events, files, node, service, task
+from shoal.ctl import cluster, context, events, files, network, node, service, task
 
 PROG = "swarmctl"
 
@@ -75,6 +75,7 @@ cli.add_command(task.task_group)
 cli.add_command(cluster.cluster_group)
 cli.add_command(files.secret_group)
 cli.add_command(files.config_group)
+cli.add_command(network.network_group)
 cli.add_command(events.events_command)
 
 

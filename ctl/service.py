@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import click
 
 from shoal import errors, units
 from shoal.ctl import client as client_
-from shoal.ctl import context, logs, modes, output, progress, rollout, spec, stats, task
+from shoal.ctl import context, logs, modes, network, network_flags, output, progress, rollout, spec, stats, task
 from shoal.v1 import control_pb2, objects_pb2, types_pb2
 
 #: Re-reads after a version conflict (ABORTED) before giving up: another writer
@@ -88,17 +88,17 @@ def ls(g: context.Globals, quiet: bool) -> None:
 def inspect(g: context.Globals, refs: tuple[str, ...]) -> None:
     """Show services' details (name, ID or unique ID prefix)."""
 
-    async def fetch(c: client_.ControlClient) -> list[objects_pb2.Service]:
-        return [(await c.get_service(ref)).service for ref in refs]
+    async def fetch(c: client_.ControlClient) -> tuple[list[objects_pb2.Service], dict[str, str]]:
+        return [(await c.get_service(ref)).service for ref in refs], await network.names(c)
 
-    services = g.call(fetch)
+    services, network_names = g.call(fetch)
     if g.json:
         output.echo_json(services[0] if len(services) == 1 else services)
         return
     for i, svc in enumerate(services):
         if i:
             click.echo()
-        output.echo_fields(service_fields(svc))
+        output.echo_fields(service_fields(svc, network_names))
 
 
 @service_group.command("ps")
@@ -134,6 +134,10 @@ def update(
     A new COMMAND and ARGs follow `--`. Exits with status 1 if the update pauses or is rolled back.
     """
     changes = spec.SpecChanges.from_params({**flags, "command": command})
+    if changes.network or changes.network_rm:
+        # The stored spec names networks by ID: name the ones given the same way.
+        found = g.call(lambda c: c.list_networks()).networks
+        changes = network_flags.by_id(changes, {n.spec.name: n.id for n in found})
     svc = g.call(lambda c: update_service_spec(c, ref, lambda s: spec.apply(s.spec, changes)))
     click.echo(svc.id)
     rollout.wait(g, svc.id, progress.UPDATE, detach=detach, quiet=quiet)
@@ -225,7 +229,7 @@ def service_row(svc: objects_pb2.Service, counts: control_pb2.ServiceReplicas | 
     ]
 
 
-def service_fields(svc: objects_pb2.Service) -> list[tuple[str, str]]:
+def service_fields(svc: objects_pb2.Service, network_names: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
     """The key/value lines of `service inspect`."""
     s, t = svc.spec, svc.spec.task
     c = t.container
@@ -257,6 +261,7 @@ def service_fields(svc: objects_pb2.Service) -> list[tuple[str, str]]:
         ("Restart attempts", str(t.restart.max_attempts or "unlimited")),
         ("Restart window", _duration(t.restart, "window") if t.restart.HasField("window") else "unbounded"),
         *rollout.health_fields(c),
+        *network.endpoint_fields(svc, network_names or {}),
         ("Update parallelism", str(s.update.parallelism or "all")),
         ("Update delay", _duration(s.update, "delay")),
         *rollout.config_fields("Update", s.update),

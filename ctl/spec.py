@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import click
 
 from shoal import errors, units
-from shoal.ctl import modes, options, rollout_flags
+from shoal.ctl import modes, network_flags, options, rollout_flags
 from shoal.v1 import types_pb2
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -80,8 +80,15 @@ class SpecChanges:
     secret_rm: tuple[str, ...] = ()
     config: tuple[types_pb2.FileReference, ...] = ()
     config_rm: tuple[str, ...] = ()
-    publish: tuple[types_pb2.PortConfig, ...] = ()
+    # Network flags (ctl/network_flags.py): `publish` holds (mode, PortConfig) pairs.
+    publish: tuple[tuple[str, types_pb2.PortConfig], ...] = ()
     publish_rm: tuple[str, ...] = ()
+    network: tuple[types_pb2.NetworkAttachmentConfig, ...] = ()
+    network_rm: tuple[str, ...] = ()
+    endpoint_mode: str | None = None
+    dns: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    dns_option: tuple[str, ...] = ()
     max_concurrent: int | None = None
     placement_pref: tuple[str, ...] = ()
     placement_pref_rm: tuple[str, ...] = ()
@@ -154,13 +161,6 @@ def task_options(fn: F) -> F:
             help="Time to stop gracefully before the container is killed.",
         ),
         click.option(
-            "--publish",
-            "-p",
-            type=options.PORT,
-            multiple=True,
-            help="Publish a port on the node's address: [PUBLISHED:]TARGET[/tcp|udp] (repeatable).",
-        ),
-        click.option(
             "--secret",
             type=options.FILE_REF,
             multiple=True,
@@ -175,7 +175,7 @@ def task_options(fn: F) -> F:
     ]
     for decorator in reversed(decorators):
         fn = decorator(fn)
-    return rollout_flags.options_(fn)
+    return network_flags.options_(rollout_flags.options_(fn))
 
 
 def update_only_options(fn: F) -> F:
@@ -193,13 +193,12 @@ def update_only_options(fn: F) -> F:
             help="Remove a placement preference.",
         ),
         click.option("--secret-rm", metavar="NAME", multiple=True, help="Stop mounting a secret."),
-        click.option("--publish-rm", metavar="PUBLISHED[/PROTO]", multiple=True, help="Stop publishing a port."),
         click.option("--config-rm", metavar="NAME", multiple=True, help="Stop mounting a config."),
         click.option("--force", is_flag=True, help="Redeploy every task even if nothing changed."),
     ]
     for decorator in reversed(decorators):
         fn = decorator(fn)
-    return fn
+    return network_flags.update_options(fn)
 
 
 def new_spec(name: str, mode: str, changes: SpecChanges) -> types_pb2.ServiceSpec:
@@ -257,25 +256,10 @@ def apply(spec: types_pb2.ServiceSpec, changes: SpecChanges) -> types_pb2.Servic
         container.args.extend(changes.command[1:])
     _set_files(container.secrets, changes.secret, changes.secret_rm)
     _set_files(container.configs, changes.config, changes.config_rm)
-    if changes.publish or changes.publish_rm:
-        _set_ports(container.ports, changes.publish, changes.publish_rm)
+    network_flags.apply(out, changes)
     if changes.force:
         task.force_update += 1
     return out
-
-
-def _set_ports(ports: Any, add: Sequence[types_pb2.PortConfig], remove: Sequence[str]) -> None:
-    """Drop published ports named by PUBLISHED[/PROTO], replace those published again, append new ones."""
-
-    def key(p: types_pb2.PortConfig) -> str:
-        return f"{p.published or p.target}/{p.protocol or 'tcp'}"
-
-    gone = {r if "/" in r else f"{r}/tcp" for r in remove}
-    by_key = {key(p): p for p in ports if key(p) not in gone}
-    for p in add:
-        by_key[key(p)] = p
-    del ports[:]
-    ports.extend(by_key.values())
 
 
 def _set_files(refs: Any, add: Sequence[types_pb2.FileReference], remove: Sequence[str]) -> None:

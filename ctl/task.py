@@ -14,7 +14,7 @@ import click
 
 from shoal import errors, states
 from shoal.ctl import client as client_
-from shoal.ctl import context, logs, output
+from shoal.ctl import context, logs, network, output
 from shoal.v1 import objects_pb2, types_pb2
 
 #: Desired states of the tasks `task ls` shows without -a: the ones meant to run.
@@ -62,14 +62,14 @@ def ls(
 def inspect(g: context.Globals, refs: tuple[str, ...]) -> None:
     """Show a task's details, including why it is not running."""
 
-    async def fetch(c: client_.ControlClient) -> list[tuple[objects_pb2.Task, str]]:
+    async def fetch(c: client_.ControlClient) -> tuple[list[tuple[objects_pb2.Task, str]], dict[str, str]]:
         found = []
         for ref in refs:
             task = (await c.get_task(ref)).task
             found.append((task, await _node_name(c, task.node_id)))
-        return found
+        return found, await network.names(c)
 
-    found = g.call(fetch)
+    found, network_names = g.call(fetch)
     if g.json:
         tasks = [t for t, _ in found]
         output.echo_json(tasks[0] if len(tasks) == 1 else tasks)
@@ -77,7 +77,7 @@ def inspect(g: context.Globals, refs: tuple[str, ...]) -> None:
     for i, (task, node_name) in enumerate(found):
         if i:
             click.echo()
-        output.echo_fields(task_fields(task, node_name))
+        output.echo_fields(task_fields(task, node_name) + network.address_fields(task, network_names))
 
 
 async def _node_name(c: client_.ControlClient, node_id: str) -> str:

@@ -6,7 +6,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
-PACKAGES=(etcd-server docker.io runc busybox-static docker-registry prometheus iproute2 iptables python3-venv curl)
+PACKAGES=(etcd-server docker.io runc busybox-static docker-registry prometheus iproute2 iptables nftables python3-venv curl)
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "prepare.sh: must run as root (it installs packages and starts dockerd)" >&2

@@ -24,8 +24,9 @@ import aiohttp
 
 from shoal import units
 from shoal.agent import metrics
-from shoal.agent.executor import base, dockerhealth, dockerstats
+from shoal.agent.executor import base, dockerhealth, dockernet, dockerstats
 from shoal.agent.files import FileStore
+from shoal.agent.network.builder import BuilderSettings, NetworkBuilder, underlay
 from shoal.agent.settings import AgentSettings
 from shoal.v1 import objects_pb2, types_pb2
 
@@ -145,12 +146,18 @@ class DockerController:
     """One task's container on the Docker Engine (implements `base.Controller`, `base.ControllerLogs`)."""
 
     def __init__(
-        self, docker: aiodocker.Docker, task: objects_pb2.Task, settings: AgentSettings, files: FileStore | None = None
+        self,
+        docker: aiodocker.Docker,
+        task: objects_pb2.Task,
+        settings: AgentSettings,
+        files: FileStore | None = None,
+        networks: NetworkBuilder | None = None,
     ) -> None:
         self._docker = docker
         self._task = task
         self._settings = settings
         self._files = files
+        self._networks = networks
         self.name = container_name(task)
 
     def _wipe_files(self) -> None:
@@ -167,9 +174,14 @@ class DockerController:
             raise base.PermanentError("exec: task spec has no image")
         existing = await self.inspect()
         if existing is not None:
+            if not existing.started and self._task.networks:
+                # An earlier attempt may have died between creating the container and connecting it.
+                await self._connect(dockernet.missing(await self._attachments(), dict(existing.raw)))
             return existing.container_id
         await self._ensure_image(image)
+        attachments = await self._attachments()
         config = container_config(self._task, self._settings.stop_grace_period)
+        dockernet.apply(config, self._task, attachments)
         if self._files is not None:
             mounts = self._files.mounts(self._task)
             if mounts:
@@ -185,7 +197,24 @@ class DockerController:
                     if found is None:
                         raise
                     return found.container_id
+        await self._connect(attachments[1:])
         return created.id
+
+    async def _attachments(self) -> list[Any]:
+        """The task's network attachments, once this node has built its networks."""
+        if not self._task.networks:
+            return []
+        if self._networks is None:
+            raise base.PermanentError("exec: this node has no overlay data path (agent started without one)")
+        return await self._networks.attachments(self._task)
+
+    async def _connect(self, attachments: list[Any]) -> None:
+        """Join the networks beyond the first, before the container starts."""
+        for a in attachments:
+            body = json.dumps({"Container": self.name, "EndpointConfig": dockernet.endpoint(a)})
+            with metrics.time_operation("connect"), _engine_errors(f"connect to network {a.docker_network}"):
+                async with asyncio.timeout(self._settings.engine_timeout):
+                    await self._docker._query_json(f"networks/{a.docker_network}/connect", method="POST", data=body)
 
     async def _ensure_image(self, image: str) -> None:
         with metrics.time_operation("inspect"), _engine_errors("inspect image"):
@@ -290,6 +319,8 @@ class DockerController:
                 except aiodocker.DockerError as exc:
                     if exc.status != 404:
                         raise
+        if self._networks is not None:
+            self._networks.forget(self._task)
 
     async def inspect(self) -> base.ContainerState | None:
         with metrics.time_operation("inspect"), _engine_errors("inspect container"):
@@ -347,10 +378,17 @@ async def _read_frames(content: aiohttp.StreamReader) -> AsyncIterator[base.LogE
 class DockerExecutor:
     """The Docker Engine as an executor (implements `base.Executor`)."""
 
-    def __init__(self, docker: aiodocker.Docker, settings: AgentSettings, files: FileStore | None = None) -> None:
+    def __init__(
+        self,
+        docker: aiodocker.Docker,
+        settings: AgentSettings,
+        files: FileStore | None = None,
+        networks: NetworkBuilder | None = None,
+    ) -> None:
         self._docker = docker
         self._settings = settings
         self.files = files
+        self.networks = networks
 
     async def describe(self) -> types_pb2.NodeDescription:
         with _engine_errors("engine info"):
@@ -367,10 +405,12 @@ class DockerExecutor:
             ),
             engine=types_pb2.EngineDescription(engine_version=str(info.get("ServerVersion") or "")),
             executor="docker",
+            data_path_addr=self.networks.settings.data_path_addr if self.networks else "",
+            data_path_subnet=self.networks.settings.data_path_subnet if self.networks else "",
         )
 
     def controller(self, task: objects_pb2.Task) -> DockerController:
-        return DockerController(self._docker, task, self._settings, self.files)
+        return DockerController(self._docker, task, self._settings, self.files, self.networks)
 
     async def ping(self) -> None:
         with _engine_errors("ping"):
@@ -426,7 +466,18 @@ async def open_executor(settings: AgentSettings) -> AsyncIterator[DockerExecutor
     files = FileStore(settings.files_dir)
     files.mount(settings.files_size)
     try:
-        yield DockerExecutor(docker, settings, files)
+        async with contextlib.AsyncExitStack() as stack:
+            networks = None
+            if settings.data_path_addr:
+                subnet, mtu = await underlay(settings.data_path_addr)
+                builder = BuilderSettings(
+                    data_path_addr=settings.data_path_addr,
+                    data_path_subnet=subnet,
+                    underlay_mtu=mtu,
+                    engine_timeout=settings.engine_timeout,
+                )
+                networks = await stack.enter_async_context(NetworkBuilder(docker, builder))
+            yield DockerExecutor(docker, settings, files, networks)
     finally:
         await docker.close()
         if connector is not None:

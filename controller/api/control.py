@@ -15,6 +15,7 @@ from shoal.controller.api.events import EventsHandlers
 from shoal.controller.api.file_updates import FileUpdateHandlers
 from shoal.controller.api.files import FileHandlers
 from shoal.controller.api.logs import LogsHandlers
+from shoal.controller.api.networks import NetworkHandlers
 from shoal.controller.api.nodes import NodeHandlers
 from shoal.controller.api.rollouts import RolloutHandlers
 from shoal.controller.api.services import ServiceHandlers
@@ -35,6 +36,7 @@ class ControlServicer(
     StatsHandlers,
     LogsHandlers,
     EventsHandlers,
+    NetworkHandlers,
     control_pb2_grpc.ControlServicer,
 ):
     """Every Control RPC.

@@ -8,7 +8,7 @@ at the leader cache's revision (or just after `since_revision`, replayed
 from etcd's history), it is resumable exactly: a client that saw revision R
 asks for `since_revision=R` and gets every change after R, once. A revision
 etcd has compacted away is refused with FAILED_PRECONDITION naming the oldest
-one left. Secrets and configs are sent only when asked for by name (a
+one left. Secrets, configs and networks are sent only when asked for by name (a
 secret without its sealed data); the CA and anything else never. A watch
 that breaks (an etcd member lost) resumes where it was.
 """
@@ -40,6 +40,7 @@ TYPES: dict[Kind, str] = {
     Kind.NODE: "node",
     Kind.SECRET: "secret",
     Kind.CONFIG: "config",
+    Kind.NETWORK: "network",
 }
 KINDS: dict[str, Kind] = {v: k for k, v in TYPES.items()}
 #: What a request with no types gets (swarmctl events' kinds, as before secrets and configs were added).

@@ -11,8 +11,8 @@ from typing import Any
 import grpc
 
 from shoal import errors, ids
-from shoal.controller import rollout, service_modes, validation
-from shoal.controller.api import refs
+from shoal.controller import networking, rollout, service_modes, validation
+from shoal.controller.api import networks, refs
 from shoal.controller.api.base import Handlers, check_version
 from shoal.controller.api.files import resolve_file_refs
 from shoal.controller.rpcerrors import handle
@@ -36,18 +36,26 @@ class ServiceHandlers(Handlers):
         spec.CopyFrom(request.spec)
         validation.apply_defaults(spec)
         validation.check_service_spec(spec)
+        networking.check_service_networking(f'service "{spec.name}"', spec)
         term = self._leadership.require()
         cache = term.cache
         resolve_file_refs(cache, spec)
+        networks.resolve_service_networks(cache, spec)
         existing = self._created_by(cache, request.request_id)
         if existing is not None:
             return control_pb2.CreateServiceResponse(service=existing)
         if spec.name in cache.service_by_name:
             raise errors.AlreadyExists(f'service "{spec.name}" already exists')
-        service = objects_pb2.Service(id=ids.new_id(), spec=spec, spec_version=1, create_request_id=request.request_id)
-        ops: list[w.Op] = [w.create(service), w.Claim(self._keys.name(Kind.SERVICE, spec.name), service.id.encode())]
         try:
-            await term.writer.commit(ops)
+            async with networks.publishing(self, term, self._keys, self._leadership.settings.networks.pools, spec):
+                service = objects_pb2.Service(
+                    id=ids.new_id(), spec=spec, spec_version=1, create_request_id=request.request_id
+                )
+                ops: list[w.Op] = [
+                    w.create(service),
+                    w.Claim(self._keys.name(Kind.SERVICE, spec.name), service.id.encode()),
+                ]
+                await term.writer.commit(ops)
         except errors.Conflict:
             # Either the name was taken meanwhile, or this is a retry of a create that landed.
             existing = self._created_by(cache, request.request_id)
@@ -100,16 +108,20 @@ class ServiceHandlers(Handlers):
         spec.CopyFrom(request.spec)
         validation.apply_defaults(spec)
         validation.check_service_spec(spec)
+        networking.check_service_networking(f'service "{spec.name}"', spec)
         resolve_file_refs(term.cache, spec)
+        networks.resolve_service_networks(term.cache, spec)
         name = service.spec.name
         if spec.name != name:
             raise errors.InvalidArgument(f'service "{name}": renaming a service is not supported')
         if spec.WhichOneof("mode") != service.spec.WhichOneof("mode"):
             raise errors.InvalidArgument(f'service "{name}": the mode of a service cannot change')
         check_version("service", name, request.version, service.meta.version)
-        new = updated(service, spec, functools.partial(term.cache.tasks_of_service, service.id), time.time())
+        pools = self._leadership.settings.networks.pools
         try:
-            await term.writer.commit([w.Put(new, request.version)])
+            async with networks.publishing(self, term, self._keys, pools, spec, service.id):
+                new = updated(service, spec, functools.partial(term.cache.tasks_of_service, service.id), time.time())
+                await term.writer.commit([w.Put(new, request.version)])
         except errors.Conflict:
             raise errors.Conflict(f'service "{name}" changed since it was read; read it again') from None
         log.info("service %s (%s) updated%s", name, service.id, _rollout_note(service, new))
@@ -153,7 +165,9 @@ def updated(
     new.spec.CopyFrom(spec)
     state = service.update_status.state
     rolls = spec.WhichOneof("mode") in rollout.ROLLING_MODES  # a job runs again instead
-    if spec.task != service.spec.task:
+    # Tasks carry their addresses for the endpoint they were made for (mesh ports mean the ingress
+    # network), so a changed endpoint replaces them too, as in Docker.
+    if spec.task != service.spec.task or spec.endpoint != service.spec.endpoint:
         new.spec_version = rollout.next_spec_version(service, tasks_of())
         if rolls:
             new.update_status.CopyFrom(rollout.status(UpdateStatus.UPDATING, now, "update in progress"))

@@ -102,19 +102,39 @@ class AssignmentStream:
                 gone = dispatcher_pb2.AssignedFile(id=file_id)
                 self._pending[f"{kind}/{file_id}"] = _file_change(REMOVE, kind, gone)
 
+    def network(self, network_id: str, item: dispatcher_pb2.NetworkAssignment | None) -> None:
+        """Queue a network's item (None: the node is no longer on it); a newer one replaces it."""
+        if item is None:
+            gone = dispatcher_pb2.NetworkAssignment(id=network_id)
+            change = dispatcher_pb2.AssignmentChange(action=REMOVE, network=gone)
+        else:
+            change = dispatcher_pb2.AssignmentChange(action=UPDATE, network=item)
+        self._pending[f"network/{network_id}"] = change
+        self._wake.set()
+
     def close(self, exc: BaseException) -> None:
         """End the stream with `exc` (session replaced, node removed, leadership lost)."""
         self._closed = exc
         self._wake.set()
 
-    async def messages(self, initial: Iterable[objects_pb2.Task]) -> AsyncIterator[dispatcher_pb2.AssignmentsMessage]:
+    async def messages(
+        self,
+        initial: Iterable[objects_pb2.Task],
+        networks: Iterable[dispatcher_pb2.NetworkAssignment] = (),
+    ) -> AsyncIterator[dispatcher_pb2.AssignmentsMessage]:
         """The COMPLETE message, then INCREMENTAL ones as changes arrive."""
         self._seq += 1
         tasks = [t for t in initial if in_set(t, self.node_id)]
         for t in tasks:
             self._use_files(t, +1)
-        # Files first, so that the agent has them before it prepares the tasks that mount them.
-        files, self._pending = list(self._pending.values()), {}
+        for item in networks:
+            # An item routed here since the stream opened is newer: it stays.
+            self._pending.setdefault(
+                f"network/{item.id}", dispatcher_pb2.AssignmentChange(action=UPDATE, network=item)
+            )
+        # Files and networks first, so that the agent has them before it prepares the tasks that use them.
+        files = [c for c in self._pending.values() if c.action == UPDATE]
+        self._pending = {}
         changes = files + [dispatcher_pb2.AssignmentChange(action=UPDATE, task=t) for t in tasks]
         metrics.ASSIGNMENT_BATCH.observe(len(changes))
         yield dispatcher_pb2.AssignmentsMessage(

@@ -25,6 +25,7 @@ from shoal.controller.context import Leadership
 from shoal.controller.dispatcher.assignments import AssignmentStream, FileSource
 from shoal.controller.dispatcher.heartbeat import Heartbeats
 from shoal.controller.dispatcher.ingest import StatusIngest
+from shoal.controller.dispatcher.networks import NetworkDirectory
 from shoal.controller.rpcerrors import handle
 from shoal.controller.settings import DispatcherSettings
 from shoal.controller.store import writer as w
@@ -84,6 +85,7 @@ class Dispatcher:
         self._controllers = controllers
         self.heartbeats = Heartbeats(settings.heartbeat_period, settings.grace, settings.max_heartbeats_per_second)
         self.ingest = StatusIngest(cache, writer, settings)
+        self.networks = NetworkDirectory(cache)
         self._sessions: dict[str, Session] = {}
         self._registrations: dict[str, collections.deque[float]] = collections.defaultdict(collections.deque)
 
@@ -112,6 +114,7 @@ class Dispatcher:
     async def _route(self, subscription: Subscription) -> NoReturn:
         async for batch in subscription:
             for change in batch.changes:
+                self.networks.change(change)
                 if change.kind is Kind.TASK:
                     old, new = cast(objects_pb2.Task | None, change.old), cast(objects_pb2.Task | None, change.new)
                     for node_id in {old.node_id if old else "", new.node_id if new else ""}:
@@ -124,6 +127,10 @@ class Dispatcher:
                     session = self._sessions.pop(node_id, None)
                     if session is not None:
                         session.end(errors.NotFound("this node was removed from the cluster"))
+            for node_id, network_id, item in self.networks.flush():
+                session = self._sessions.get(node_id)
+                if session is not None and session.stream is not None:
+                    session.stream.network(network_id, item)
         raise AssertionError("unreachable")
 
     async def _check_heartbeats(self) -> NoReturn:
@@ -348,7 +355,8 @@ class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServicer):
         dispatcher = self._dispatcher()
         session = dispatcher.session(caller.id, request.session_id)
         stream = dispatcher.open_stream(session)
-        async for message in stream.messages(dispatcher.assigned(caller.id)):
+        networks = dispatcher.networks.for_node(caller.id)
+        async for message in stream.messages(dispatcher.assigned(caller.id), networks):
             yield message
 
     @handle

@@ -30,13 +30,17 @@ class Filter:
     dynamic: bool = False
 
 
-def pipeline(spec: types_pb2.TaskSpec, service_id: str = "") -> list[Filter]:
-    """The filters for one task spec of a service, cheapest first."""
+def pipeline(spec: types_pb2.TaskSpec, service_id: str = "", overlay: bool = False) -> list[Filter]:
+    """The filters for one task spec of a service, cheapest first; `overlay`: its tasks join overlay networks."""
     res = spec.resources.reservations
     filters = [
         Filter("ready", "not ready", lambda n: n.ready),
         Filter("availability", "not available for new tasks (paused or drained)", lambda n: n.active),
     ]
+    if overlay:
+        filters.append(
+            Filter("network", "without an overlay data path", lambda n: bool(n.node.description.data_path_addr))
+        )
     if res.nano_cpus:
         filters.append(Filter("cpu", "insufficient CPU", lambda n: n.free_cpu >= res.nano_cpus, True))
     if res.memory_bytes:
@@ -65,8 +69,9 @@ def pipeline(spec: types_pb2.TaskSpec, service_id: str = "") -> list[Filter]:
 class Pipeline:
     """The filters for one task spec, with a tally of refusals for the explanation."""
 
-    def __init__(self, spec: types_pb2.TaskSpec, service_id: str = "") -> None:
-        self.filters = pipeline(spec, service_id)
+    def __init__(self, spec: types_pb2.TaskSpec, service_id: str = "", overlay: bool = False) -> None:
+        self.filters = pipeline(spec, service_id, overlay)
+        self._overlay = overlay
         self._static = [f for f in self.filters if not f.dynamic]
         self._dynamic = [f for f in self.filters if f.dynamic]
         self.refused: collections.Counter[str] = collections.Counter()
@@ -106,7 +111,7 @@ class Pipeline:
 
     def static_key(self) -> tuple[str, ...]:
         """What the filters a placement cannot change depend on: specs with equal keys accept the same nodes."""
-        return tuple(self._spec.placement.constraints)
+        return (*self._spec.placement.constraints, "overlay" if self._overlay else "")
 
     def statically_eligible(self, nodes: Iterable[NodeInfo]) -> list[NodeInfo]:
         """The nodes that pass the filters a placement cannot change (nothing is tallied)."""

@@ -194,7 +194,7 @@ class Scheduler:
         slicer: loops.Slicer,
     ) -> None:
         service_id = tasks[0].service_id
-        pipeline = Pipeline(tasks[0].spec, service_id)
+        pipeline = Pipeline(tasks[0].spec, service_id, overlay=bool(tasks[0].networks))
         key = pipeline.static_key()
         static = self._static.get(key)
         if static is None:
@@ -228,7 +228,7 @@ class Scheduler:
         explanations: list[tuple[objects_pb2.Task, str]],
     ) -> None:
         """Tasks made for one node each: assign them there if the node fits, else say what it lacks."""
-        pipeline = Pipeline(tasks[0].spec, tasks[0].service_id)
+        pipeline = Pipeline(tasks[0].spec, tasks[0].service_id, overlay=bool(tasks[0].networks))
         for task in tasks:
             info = self._nodes.get(task.node_id)
             if info is None:

@@ -85,6 +85,7 @@ class Cache:
         self.tasks: dict[str, objects_pb2.Task] = {}
         self.secrets: dict[str, objects_pb2.Secret] = {}
         self.configs: dict[str, objects_pb2.Config] = {}
+        self.networks: dict[str, objects_pb2.Network] = {}
         self.cluster: objects_pb2.Cluster | None = None
         self.ca: objects_pb2.CertificateAuthority | None = None
         self.tasks_by_service: dict[str, set[str]] = collections.defaultdict(set)
@@ -98,6 +99,7 @@ class Cache:
         self.service_by_request: dict[str, str] = {}
         self.secret_by_name: dict[str, str] = {}
         self.config_by_name: dict[str, str] = {}
+        self.network_by_name: dict[str, str] = {}
         self.revision = 0
         #: Node objects set or deleted so far, and which cache this is: what the node metrics cache is keyed on.
         self.node_changes = 0
@@ -112,6 +114,7 @@ class Cache:
             Kind.TASK: self.tasks,  # type: ignore[dict-item]
             Kind.SECRET: self.secrets,  # type: ignore[dict-item]
             Kind.CONFIG: self.configs,  # type: ignore[dict-item]
+            Kind.NETWORK: self.networks,  # type: ignore[dict-item]
         }
 
     # ---- reading ----------------------------------------------------------
@@ -286,6 +289,8 @@ class Cache:
             self.secret_by_name[obj.spec.name] = obj.id  # type: ignore[attr-defined]
         elif kind is Kind.CONFIG:
             self.config_by_name[obj.spec.name] = obj.id  # type: ignore[attr-defined]
+        elif kind is Kind.NETWORK:
+            self.network_by_name[obj.spec.name] = obj.id  # type: ignore[attr-defined]
 
     def _unindex(self, kind: Kind, obj: message.Message) -> None:
         if kind is Kind.TASK:
@@ -299,8 +304,10 @@ class Cache:
             self.service_by_request.pop(obj.create_request_id, None)  # type: ignore[attr-defined]
         elif kind is Kind.NODE and self.node_by_name.get(obj.name) == obj.id:  # type: ignore[attr-defined]
             del self.node_by_name[obj.name]  # type: ignore[attr-defined]
-        elif kind in (Kind.SECRET, Kind.CONFIG):
-            by_name = self.secret_by_name if kind is Kind.SECRET else self.config_by_name
+        elif kind in (Kind.SECRET, Kind.CONFIG, Kind.NETWORK):
+            by_name = {Kind.SECRET: self.secret_by_name, Kind.CONFIG: self.config_by_name}.get(
+                kind, self.network_by_name
+            )
             if by_name.get(obj.spec.name) == obj.id:  # type: ignore[attr-defined]
                 del by_name[obj.spec.name]  # type: ignore[attr-defined]
 

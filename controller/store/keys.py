@@ -25,6 +25,7 @@ class Kind(enum.Enum):
     CA = "ca"
     SECRET = "secrets"
     CONFIG = "configs"
+    NETWORK = "networks"
 
 
 MESSAGE_OF: dict[Kind, type[message.Message]] = {
@@ -35,6 +36,7 @@ MESSAGE_OF: dict[Kind, type[message.Message]] = {
     Kind.CA: objects_pb2.CertificateAuthority,
     Kind.SECRET: objects_pb2.Secret,
     Kind.CONFIG: objects_pb2.Config,
+    Kind.NETWORK: objects_pb2.Network,
 }
 
 #: Kinds of which a cluster has exactly one object.

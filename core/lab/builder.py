@@ -55,6 +55,7 @@ REQUIREMENTS = (
     ("busybox", "busybox-static"),
     ("ip", "iproute2"),
     ("iptables", "iptables"),
+    ("nft", "nftables"),
     ("nsenter", "util-linux"),
 )
 

@@ -1,4 +1,4 @@
-"""Published ports on a lab of real hosts: reachable from the other hosts, one task per host port per node."""
+"""Host-mode published ports on a lab of real hosts: reachable from the other hosts, one task per host port per node."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def test_published_ports_are_reachable_from_other_hosts(flab: FaultLab) -> None:
         "--replicas",
         "4",
         "--publish",
-        "8080:8080",
+        "published=8080,target=8080,mode=host",
         "--",
         "httpd",
         "-f",

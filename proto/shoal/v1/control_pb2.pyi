@@ -1191,7 +1191,7 @@ class EventsRequest(_message.Message):
     @_builtins.property
     def types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Kinds of object to report: "service", "task", "node" (and "secret",
-        "config" when asked for by name); empty means the first three.
+        "config", "network" when asked for by name); empty means the first three.
         """
 
     def __init__(
@@ -1220,12 +1220,13 @@ class Event(_message.Message):
     SERVICE_FIELD_NUMBER: _builtins.int
     TASK_FIELD_NUMBER: _builtins.int
     NODE_FIELD_NUMBER: _builtins.int
+    NETWORK_FIELD_NUMBER: _builtins.int
     SECRET_FIELD_NUMBER: _builtins.int
     CONFIG_FIELD_NUMBER: _builtins.int
     revision: _builtins.int
     """The etcd revision of the change: resume after it with since_revision."""
     type: _builtins.str
-    """"service", "task", "node", "secret" or "config"."""
+    """"service", "task", "node", "secret", "config" or "network"."""
     action: _builtins.str
     """"create", "update" or "remove"."""
     id: _builtins.str
@@ -1237,6 +1238,10 @@ class Event(_message.Message):
     def task(self) -> _objects_pb2.Task: ...
     @_builtins.property
     def node(self) -> _objects_pb2.Node: ...
+    @_builtins.property
+    def network(self) -> _objects_pb2.Network:
+        """---- networks (10-19) ----"""
+
     @_builtins.property
     def secret(self) -> _objects_pb2.Secret:
         """--- Docker Engine API: secret and config events (secrets without data) ---"""
@@ -1254,15 +1259,127 @@ class Event(_message.Message):
         service: _objects_pb2.Service | None = ...,
         task: _objects_pb2.Task | None = ...,
         node: _objects_pb2.Node | None = ...,
+        network: _objects_pb2.Network | None = ...,
         secret: _objects_pb2.Secret | None = ...,
         config: _objects_pb2.Config | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["config", b"config", "node", b"node", "object", b"object", "secret", b"secret", "service", b"service", "task", b"task"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["config", b"config", "network", b"network", "node", b"node", "object", b"object", "secret", b"secret", "service", b"service", "task", b"task"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "config", b"config", "id", b"id", "name", b"name", "node", b"node", "object", b"object", "revision", b"revision", "secret", b"secret", "service", b"service", "task", b"task", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "config", b"config", "id", b"id", "name", b"name", "network", b"network", "node", b"node", "object", b"object", "revision", b"revision", "secret", b"secret", "service", b"service", "task", b"task", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_object: _TypeAlias = _typing.Literal["service", "task", "node", "secret", "config"]  # noqa: Y015
+    _WhichOneofReturnType_object: _TypeAlias = _typing.Literal["service", "task", "node", "network", "secret", "config"]  # noqa: Y015
     _WhichOneofArgType_object: _TypeAlias = _typing.Literal["object", b"object"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_object) -> _WhichOneofReturnType_object | None: ...
 
 Global___Event: _TypeAlias = Event  # noqa: Y015
+
+@_typing.final
+class CreateNetworkRequest(_message.Message):
+    """---- networks ------------------------------------------------------------"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SPEC_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def spec(self) -> _objects_pb2.NetworkSpec: ...
+    def __init__(
+        self,
+        *,
+        spec: _objects_pb2.NetworkSpec | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateNetworkRequest: _TypeAlias = CreateNetworkRequest  # noqa: Y015
+
+@_typing.final
+class GetNetworkRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REF_FIELD_NUMBER: _builtins.int
+    ref: _builtins.str
+    def __init__(
+        self,
+        *,
+        ref: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ref", b"ref"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetNetworkRequest: _TypeAlias = GetNetworkRequest  # noqa: Y015
+
+@_typing.final
+class NetworkResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NETWORK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def network(self) -> _objects_pb2.Network: ...
+    def __init__(
+        self,
+        *,
+        network: _objects_pb2.Network | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["network", b"network"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["network", b"network"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NetworkResponse: _TypeAlias = NetworkResponse  # noqa: Y015
+
+@_typing.final
+class ListNetworksRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListNetworksRequest: _TypeAlias = ListNetworksRequest  # noqa: Y015
+
+@_typing.final
+class ListNetworksResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NETWORKS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def networks(self) -> _containers.RepeatedCompositeFieldContainer[_objects_pb2.Network]: ...
+    def __init__(
+        self,
+        *,
+        networks: _abc.Iterable[_objects_pb2.Network] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["networks", b"networks"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListNetworksResponse: _TypeAlias = ListNetworksResponse  # noqa: Y015
+
+@_typing.final
+class RemoveNetworkResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoveNetworkResponse: _TypeAlias = RemoveNetworkResponse  # noqa: Y015

@@ -184,6 +184,26 @@ class ControlStub:
                 request_serializer=shoal_dot_v1_dot_control__pb2.UpdateFileRequest.SerializeToString,
                 response_deserializer=shoal_dot_v1_dot_control__pb2.ConfigResponse.FromString,
                 _registered_method=True)
+        self.CreateNetwork = channel.unary_unary(
+                '/shoal.v1.Control/CreateNetwork',
+                request_serializer=shoal_dot_v1_dot_control__pb2.CreateNetworkRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.NetworkResponse.FromString,
+                _registered_method=True)
+        self.GetNetwork = channel.unary_unary(
+                '/shoal.v1.Control/GetNetwork',
+                request_serializer=shoal_dot_v1_dot_control__pb2.GetNetworkRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.NetworkResponse.FromString,
+                _registered_method=True)
+        self.ListNetworks = channel.unary_unary(
+                '/shoal.v1.Control/ListNetworks',
+                request_serializer=shoal_dot_v1_dot_control__pb2.ListNetworksRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.ListNetworksResponse.FromString,
+                _registered_method=True)
+        self.RemoveNetwork = channel.unary_unary(
+                '/shoal.v1.Control/RemoveNetwork',
+                request_serializer=shoal_dot_v1_dot_control__pb2.GetNetworkRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.RemoveNetworkResponse.FromString,
+                _registered_method=True)
 
 
 class ControlServicer:
@@ -381,6 +401,32 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateNetwork(self, request, context):
+        """---- networks ----
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetNetwork(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListNetworks(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveNetwork(self, request, context):
+        """Refused (FAILED_PRECONDITION) while a service uses the network.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -533,6 +579,26 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.UpdateConfig,
                     request_deserializer=shoal_dot_v1_dot_control__pb2.UpdateFileRequest.FromString,
                     response_serializer=shoal_dot_v1_dot_control__pb2.ConfigResponse.SerializeToString,
+            ),
+            'CreateNetwork': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateNetwork,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.CreateNetworkRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.NetworkResponse.SerializeToString,
+            ),
+            'GetNetwork': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetNetwork,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.GetNetworkRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.NetworkResponse.SerializeToString,
+            ),
+            'ListNetworks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListNetworks,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.ListNetworksRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.ListNetworksResponse.SerializeToString,
+            ),
+            'RemoveNetwork': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveNetwork,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.GetNetworkRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.RemoveNetworkResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1345,6 +1411,114 @@ class Control:
             '/shoal.v1.Control/UpdateConfig',
             shoal_dot_v1_dot_control__pb2.UpdateFileRequest.SerializeToString,
             shoal_dot_v1_dot_control__pb2.ConfigResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateNetwork(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/CreateNetwork',
+            shoal_dot_v1_dot_control__pb2.CreateNetworkRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.NetworkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetNetwork(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/GetNetwork',
+            shoal_dot_v1_dot_control__pb2.GetNetworkRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.NetworkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListNetworks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/ListNetworks',
+            shoal_dot_v1_dot_control__pb2.ListNetworksRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.ListNetworksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveNetwork(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/RemoveNetwork',
+            shoal_dot_v1_dot_control__pb2.GetNetworkRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.RemoveNetworkResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -80,6 +80,12 @@ class ControlStub:
     (the same data may be sent back, as `docker stack deploy` does).
     """
     UpdateConfig: _grpc.UnaryUnaryMultiCallable[_control_pb2.UpdateFileRequest, _control_pb2.ConfigResponse]
+    CreateNetwork: _grpc.UnaryUnaryMultiCallable[_control_pb2.CreateNetworkRequest, _control_pb2.NetworkResponse]
+    """---- networks ----"""
+    GetNetwork: _grpc.UnaryUnaryMultiCallable[_control_pb2.GetNetworkRequest, _control_pb2.NetworkResponse]
+    ListNetworks: _grpc.UnaryUnaryMultiCallable[_control_pb2.ListNetworksRequest, _control_pb2.ListNetworksResponse]
+    RemoveNetwork: _grpc.UnaryUnaryMultiCallable[_control_pb2.GetNetworkRequest, _control_pb2.RemoveNetworkResponse]
+    """Refused (FAILED_PRECONDITION) while a service uses the network."""
 
 @_typing.type_check_only
 class ControlAsyncStub(ControlStub):
@@ -130,6 +136,12 @@ class ControlAsyncStub(ControlStub):
     (the same data may be sent back, as `docker stack deploy` does).
     """
     UpdateConfig: _aio.UnaryUnaryMultiCallable[_control_pb2.UpdateFileRequest, _control_pb2.ConfigResponse]  # type: ignore[assignment]
+    CreateNetwork: _aio.UnaryUnaryMultiCallable[_control_pb2.CreateNetworkRequest, _control_pb2.NetworkResponse]  # type: ignore[assignment]
+    """---- networks ----"""
+    GetNetwork: _aio.UnaryUnaryMultiCallable[_control_pb2.GetNetworkRequest, _control_pb2.NetworkResponse]  # type: ignore[assignment]
+    ListNetworks: _aio.UnaryUnaryMultiCallable[_control_pb2.ListNetworksRequest, _control_pb2.ListNetworksResponse]  # type: ignore[assignment]
+    RemoveNetwork: _aio.UnaryUnaryMultiCallable[_control_pb2.GetNetworkRequest, _control_pb2.RemoveNetworkResponse]  # type: ignore[assignment]
+    """Refused (FAILED_PRECONDITION) while a service uses the network."""
 
 class ControlServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -357,5 +369,35 @@ class ControlServicer(metaclass=_abc_1.ABCMeta):
         request: _control_pb2.UpdateFileRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_control_pb2.ConfigResponse, _abc.Awaitable[_control_pb2.ConfigResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def CreateNetwork(
+        self,
+        request: _control_pb2.CreateNetworkRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.NetworkResponse, _abc.Awaitable[_control_pb2.NetworkResponse]]:
+        """---- networks ----"""
+
+    @_abc_1.abstractmethod
+    def GetNetwork(
+        self,
+        request: _control_pb2.GetNetworkRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.NetworkResponse, _abc.Awaitable[_control_pb2.NetworkResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListNetworks(
+        self,
+        request: _control_pb2.ListNetworksRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.ListNetworksResponse, _abc.Awaitable[_control_pb2.ListNetworksResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RemoveNetwork(
+        self,
+        request: _control_pb2.GetNetworkRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.RemoveNetworkResponse, _abc.Awaitable[_control_pb2.RemoveNetworkResponse]]:
+        """Refused (FAILED_PRECONDITION) while a service uses the network."""
 
 def add_ControlServicer_to_server(servicer: ControlServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

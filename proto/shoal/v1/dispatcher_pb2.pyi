@@ -170,6 +170,7 @@ class AssignmentChange(_message.Message):
     TASK_FIELD_NUMBER: _builtins.int
     SECRET_FIELD_NUMBER: _builtins.int
     CONFIG_FIELD_NUMBER: _builtins.int
+    NETWORK_FIELD_NUMBER: _builtins.int
     action: Global___AssignmentChange.Action.ValueType
     @_builtins.property
     def task(self) -> _objects_pb2.Task: ...
@@ -179,6 +180,13 @@ class AssignmentChange(_message.Message):
 
     @_builtins.property
     def config(self) -> Global___AssignedFile: ...
+    @_builtins.property
+    def network(self) -> Global___NetworkAssignment:
+        """---- networks (10-19) ----
+        A network a task of the node uses (or the routing mesh's, on every
+        node); sent whole whenever it changes.
+        """
+
     def __init__(
         self,
         *,
@@ -186,12 +194,13 @@ class AssignmentChange(_message.Message):
         task: _objects_pb2.Task | None = ...,
         secret: Global___AssignedFile | None = ...,
         config: Global___AssignedFile | None = ...,
+        network: Global___NetworkAssignment | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["config", b"config", "item", b"item", "secret", b"secret", "task", b"task"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["config", b"config", "item", b"item", "network", b"network", "secret", b"secret", "task", b"task"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "config", b"config", "item", b"item", "secret", b"secret", "task", b"task"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "config", b"config", "item", b"item", "network", b"network", "secret", b"secret", "task", b"task"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_item: _TypeAlias = _typing.Literal["task", "secret", "config"]  # noqa: Y015
+    _WhichOneofReturnType_item: _TypeAlias = _typing.Literal["task", "secret", "config", "network"]  # noqa: Y015
     _WhichOneofArgType_item: _TypeAlias = _typing.Literal["item", b"item"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_item) -> _WhichOneofReturnType_item | None: ...
 
@@ -398,3 +407,151 @@ class ReportResponse(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType_report) -> _WhichOneofReturnType_report | None: ...
 
 Global___ReportResponse: _TypeAlias = ReportResponse  # noqa: Y015
+
+@_typing.final
+class NetworkAssignment(_message.Message):
+    """---- networks ------------------------------------------------------------
+
+    What a node needs to build one overlay network and serve its names.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    SUBNET_FIELD_NUMBER: _builtins.int
+    VNI_FIELD_NUMBER: _builtins.int
+    INTERNAL_FIELD_NUMBER: _builtins.int
+    INGRESS_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    PEERS_FIELD_NUMBER: _builtins.int
+    SERVICES_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    name: _builtins.str
+    subnet: _builtins.str
+    """CIDR."""
+    vni: _builtins.int
+    internal: _builtins.bool
+    ingress: _builtins.bool
+    address: _builtins.str
+    """This node's own address on the network (CIDR)."""
+    @_builtins.property
+    def peers(self) -> _containers.RepeatedCompositeFieldContainer[Global___NetworkPeer]:
+        """Every other node on the network: where its VXLAN traffic goes."""
+
+    @_builtins.property
+    def services(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceEndpoint]:
+        """The services attached to the network, with their running tasks."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        subnet: _builtins.str = ...,
+        vni: _builtins.int = ...,
+        internal: _builtins.bool = ...,
+        ingress: _builtins.bool = ...,
+        address: _builtins.str = ...,
+        peers: _abc.Iterable[Global___NetworkPeer] | None = ...,
+        services: _abc.Iterable[Global___ServiceEndpoint] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "id", b"id", "ingress", b"ingress", "internal", b"internal", "name", b"name", "peers", b"peers", "services", b"services", "subnet", b"subnet", "vni", b"vni"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NetworkAssignment: _TypeAlias = NetworkAssignment  # noqa: Y015
+
+@_typing.final
+class NetworkPeer(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NODE_ID_FIELD_NUMBER: _builtins.int
+    UNDERLAY_FIELD_NUMBER: _builtins.int
+    node_id: _builtins.str
+    underlay: _builtins.str
+    """The node's data path (underlay) address."""
+    def __init__(
+        self,
+        *,
+        node_id: _builtins.str = ...,
+        underlay: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["node_id", b"node_id", "underlay", b"underlay"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NetworkPeer: _TypeAlias = NetworkPeer  # noqa: Y015
+
+@_typing.final
+class ServiceEndpoint(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVICE_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    ALIASES_FIELD_NUMBER: _builtins.int
+    VIP_FIELD_NUMBER: _builtins.int
+    TASKS_FIELD_NUMBER: _builtins.int
+    PORTS_FIELD_NUMBER: _builtins.int
+    service_id: _builtins.str
+    name: _builtins.str
+    vip: _builtins.str
+    """The service's virtual IP on this network (no prefix); empty in dnsrr mode."""
+    @_builtins.property
+    def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def tasks(self) -> _containers.RepeatedCompositeFieldContainer[Global___TaskEndpoint]:
+        """Its tasks that run now (and are healthy), with their addresses on this network."""
+
+    @_builtins.property
+    def ports(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.PortConfig]:
+        """On the ingress network: the ports published through the routing mesh."""
+
+    def __init__(
+        self,
+        *,
+        service_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        aliases: _abc.Iterable[_builtins.str] | None = ...,
+        vip: _builtins.str = ...,
+        tasks: _abc.Iterable[Global___TaskEndpoint] | None = ...,
+        ports: _abc.Iterable[_types_pb2.PortConfig] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "name", b"name", "ports", b"ports", "service_id", b"service_id", "tasks", b"tasks", "vip", b"vip"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ServiceEndpoint: _TypeAlias = ServiceEndpoint  # noqa: Y015
+
+@_typing.final
+class TaskEndpoint(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TASK_ID_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    task_id: _builtins.str
+    name: _builtins.str
+    """"<service>.<slot>.<task id>" (or with the node ID for a global task), as the container is named."""
+    address: _builtins.str
+    """No prefix."""
+    def __init__(
+        self,
+        *,
+        task_id: _builtins.str = ...,
+        name: _builtins.str = ...,
+        address: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "name", b"name", "task_id", b"task_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TaskEndpoint: _TypeAlias = TaskEndpoint  # noqa: Y015

@@ -27,27 +27,45 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from shoal.v1 import types_pb2 as shoal_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16shoal/v1/objects.proto\x12\x08shoal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14shoal/v1/types.proto\"\xb6\x01\n\x04Node\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1c\n\x04meta\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Meta\x12\x0c\n\x04name\x18\x03 \x01(\t\x12 \n\x04spec\x18\x04 \x01(\x0b\x32\x12.shoal.v1.NodeSpec\x12.\n\x0b\x64\x65scription\x18\x05 \x01(\x0b\x32\x19.shoal.v1.NodeDescription\x12$\n\x06status\x18\x06 \x01(\x0b\x32\x14.shoal.v1.NodeStatus\"\xb8\x02\n\x07Service\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1c\n\x04meta\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Meta\x12#\n\x04spec\x18\x03 \x01(\x0b\x32\x15.shoal.v1.ServiceSpec\x12,\n\rprevious_spec\x18\x04 \x01(\x0b\x32\x15.shoal.v1.ServiceSpec\x12\x14\n\x0cspec_version\x18\x05 \x01(\x04\x12-\n\rupdate_status\x18\x06 \x01(\x0b\x32\x16.shoal.v1.UpdateStatus\x12\x19\n\x11\x63reate_request_id\x18\x07 \x01(\t\x12\x1d\n\x15previous_spec_version\x18\x08 \x01(\x04\x12\x31\n\rrebalanced_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x92\x03\n\x04Task\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1c\n\x04meta\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Meta\x12\x12\n\nservice_id\x18\x03 \x01(\t\x12\x14\n\x0cservice_name\x18\x04 \x01(\t\x12\x0c\n\x04slot\x18\x05 \x01(\x04\x12\x0f\n\x07node_id\x18\x06 \x01(\t\x12 \n\x04spec\x18\x07 \x01(\x0b\x32\x12.shoal.v1.TaskSpec\x12\x14\n\x0cspec_version\x18\x08 \x01(\x04\x12*\n\rdesired_state\x18\t \x01(\x0e\x32\x13.shoal.v1.TaskState\x12$\n\x06status\x18\n \x01(\x0b\x32\x14.shoal.v1.TaskStatus\x12/\n\x0bstart_after\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12%\n\x06origin\x18\x0c \x01(\x0e\x32\x15.shoal.v1.Task.Origin\"5\n\x06Origin\x12\x08\n\x04SLOT\x10\x00\x12\x0b\n\x07RESTART\x10\x01\x12\n\n\x06UPDATE\x10\x02\x12\x08\n\x04MOVE\x10\x03\"\xb5\x01\n\x07\x43luster\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1c\n\x04meta\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Meta\x12\x1a\n\x12task_history_limit\x18\x03 \x01(\x03\x12\x15\n\rremoved_nodes\x18\x04 \x03(\t\x12\x35\n\x12node_cert_validity\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x16\n\x0e\x61uto_rebalance\x18\x06 \x01(\x08\"t\n\x06Secret\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1c\n\x04meta\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Meta\x12 \n\x04spec\x18\x03 \x01(\x0b\x32\x12.shoal.v1.FileSpec\x12\x0e\n\x06sealed\x18\x04 \x01(\x0c\x12\x0e\n\x06\x64igest\x18\x05 \x01(\t\"T\n\x06\x43onfig\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1c\n\x04meta\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Meta\x12 \n\x04spec\x18\x03 \x01(\x0b\x32\x12.shoal.v1.FileSpec\"\x9d\x01\n\x14\x43\x65rtificateAuthority\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1c\n\x04meta\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Meta\x12\x15\n\rroot_cert_pem\x18\x03 \x01(\x0c\x12\x14\n\x0croot_key_pem\x18\x04 \x01(\x0c\x12\x14\n\x0cworker_token\x18\x05 \x01(\t\x12\x18\n\x10\x63ontroller_token\x18\x06 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16shoal/v1/objects.proto\x12\x08shoal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14shoal/v1/types.proto\"\xb6\x01\n\x04Node\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1c\n\x04meta\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Meta\x12\x0c\n\x04name\x18\x03 \x01(\t\x12 \n\x04spec\x18\x04 \x01(\x0b\x32\x12.shoal.v1.NodeSpec\x12.\n\x0b\x64\x65scription\x18\x05 \x01(\x0b\x32\x19.shoal.v1.NodeDescription\x12$\n\x06status\x18\x06 \x01(\x0b\x32\x14.shoal.v1.NodeStatus\"\xde\x02\n\x07Service\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1c\n\x04meta\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Meta\x12#\n\x04spec\x18\x03 \x01(\x0b\x32\x15.shoal.v1.ServiceSpec\x12,\n\rprevious_spec\x18\x04 \x01(\x0b\x32\x15.shoal.v1.ServiceSpec\x12\x14\n\x0cspec_version\x18\x05 \x01(\x04\x12-\n\rupdate_status\x18\x06 \x01(\x0b\x32\x16.shoal.v1.UpdateStatus\x12\x19\n\x11\x63reate_request_id\x18\x07 \x01(\t\x12\x1d\n\x15previous_spec_version\x18\x08 \x01(\x04\x12\x31\n\rrebalanced_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12$\n\x08\x65ndpoint\x18\x14 \x01(\x0b\x32\x12.shoal.v1.Endpoint\"\xc1\x03\n\x04Task\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1c\n\x04meta\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Meta\x12\x12\n\nservice_id\x18\x03 \x01(\t\x12\x14\n\x0cservice_name\x18\x04 \x01(\t\x12\x0c\n\x04slot\x18\x05 \x01(\x04\x12\x0f\n\x07node_id\x18\x06 \x01(\t\x12 \n\x04spec\x18\x07 \x01(\x0b\x32\x12.shoal.v1.TaskSpec\x12\x14\n\x0cspec_version\x18\x08 \x01(\x04\x12*\n\rdesired_state\x18\t \x01(\x0e\x32\x13.shoal.v1.TaskState\x12$\n\x06status\x18\n \x01(\x0b\x32\x14.shoal.v1.TaskStatus\x12/\n\x0bstart_after\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12%\n\x06origin\x18\x0c \x01(\x0e\x32\x15.shoal.v1.Task.Origin\x12-\n\x08networks\x18\x14 \x03(\x0b\x32\x1b.shoal.v1.NetworkAttachment\"5\n\x06Origin\x12\x08\n\x04SLOT\x10\x00\x12\x0b\n\x07RESTART\x10\x01\x12\n\n\x06UPDATE\x10\x02\x12\x08\n\x04MOVE\x10\x03\"\xb5\x01\n\x07\x43luster\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1c\n\x04meta\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Meta\x12\x1a\n\x12task_history_limit\x18\x03 \x01(\x03\x12\x15\n\rremoved_nodes\x18\x04 \x03(\t\x12\x35\n\x12node_cert_validity\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x16\n\x0e\x61uto_rebalance\x18\x06 \x01(\x08\"t\n\x06Secret\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1c\n\x04meta\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Meta\x12 \n\x04spec\x18\x03 \x01(\x0b\x32\x12.shoal.v1.FileSpec\x12\x0e\n\x06sealed\x18\x04 \x01(\x0c\x12\x0e\n\x06\x64igest\x18\x05 \x01(\t\"T\n\x06\x43onfig\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1c\n\x04meta\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Meta\x12 \n\x04spec\x18\x03 \x01(\x0b\x32\x12.shoal.v1.FileSpec\"\x9d\x01\n\x14\x43\x65rtificateAuthority\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1c\n\x04meta\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Meta\x12\x15\n\rroot_cert_pem\x18\x03 \x01(\x0c\x12\x14\n\x0croot_key_pem\x18\x04 \x01(\x0c\x12\x14\n\x0cworker_token\x18\x05 \x01(\t\x12\x18\n\x10\x63ontroller_token\x18\x06 \x01(\t\"\xe5\x01\n\x0bNetworkSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x31\n\x06labels\x18\x02 \x03(\x0b\x32!.shoal.v1.NetworkSpec.LabelsEntry\x12\x0e\n\x06\x64river\x18\x03 \x01(\t\x12\x0e\n\x06subnet\x18\x04 \x01(\t\x12\x0f\n\x07gateway\x18\x05 \x01(\t\x12\x12\n\nattachable\x18\x06 \x01(\x08\x12\x10\n\x08internal\x18\x07 \x01(\x08\x12\x0f\n\x07ingress\x18\x08 \x01(\x08\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xfa\x01\n\x07Network\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1c\n\x04meta\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Meta\x12#\n\x04spec\x18\x03 \x01(\x0b\x32\x15.shoal.v1.NetworkSpec\x12\x0e\n\x06subnet\x18\x04 \x01(\t\x12\x0f\n\x07gateway\x18\x05 \x01(\t\x12\x0b\n\x03vni\x18\x06 \x01(\r\x12<\n\x0enode_addresses\x18\x07 \x03(\x0b\x32$.shoal.v1.Network.NodeAddressesEntry\x1a\x34\n\x12NodeAddressesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"K\n\x11NetworkAttachment\x12\x12\n\nnetwork_id\x18\x01 \x01(\t\x12\x11\n\taddresses\x18\x02 \x03(\t\x12\x0f\n\x07\x61liases\x18\x03 \x03(\t\"-\n\tVirtualIP\x12\x12\n\nnetwork_id\x18\x01 \x01(\t\x12\x0c\n\x04\x61\x64\x64r\x18\x02 \x01(\t\"Z\n\x08\x45ndpoint\x12$\n\x04spec\x18\x01 \x01(\x0b\x32\x16.shoal.v1.EndpointSpec\x12(\n\x0bvirtual_ips\x18\x02 \x03(\x0b\x32\x13.shoal.v1.VirtualIPb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'shoal.v1.objects_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_NETWORKSPEC_LABELSENTRY']._loaded_options = None
+  _globals['_NETWORKSPEC_LABELSENTRY']._serialized_options = b'8\001'
+  _globals['_NETWORK_NODEADDRESSESENTRY']._loaded_options = None
+  _globals['_NETWORK_NODEADDRESSESENTRY']._serialized_options = b'8\001'
   _globals['_NODE']._serialized_start=124
   _globals['_NODE']._serialized_end=306
   _globals['_SERVICE']._serialized_start=309
-  _globals['_SERVICE']._serialized_end=621
-  _globals['_TASK']._serialized_start=624
-  _globals['_TASK']._serialized_end=1026
-  _globals['_TASK_ORIGIN']._serialized_start=973
-  _globals['_TASK_ORIGIN']._serialized_end=1026
-  _globals['_CLUSTER']._serialized_start=1029
-  _globals['_CLUSTER']._serialized_end=1210
-  _globals['_SECRET']._serialized_start=1212
-  _globals['_SECRET']._serialized_end=1328
-  _globals['_CONFIG']._serialized_start=1330
-  _globals['_CONFIG']._serialized_end=1414
-  _globals['_CERTIFICATEAUTHORITY']._serialized_start=1417
-  _globals['_CERTIFICATEAUTHORITY']._serialized_end=1574
+  _globals['_SERVICE']._serialized_end=659
+  _globals['_TASK']._serialized_start=662
+  _globals['_TASK']._serialized_end=1111
+  _globals['_TASK_ORIGIN']._serialized_start=1058
+  _globals['_TASK_ORIGIN']._serialized_end=1111
+  _globals['_CLUSTER']._serialized_start=1114
+  _globals['_CLUSTER']._serialized_end=1295
+  _globals['_SECRET']._serialized_start=1297
+  _globals['_SECRET']._serialized_end=1413
+  _globals['_CONFIG']._serialized_start=1415
+  _globals['_CONFIG']._serialized_end=1499
+  _globals['_CERTIFICATEAUTHORITY']._serialized_start=1502
+  _globals['_CERTIFICATEAUTHORITY']._serialized_end=1659
+  _globals['_NETWORKSPEC']._serialized_start=1662
+  _globals['_NETWORKSPEC']._serialized_end=1891
+  _globals['_NETWORKSPEC_LABELSENTRY']._serialized_start=1846
+  _globals['_NETWORKSPEC_LABELSENTRY']._serialized_end=1891
+  _globals['_NETWORK']._serialized_start=1894
+  _globals['_NETWORK']._serialized_end=2144
+  _globals['_NETWORK_NODEADDRESSESENTRY']._serialized_start=2092
+  _globals['_NETWORK_NODEADDRESSESENTRY']._serialized_end=2144
+  _globals['_NETWORKATTACHMENT']._serialized_start=2146
+  _globals['_NETWORKATTACHMENT']._serialized_end=2221
+  _globals['_VIRTUALIP']._serialized_start=2223
+  _globals['_VIRTUALIP']._serialized_end=2268
+  _globals['_ENDPOINT']._serialized_start=2270
+  _globals['_ENDPOINT']._serialized_end=2360
 # @@protoc_insertion_point(module_scope)

@@ -76,6 +76,7 @@ class Service(_message.Message):
     CREATE_REQUEST_ID_FIELD_NUMBER: _builtins.int
     PREVIOUS_SPEC_VERSION_FIELD_NUMBER: _builtins.int
     REBALANCED_AT_FIELD_NUMBER: _builtins.int
+    ENDPOINT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     spec_version: _builtins.int
     """Incremented whenever spec.task changes (or a forced update); tasks copy it,
@@ -103,6 +104,12 @@ class Service(_message.Message):
         when a node became ready (or active) after it.
         """
 
+    @_builtins.property
+    def endpoint(self) -> Global___Endpoint:
+        """---- networks (20-29) ----
+        What the allocator gave the service: its virtual IPs.
+        """
+
     def __init__(
         self,
         *,
@@ -115,10 +122,11 @@ class Service(_message.Message):
         create_request_id: _builtins.str = ...,
         previous_spec_version: _builtins.int = ...,
         rebalanced_at: _timestamp_pb2.Timestamp | None = ...,
+        endpoint: Global___Endpoint | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta", "previous_spec", b"previous_spec", "rebalanced_at", b"rebalanced_at", "spec", b"spec", "update_status", b"update_status"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["endpoint", b"endpoint", "meta", b"meta", "previous_spec", b"previous_spec", "rebalanced_at", b"rebalanced_at", "spec", b"spec", "update_status", b"update_status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_request_id", b"create_request_id", "id", b"id", "meta", b"meta", "previous_spec", b"previous_spec", "previous_spec_version", b"previous_spec_version", "rebalanced_at", b"rebalanced_at", "spec", b"spec", "spec_version", b"spec_version", "update_status", b"update_status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_request_id", b"create_request_id", "endpoint", b"endpoint", "id", b"id", "meta", b"meta", "previous_spec", b"previous_spec", "previous_spec_version", b"previous_spec_version", "rebalanced_at", b"rebalanced_at", "spec", b"spec", "spec_version", b"spec_version", "update_status", b"update_status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -169,6 +177,7 @@ class Task(_message.Message):
     STATUS_FIELD_NUMBER: _builtins.int
     START_AFTER_FIELD_NUMBER: _builtins.int
     ORIGIN_FIELD_NUMBER: _builtins.int
+    NETWORKS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     service_id: _builtins.str
     service_name: _builtins.str
@@ -195,6 +204,13 @@ class Task(_message.Message):
         passed and the slot's previous task has stopped (restart delay, updates).
         """
 
+    @_builtins.property
+    def networks(self) -> _containers.RepeatedCompositeFieldContainer[Global___NetworkAttachment]:
+        """---- networks (20-29) ----
+        The task's addresses, written by the allocator before the task is
+        scheduled (a task that needs them is born NEW and becomes PENDING then).
+        """
+
     def __init__(
         self,
         *,
@@ -210,10 +226,11 @@ class Task(_message.Message):
         status: _types_pb2.TaskStatus | None = ...,
         start_after: _timestamp_pb2.Timestamp | None = ...,
         origin: Global___Task.Origin.ValueType = ...,
+        networks: _abc.Iterable[Global___NetworkAttachment] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta", "spec", b"spec", "start_after", b"start_after", "status", b"status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["desired_state", b"desired_state", "id", b"id", "meta", b"meta", "node_id", b"node_id", "origin", b"origin", "service_id", b"service_id", "service_name", b"service_name", "slot", b"slot", "spec", b"spec", "spec_version", b"spec_version", "start_after", b"start_after", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["desired_state", b"desired_state", "id", b"id", "meta", b"meta", "networks", b"networks", "node_id", b"node_id", "origin", b"origin", "service_id", b"service_id", "service_name", b"service_name", "slot", b"slot", "spec", b"spec", "spec_version", b"spec_version", "start_after", b"start_after", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -372,3 +389,218 @@ class CertificateAuthority(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CertificateAuthority: _TypeAlias = CertificateAuthority  # noqa: Y015
+
+@_typing.final
+class NetworkSpec(_message.Message):
+    """---- networks ------------------------------------------------------------"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    NAME_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
+    DRIVER_FIELD_NUMBER: _builtins.int
+    SUBNET_FIELD_NUMBER: _builtins.int
+    GATEWAY_FIELD_NUMBER: _builtins.int
+    ATTACHABLE_FIELD_NUMBER: _builtins.int
+    INTERNAL_FIELD_NUMBER: _builtins.int
+    INGRESS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    driver: _builtins.str
+    """"overlay", the only driver."""
+    subnet: _builtins.str
+    """IPv4 CIDR; empty: a subnet from the controller's default address pool."""
+    gateway: _builtins.str
+    """An address of the subnet kept out of allocation; empty: its first address."""
+    attachable: _builtins.bool
+    """Standalone containers may join it (recorded; not used yet)."""
+    internal: _builtins.bool
+    """No route out of the network."""
+    ingress: _builtins.bool
+    """The routing mesh's network, made by the controller itself."""
+    @_builtins.property
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        driver: _builtins.str = ...,
+        subnet: _builtins.str = ...,
+        gateway: _builtins.str = ...,
+        attachable: _builtins.bool = ...,
+        internal: _builtins.bool = ...,
+        ingress: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attachable", b"attachable", "driver", b"driver", "gateway", b"gateway", "ingress", b"ingress", "internal", b"internal", "labels", b"labels", "name", b"name", "subnet", b"subnet"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NetworkSpec: _TypeAlias = NetworkSpec  # noqa: Y015
+
+@_typing.final
+class Network(_message.Message):
+    """An overlay network: a VXLAN segment with an IPv4 subnet. Subnet and VNI are
+    chosen when it is created; each node that runs a task of it gets an address
+    of its own on it (its containers' gateway and the source of its NAT).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class NodeAddressesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    ID_FIELD_NUMBER: _builtins.int
+    META_FIELD_NUMBER: _builtins.int
+    SPEC_FIELD_NUMBER: _builtins.int
+    SUBNET_FIELD_NUMBER: _builtins.int
+    GATEWAY_FIELD_NUMBER: _builtins.int
+    VNI_FIELD_NUMBER: _builtins.int
+    NODE_ADDRESSES_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    subnet: _builtins.str
+    """CIDR."""
+    gateway: _builtins.str
+    vni: _builtins.int
+    @_builtins.property
+    def meta(self) -> _types_pb2.Meta: ...
+    @_builtins.property
+    def spec(self) -> Global___NetworkSpec: ...
+    @_builtins.property
+    def node_addresses(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Node ID -> the node's address on this network (CIDR)."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        meta: _types_pb2.Meta | None = ...,
+        spec: Global___NetworkSpec | None = ...,
+        subnet: _builtins.str = ...,
+        gateway: _builtins.str = ...,
+        vni: _builtins.int = ...,
+        node_addresses: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta", "spec", b"spec"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["gateway", b"gateway", "id", b"id", "meta", b"meta", "node_addresses", b"node_addresses", "spec", b"spec", "subnet", b"subnet", "vni", b"vni"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Network: _TypeAlias = Network  # noqa: Y015
+
+@_typing.final
+class NetworkAttachment(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NETWORK_ID_FIELD_NUMBER: _builtins.int
+    ADDRESSES_FIELD_NUMBER: _builtins.int
+    ALIASES_FIELD_NUMBER: _builtins.int
+    network_id: _builtins.str
+    @_builtins.property
+    def addresses(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """CIDR, e.g. "10.0.1.5/24"."""
+
+    @_builtins.property
+    def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        network_id: _builtins.str = ...,
+        addresses: _abc.Iterable[_builtins.str] | None = ...,
+        aliases: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["addresses", b"addresses", "aliases", b"aliases", "network_id", b"network_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NetworkAttachment: _TypeAlias = NetworkAttachment  # noqa: Y015
+
+@_typing.final
+class VirtualIP(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NETWORK_ID_FIELD_NUMBER: _builtins.int
+    ADDR_FIELD_NUMBER: _builtins.int
+    network_id: _builtins.str
+    addr: _builtins.str
+    """CIDR, e.g. "10.0.1.2/24"."""
+    def __init__(
+        self,
+        *,
+        network_id: _builtins.str = ...,
+        addr: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["addr", b"addr", "network_id", b"network_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VirtualIP: _TypeAlias = VirtualIP  # noqa: Y015
+
+@_typing.final
+class Endpoint(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SPEC_FIELD_NUMBER: _builtins.int
+    VIRTUAL_IPS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def spec(self) -> _types_pb2.EndpointSpec:
+        """The endpoint spec these virtual IPs were allocated for."""
+
+    @_builtins.property
+    def virtual_ips(self) -> _containers.RepeatedCompositeFieldContainer[Global___VirtualIP]: ...
+    def __init__(
+        self,
+        *,
+        spec: _types_pb2.EndpointSpec | None = ...,
+        virtual_ips: _abc.Iterable[Global___VirtualIP] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec", "virtual_ips", b"virtual_ips"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Endpoint: _TypeAlias = Endpoint  # noqa: Y015

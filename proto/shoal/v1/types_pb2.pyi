@@ -304,6 +304,7 @@ class ContainerSpec(_message.Message):
     CONFIGS_FIELD_NUMBER: _builtins.int
     HEALTHCHECK_FIELD_NUMBER: _builtins.int
     PORTS_FIELD_NUMBER: _builtins.int
+    DNS_FIELD_NUMBER: _builtins.int
     image: _builtins.str
     hostname: _builtins.str
     workdir: _builtins.str
@@ -342,6 +343,13 @@ class ContainerSpec(_message.Message):
     def ports(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortConfig]:
         """Ports published on the node's address (host mode)."""
 
+    @_builtins.property
+    def dns(self) -> Global___DNSConfig:
+        """---- networks (30-39) ----
+        The container's resolver settings; the node's DNS server for service
+        discovery is always the container's resolver, and these name its upstreams.
+        """
+
     def __init__(
         self,
         *,
@@ -358,10 +366,11 @@ class ContainerSpec(_message.Message):
         configs: _abc.Iterable[Global___FileReference] | None = ...,
         healthcheck: Global___HealthConfig | None = ...,
         ports: _abc.Iterable[Global___PortConfig] | None = ...,
+        dns: Global___DNSConfig | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["healthcheck", b"healthcheck", "stop_grace_period", b"stop_grace_period"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["dns", b"dns", "healthcheck", b"healthcheck", "stop_grace_period", b"stop_grace_period"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "command", b"command", "configs", b"configs", "env", b"env", "healthcheck", b"healthcheck", "hostname", b"hostname", "image", b"image", "labels", b"labels", "ports", b"ports", "secrets", b"secrets", "stop_grace_period", b"stop_grace_period", "user", b"user", "workdir", b"workdir"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "command", b"command", "configs", b"configs", "dns", b"dns", "env", b"env", "healthcheck", b"healthcheck", "hostname", b"hostname", "image", b"image", "labels", b"labels", "ports", b"ports", "secrets", b"secrets", "stop_grace_period", b"stop_grace_period", "user", b"user", "workdir", b"workdir"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -541,6 +550,7 @@ class TaskSpec(_message.Message):
     RESTART_FIELD_NUMBER: _builtins.int
     PLACEMENT_FIELD_NUMBER: _builtins.int
     FORCE_UPDATE_FIELD_NUMBER: _builtins.int
+    NETWORKS_FIELD_NUMBER: _builtins.int
     force_update: _builtins.int
     """Changing this value redeploys every task even though nothing else changed."""
     @_builtins.property
@@ -551,6 +561,13 @@ class TaskSpec(_message.Message):
     def restart(self) -> Global___RestartPolicy: ...
     @_builtins.property
     def placement(self) -> Global___Placement: ...
+    @_builtins.property
+    def networks(self) -> _containers.RepeatedCompositeFieldContainer[Global___NetworkAttachmentConfig]:
+        """---- networks (10-19) ----
+        Overlay networks the task's container joins, in order (the first gives
+        the container its default route).
+        """
+
     def __init__(
         self,
         *,
@@ -559,10 +576,11 @@ class TaskSpec(_message.Message):
         restart: Global___RestartPolicy | None = ...,
         placement: Global___Placement | None = ...,
         force_update: _builtins.int = ...,
+        networks: _abc.Iterable[Global___NetworkAttachmentConfig] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "placement", b"placement", "resources", b"resources", "restart", b"restart"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "force_update", b"force_update", "placement", b"placement", "resources", b"resources", "restart", b"restart"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container", b"container", "force_update", b"force_update", "networks", b"networks", "placement", b"placement", "resources", b"resources", "restart", b"restart"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -747,6 +765,7 @@ class ServiceSpec(_message.Message):
     GLOBAL_JOB_FIELD_NUMBER: _builtins.int
     UPDATE_FIELD_NUMBER: _builtins.int
     ROLLBACK_FIELD_NUMBER: _builtins.int
+    ENDPOINT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     @_builtins.property
     def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
@@ -762,6 +781,13 @@ class ServiceSpec(_message.Message):
     def update(self) -> Global___UpdateConfig: ...
     @_builtins.property
     def rollback(self) -> Global___UpdateConfig: ...
+    @_builtins.property
+    def endpoint(self) -> Global___EndpointSpec:
+        """---- networks (10-19) ----
+        How the service is reached: a virtual IP or DNS round robin, and the
+        ports published through the routing mesh.
+        """
+
     def __init__(
         self,
         *,
@@ -773,10 +799,11 @@ class ServiceSpec(_message.Message):
         global_job: Global___GlobalJob | None = ...,
         update: Global___UpdateConfig | None = ...,
         rollback: Global___UpdateConfig | None = ...,
+        endpoint: Global___EndpointSpec | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["global", b"global", "global_job", b"global_job", "mode", b"mode", "replicated", b"replicated", "replicated_job", b"replicated_job", "rollback", b"rollback", "task", b"task", "update", b"update"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["endpoint", b"endpoint", "global", b"global", "global_job", b"global_job", "mode", b"mode", "replicated", b"replicated", "replicated_job", b"replicated_job", "rollback", b"rollback", "task", b"task", "update", b"update"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["global", b"global", "global_job", b"global_job", "labels", b"labels", "mode", b"mode", "name", b"name", "replicated", b"replicated", "replicated_job", b"replicated_job", "rollback", b"rollback", "task", b"task", "update", b"update"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["endpoint", b"endpoint", "global", b"global", "global_job", b"global_job", "labels", b"labels", "mode", b"mode", "name", b"name", "replicated", b"replicated", "replicated_job", b"replicated_job", "rollback", b"rollback", "task", b"task", "update", b"update"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_mode: _TypeAlias = _typing.Literal["replicated", "global", "replicated_job", "global_job"]  # noqa: Y015
     _WhichOneofArgType_mode: _TypeAlias = _typing.Literal["mode", b"mode"]  # noqa: Y015
@@ -969,9 +996,17 @@ class NodeDescription(_message.Message):
     RESOURCES_FIELD_NUMBER: _builtins.int
     ENGINE_FIELD_NUMBER: _builtins.int
     EXECUTOR_FIELD_NUMBER: _builtins.int
+    DATA_PATH_ADDR_FIELD_NUMBER: _builtins.int
+    DATA_PATH_SUBNET_FIELD_NUMBER: _builtins.int
     hostname: _builtins.str
     executor: _builtins.str
     """"docker" for real nodes; "hollow" for simulated benchmark nodes."""
+    data_path_addr: _builtins.str
+    """---- networks (20-29) ----
+    The address overlay traffic (VXLAN) reaches this node on, and the subnet
+    of the interface that holds it; empty: the node has no overlay data path.
+    """
+    data_path_subnet: _builtins.str
     @_builtins.property
     def platform(self) -> Global___Platform: ...
     @_builtins.property
@@ -986,10 +1021,12 @@ class NodeDescription(_message.Message):
         resources: Global___Resources | None = ...,
         engine: Global___EngineDescription | None = ...,
         executor: _builtins.str = ...,
+        data_path_addr: _builtins.str = ...,
+        data_path_subnet: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["engine", b"engine", "platform", b"platform", "resources", b"resources"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["engine", b"engine", "executor", b"executor", "hostname", b"hostname", "platform", b"platform", "resources", b"resources"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data_path_addr", b"data_path_addr", "data_path_subnet", b"data_path_subnet", "engine", b"engine", "executor", b"executor", "hostname", b"hostname", "platform", b"platform", "resources", b"resources"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1141,3 +1178,110 @@ class TaskStatus(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TaskStatus: _TypeAlias = TaskStatus  # noqa: Y015
+
+@_typing.final
+class NetworkAttachmentConfig(_message.Message):
+    """---- networks ------------------------------------------------------------
+
+    A task's (or a service's) membership of an overlay network, as the spec says it.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TARGET_FIELD_NUMBER: _builtins.int
+    ALIASES_FIELD_NUMBER: _builtins.int
+    target: _builtins.str
+    """The network's name or ID as the user gave it; the controller writes the
+    network's ID here when it accepts the spec.
+    """
+    @_builtins.property
+    def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """More names the service answers to on this network (DNS)."""
+
+    def __init__(
+        self,
+        *,
+        target: _builtins.str = ...,
+        aliases: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "target", b"target"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NetworkAttachmentConfig: _TypeAlias = NetworkAttachmentConfig  # noqa: Y015
+
+@_typing.final
+class EndpointSpec(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    class _Mode:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _ModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[EndpointSpec._Mode.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        VIP: EndpointSpec._Mode.ValueType  # 0
+        """One virtual IP per network, load-balanced over the running tasks."""
+        DNSRR: EndpointSpec._Mode.ValueType  # 1
+        """The service name resolves to the running tasks' addresses."""
+
+    class Mode(_Mode, metaclass=_ModeEnumTypeWrapper): ...
+    VIP: EndpointSpec.Mode.ValueType  # 0
+    """One virtual IP per network, load-balanced over the running tasks."""
+    DNSRR: EndpointSpec.Mode.ValueType  # 1
+    """The service name resolves to the running tasks' addresses."""
+
+    MODE_FIELD_NUMBER: _builtins.int
+    PORTS_FIELD_NUMBER: _builtins.int
+    mode: Global___EndpointSpec.Mode.ValueType
+    @_builtins.property
+    def ports(self) -> _containers.RepeatedCompositeFieldContainer[Global___PortConfig]:
+        """Ports published through the routing mesh: answered on every node's
+        address and forwarded to a running task anywhere.
+        """
+
+    def __init__(
+        self,
+        *,
+        mode: Global___EndpointSpec.Mode.ValueType = ...,
+        ports: _abc.Iterable[Global___PortConfig] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["mode", b"mode", "ports", b"ports"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EndpointSpec: _TypeAlias = EndpointSpec  # noqa: Y015
+
+@_typing.final
+class DNSConfig(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAMESERVERS_FIELD_NUMBER: _builtins.int
+    SEARCH_FIELD_NUMBER: _builtins.int
+    OPTIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def nameservers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Upstream resolvers for names outside the cluster (default: the node's own)."""
+
+    @_builtins.property
+    def search(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def options(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        nameservers: _abc.Iterable[_builtins.str] | None = ...,
+        search: _abc.Iterable[_builtins.str] | None = ...,
+        options: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["nameservers", b"nameservers", "options", b"options", "search", b"search"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DNSConfig: _TypeAlias = DNSConfig  # noqa: Y015

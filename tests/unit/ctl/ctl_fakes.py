@@ -48,6 +48,7 @@ class FakeControl(control_pb2_grpc.ControlServicer):
         self.services: dict[str, objects_pb2.Service] = {}
         self.nodes: dict[str, objects_pb2.Node] = {}
         self.tasks: dict[str, objects_pb2.Task] = {}
+        self.networks: dict[str, objects_pb2.Network] = {}
         self.running: dict[str, int] = {}
         #: Every request received, as (method name, request).
         self.requests: list[tuple[str, Any]] = []
@@ -219,6 +220,16 @@ class FakeControl(control_pb2_grpc.ControlServicer):
             return control_pb2.RemoveNodeResponse()
 
         return await self._serve(context, "RemoveNode", request, remove)
+
+    # Networks
+
+    async def ListNetworks(self, request, context):  # noqa: N802
+        return await self._serve(
+            context,
+            "ListNetworks",
+            request,
+            lambda: control_pb2.ListNetworksResponse(networks=list(self.networks.values())),
+        )
 
     # Tasks
 
