@@ -1,10 +1,12 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from shoal.v1 import types_pb2 as _types_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -50,3 +52,25 @@ class InspectTaskResponse(_message.Message):
     CONTAINER_JSON_FIELD_NUMBER: _ClassVar[int]
     container_json: str
     def __init__(self, container_json: _Optional[str] = ...) -> None: ...
+
+class ListNodeVolumesRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ListNodeVolumesResponse(_message.Message):
+    __slots__ = ("volumes",)
+    VOLUMES_FIELD_NUMBER: _ClassVar[int]
+    volumes: _containers.RepeatedCompositeFieldContainer[_types_pb2.Volume]
+    def __init__(self, volumes: _Optional[_Iterable[_Union[_types_pb2.Volume, _Mapping]]] = ...) -> None: ...
+
+class RemoveNodeVolumeRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class RemoveNodeVolumeResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

@@ -63,18 +63,24 @@ class RemoveNodeResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class CreateServiceRequest(_message.Message):
-    __slots__ = ("spec", "request_id")
+    __slots__ = ("spec", "request_id", "registry_auth", "no_resolve_image")
     SPEC_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    REGISTRY_AUTH_FIELD_NUMBER: _ClassVar[int]
+    NO_RESOLVE_IMAGE_FIELD_NUMBER: _ClassVar[int]
     spec: _types_pb2.ServiceSpec
     request_id: str
-    def __init__(self, spec: _Optional[_Union[_types_pb2.ServiceSpec, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    registry_auth: _types_pb2.RegistryAuth
+    no_resolve_image: bool
+    def __init__(self, spec: _Optional[_Union[_types_pb2.ServiceSpec, _Mapping]] = ..., request_id: _Optional[str] = ..., registry_auth: _Optional[_Union[_types_pb2.RegistryAuth, _Mapping]] = ..., no_resolve_image: _Optional[bool] = ...) -> None: ...
 
 class CreateServiceResponse(_message.Message):
-    __slots__ = ("service",)
+    __slots__ = ("service", "warnings")
     SERVICE_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
     service: _objects_pb2.Service
-    def __init__(self, service: _Optional[_Union[_objects_pb2.Service, _Mapping]] = ...) -> None: ...
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, service: _Optional[_Union[_objects_pb2.Service, _Mapping]] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetServiceRequest(_message.Message):
     __slots__ = ("ref",)
@@ -115,20 +121,26 @@ class ListServicesResponse(_message.Message):
     def __init__(self, services: _Optional[_Iterable[_Union[_objects_pb2.Service, _Mapping]]] = ..., replicas: _Optional[_Iterable[_Union[ServiceReplicas, _Mapping]]] = ...) -> None: ...
 
 class UpdateServiceRequest(_message.Message):
-    __slots__ = ("ref", "version", "spec")
+    __slots__ = ("ref", "version", "spec", "registry_auth", "no_resolve_image")
     REF_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
+    REGISTRY_AUTH_FIELD_NUMBER: _ClassVar[int]
+    NO_RESOLVE_IMAGE_FIELD_NUMBER: _ClassVar[int]
     ref: str
     version: int
     spec: _types_pb2.ServiceSpec
-    def __init__(self, ref: _Optional[str] = ..., version: _Optional[int] = ..., spec: _Optional[_Union[_types_pb2.ServiceSpec, _Mapping]] = ...) -> None: ...
+    registry_auth: _types_pb2.RegistryAuth
+    no_resolve_image: bool
+    def __init__(self, ref: _Optional[str] = ..., version: _Optional[int] = ..., spec: _Optional[_Union[_types_pb2.ServiceSpec, _Mapping]] = ..., registry_auth: _Optional[_Union[_types_pb2.RegistryAuth, _Mapping]] = ..., no_resolve_image: _Optional[bool] = ...) -> None: ...
 
 class UpdateServiceResponse(_message.Message):
-    __slots__ = ("service",)
+    __slots__ = ("service", "warnings")
     SERVICE_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
     service: _objects_pb2.Service
-    def __init__(self, service: _Optional[_Union[_objects_pb2.Service, _Mapping]] = ...) -> None: ...
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, service: _Optional[_Union[_objects_pb2.Service, _Mapping]] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RemoveServiceRequest(_message.Message):
     __slots__ = ("ref",)
@@ -417,3 +429,59 @@ class Event(_message.Message):
     task: _objects_pb2.Task
     node: _objects_pb2.Node
     def __init__(self, revision: _Optional[int] = ..., type: _Optional[str] = ..., action: _Optional[str] = ..., id: _Optional[str] = ..., name: _Optional[str] = ..., service: _Optional[_Union[_objects_pb2.Service, _Mapping]] = ..., task: _Optional[_Union[_objects_pb2.Task, _Mapping]] = ..., node: _Optional[_Union[_objects_pb2.Node, _Mapping]] = ...) -> None: ...
+
+class ListVolumesRequest(_message.Message):
+    __slots__ = ("node_refs", "name")
+    NODE_REFS_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    node_refs: _containers.RepeatedScalarFieldContainer[str]
+    name: str
+    def __init__(self, node_refs: _Optional[_Iterable[str]] = ..., name: _Optional[str] = ...) -> None: ...
+
+class UnreachableNode(_message.Message):
+    __slots__ = ("node_id", "node_name", "error")
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_NAME_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    node_name: str
+    error: str
+    def __init__(self, node_id: _Optional[str] = ..., node_name: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
+
+class ListVolumesResponse(_message.Message):
+    __slots__ = ("volumes", "unreachable")
+    VOLUMES_FIELD_NUMBER: _ClassVar[int]
+    UNREACHABLE_FIELD_NUMBER: _ClassVar[int]
+    volumes: _containers.RepeatedCompositeFieldContainer[_types_pb2.Volume]
+    unreachable: _containers.RepeatedCompositeFieldContainer[UnreachableNode]
+    def __init__(self, volumes: _Optional[_Iterable[_Union[_types_pb2.Volume, _Mapping]]] = ..., unreachable: _Optional[_Iterable[_Union[UnreachableNode, _Mapping]]] = ...) -> None: ...
+
+class RemoveVolumeRequest(_message.Message):
+    __slots__ = ("name", "node_ref")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    NODE_REF_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    node_ref: str
+    def __init__(self, name: _Optional[str] = ..., node_ref: _Optional[str] = ...) -> None: ...
+
+class RemoveVolumeResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ResolveImageRequest(_message.Message):
+    __slots__ = ("image", "registry_auth")
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    REGISTRY_AUTH_FIELD_NUMBER: _ClassVar[int]
+    image: str
+    registry_auth: _types_pb2.RegistryAuth
+    def __init__(self, image: _Optional[str] = ..., registry_auth: _Optional[_Union[_types_pb2.RegistryAuth, _Mapping]] = ...) -> None: ...
+
+class ResolveImageResponse(_message.Message):
+    __slots__ = ("digest", "pinned", "media_type")
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    PINNED_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
+    digest: str
+    pinned: str
+    media_type: str
+    def __init__(self, digest: _Optional[str] = ..., pinned: _Optional[str] = ..., media_type: _Optional[str] = ...) -> None: ...

@@ -27,7 +27,7 @@ from shoal.v1 import objects_pb2 as shoal_dot_v1_dot_objects__pb2
 from shoal.v1 import types_pb2 as shoal_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19shoal/v1/dispatcher.proto\x12\x08shoal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x16shoal/v1/objects.proto\x1a\x14shoal/v1/types.proto\"w\n\x0eSessionRequest\x12\x11\n\tnode_name\x18\x01 \x01(\t\x12.\n\x0b\x64\x65scription\x18\x02 \x01(\x0b\x32\x19.shoal.v1.NodeDescription\x12\x0c\n\x04\x61\x64\x64r\x18\x03 \x01(\t\x12\x14\n\x0cmetrics_addr\x18\x04 \x01(\t\"\x8c\x01\n\x0eSessionMessage\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x1c\n\x04node\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Node\x12\x13\n\x0b\x63ontrollers\x18\x03 \x03(\t\x12\x33\n\x10heartbeat_period\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"&\n\x10HeartbeatRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\">\n\x11HeartbeatResponse\x12)\n\x06period\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\"(\n\x12\x41ssignmentsRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"\xe3\x01\n\x10\x41ssignmentChange\x12\x31\n\x06\x61\x63tion\x18\x01 \x01(\x0e\x32!.shoal.v1.AssignmentChange.Action\x12\x1e\n\x04task\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.TaskH\x00\x12(\n\x06secret\x18\x03 \x01(\x0b\x32\x16.shoal.v1.AssignedFileH\x00\x12(\n\x06\x63onfig\x18\x04 \x01(\x0b\x32\x16.shoal.v1.AssignedFileH\x00\" \n\x06\x41\x63tion\x12\n\n\x06UPDATE\x10\x00\x12\n\n\x06REMOVE\x10\x01\x42\x06\n\x04item\"6\n\x0c\x41ssignedFile\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"\xc1\x01\n\x12\x41ssignmentsMessage\x12/\n\x04type\x18\x01 \x01(\x0e\x32!.shoal.v1.AssignmentsMessage.Type\x12\x12\n\napplies_to\x18\x02 \x01(\x04\x12\x12\n\nresults_in\x18\x03 \x01(\x04\x12+\n\x07\x63hanges\x18\x04 \x03(\x0b\x32\x1a.shoal.v1.AssignmentChange\"%\n\x04Type\x12\x0c\n\x08\x43OMPLETE\x10\x00\x12\x0f\n\x0bINCREMENTAL\x10\x01\"I\n\x10TaskStatusUpdate\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12$\n\x06status\x18\x02 \x01(\x0b\x32\x14.shoal.v1.TaskStatus\"Z\n\x17UpdateTaskStatusRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12+\n\x07updates\x18\x02 \x03(\x0b\x32\x1a.shoal.v1.TaskStatusUpdate\"O\n\x18UpdateTaskStatusResponse\x12\x33\n\x10heartbeat_period\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x81\x01\n\rReportRequest\x12/\n\theartbeat\x18\x01 \x01(\x0b\x32\x1a.shoal.v1.HeartbeatRequestH\x00\x12\x35\n\x08statuses\x18\x02 \x01(\x0b\x32!.shoal.v1.UpdateTaskStatusRequestH\x00\x42\x08\n\x06report\"\x95\x01\n\x0eReportResponse\x12\x30\n\theartbeat\x18\x01 \x01(\x0b\x32\x1b.shoal.v1.HeartbeatResponseH\x00\x12\x36\n\x08statuses\x18\x02 \x01(\x0b\x32\".shoal.v1.UpdateTaskStatusResponseH\x00\x12\x0f\n\x07refused\x18\x03 \x01(\tB\x08\n\x06report2\xdb\x01\n\nDispatcher\x12?\n\x07Session\x12\x18.shoal.v1.SessionRequest\x1a\x18.shoal.v1.SessionMessage0\x01\x12K\n\x0b\x41ssignments\x12\x1c.shoal.v1.AssignmentsRequest\x1a\x1c.shoal.v1.AssignmentsMessage0\x01\x12?\n\x06Report\x12\x17.shoal.v1.ReportRequest\x1a\x18.shoal.v1.ReportResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19shoal/v1/dispatcher.proto\x12\x08shoal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x16shoal/v1/objects.proto\x1a\x14shoal/v1/types.proto\"w\n\x0eSessionRequest\x12\x11\n\tnode_name\x18\x01 \x01(\t\x12.\n\x0b\x64\x65scription\x18\x02 \x01(\x0b\x32\x19.shoal.v1.NodeDescription\x12\x0c\n\x04\x61\x64\x64r\x18\x03 \x01(\t\x12\x14\n\x0cmetrics_addr\x18\x04 \x01(\t\"\x8c\x01\n\x0eSessionMessage\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x1c\n\x04node\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Node\x12\x13\n\x0b\x63ontrollers\x18\x03 \x03(\t\x12\x33\n\x10heartbeat_period\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"&\n\x10HeartbeatRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\">\n\x11HeartbeatResponse\x12)\n\x06period\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\"(\n\x12\x41ssignmentsRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"\x9c\x02\n\x10\x41ssignmentChange\x12\x31\n\x06\x61\x63tion\x18\x01 \x01(\x0e\x32!.shoal.v1.AssignmentChange.Action\x12\x1e\n\x04task\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.TaskH\x00\x12(\n\x06secret\x18\x03 \x01(\x0b\x32\x16.shoal.v1.AssignedFileH\x00\x12(\n\x06\x63onfig\x18\x04 \x01(\x0b\x32\x16.shoal.v1.AssignedFileH\x00\x12\x37\n\rregistry_auth\x18\x14 \x01(\x0b\x32\x1e.shoal.v1.AssignedRegistryAuthH\x00\" \n\x06\x41\x63tion\x12\n\n\x06UPDATE\x10\x00\x12\n\n\x06REMOVE\x10\x01\x42\x06\n\x04item\"H\n\x14\x41ssignedRegistryAuth\x12\n\n\x02id\x18\x01 \x01(\t\x12$\n\x04\x61uth\x18\x02 \x01(\x0b\x32\x16.shoal.v1.RegistryAuth\"6\n\x0c\x41ssignedFile\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"\xc1\x01\n\x12\x41ssignmentsMessage\x12/\n\x04type\x18\x01 \x01(\x0e\x32!.shoal.v1.AssignmentsMessage.Type\x12\x12\n\napplies_to\x18\x02 \x01(\x04\x12\x12\n\nresults_in\x18\x03 \x01(\x04\x12+\n\x07\x63hanges\x18\x04 \x03(\x0b\x32\x1a.shoal.v1.AssignmentChange\"%\n\x04Type\x12\x0c\n\x08\x43OMPLETE\x10\x00\x12\x0f\n\x0bINCREMENTAL\x10\x01\"I\n\x10TaskStatusUpdate\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12$\n\x06status\x18\x02 \x01(\x0b\x32\x14.shoal.v1.TaskStatus\"Z\n\x17UpdateTaskStatusRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12+\n\x07updates\x18\x02 \x03(\x0b\x32\x1a.shoal.v1.TaskStatusUpdate\"O\n\x18UpdateTaskStatusResponse\x12\x33\n\x10heartbeat_period\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x81\x01\n\rReportRequest\x12/\n\theartbeat\x18\x01 \x01(\x0b\x32\x1a.shoal.v1.HeartbeatRequestH\x00\x12\x35\n\x08statuses\x18\x02 \x01(\x0b\x32!.shoal.v1.UpdateTaskStatusRequestH\x00\x42\x08\n\x06report\"\x95\x01\n\x0eReportResponse\x12\x30\n\theartbeat\x18\x01 \x01(\x0b\x32\x1b.shoal.v1.HeartbeatResponseH\x00\x12\x36\n\x08statuses\x18\x02 \x01(\x0b\x32\".shoal.v1.UpdateTaskStatusResponseH\x00\x12\x0f\n\x07refused\x18\x03 \x01(\tB\x08\n\x06report2\xdb\x01\n\nDispatcher\x12?\n\x07Session\x12\x18.shoal.v1.SessionRequest\x1a\x18.shoal.v1.SessionMessage0\x01\x12K\n\x0b\x41ssignments\x12\x1c.shoal.v1.AssignmentsRequest\x1a\x1c.shoal.v1.AssignmentsMessage0\x01\x12?\n\x06Report\x12\x17.shoal.v1.ReportRequest\x1a\x18.shoal.v1.ReportResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,25 +45,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ASSIGNMENTSREQUEST']._serialized_start=485
   _globals['_ASSIGNMENTSREQUEST']._serialized_end=525
   _globals['_ASSIGNMENTCHANGE']._serialized_start=528
-  _globals['_ASSIGNMENTCHANGE']._serialized_end=755
-  _globals['_ASSIGNMENTCHANGE_ACTION']._serialized_start=715
-  _globals['_ASSIGNMENTCHANGE_ACTION']._serialized_end=747
-  _globals['_ASSIGNEDFILE']._serialized_start=757
-  _globals['_ASSIGNEDFILE']._serialized_end=811
-  _globals['_ASSIGNMENTSMESSAGE']._serialized_start=814
-  _globals['_ASSIGNMENTSMESSAGE']._serialized_end=1007
-  _globals['_ASSIGNMENTSMESSAGE_TYPE']._serialized_start=970
-  _globals['_ASSIGNMENTSMESSAGE_TYPE']._serialized_end=1007
-  _globals['_TASKSTATUSUPDATE']._serialized_start=1009
-  _globals['_TASKSTATUSUPDATE']._serialized_end=1082
-  _globals['_UPDATETASKSTATUSREQUEST']._serialized_start=1084
-  _globals['_UPDATETASKSTATUSREQUEST']._serialized_end=1174
-  _globals['_UPDATETASKSTATUSRESPONSE']._serialized_start=1176
-  _globals['_UPDATETASKSTATUSRESPONSE']._serialized_end=1255
-  _globals['_REPORTREQUEST']._serialized_start=1258
-  _globals['_REPORTREQUEST']._serialized_end=1387
-  _globals['_REPORTRESPONSE']._serialized_start=1390
-  _globals['_REPORTRESPONSE']._serialized_end=1539
-  _globals['_DISPATCHER']._serialized_start=1542
-  _globals['_DISPATCHER']._serialized_end=1761
+  _globals['_ASSIGNMENTCHANGE']._serialized_end=812
+  _globals['_ASSIGNMENTCHANGE_ACTION']._serialized_start=772
+  _globals['_ASSIGNMENTCHANGE_ACTION']._serialized_end=804
+  _globals['_ASSIGNEDREGISTRYAUTH']._serialized_start=814
+  _globals['_ASSIGNEDREGISTRYAUTH']._serialized_end=886
+  _globals['_ASSIGNEDFILE']._serialized_start=888
+  _globals['_ASSIGNEDFILE']._serialized_end=942
+  _globals['_ASSIGNMENTSMESSAGE']._serialized_start=945
+  _globals['_ASSIGNMENTSMESSAGE']._serialized_end=1138
+  _globals['_ASSIGNMENTSMESSAGE_TYPE']._serialized_start=1101
+  _globals['_ASSIGNMENTSMESSAGE_TYPE']._serialized_end=1138
+  _globals['_TASKSTATUSUPDATE']._serialized_start=1140
+  _globals['_TASKSTATUSUPDATE']._serialized_end=1213
+  _globals['_UPDATETASKSTATUSREQUEST']._serialized_start=1215
+  _globals['_UPDATETASKSTATUSREQUEST']._serialized_end=1305
+  _globals['_UPDATETASKSTATUSRESPONSE']._serialized_start=1307
+  _globals['_UPDATETASKSTATUSRESPONSE']._serialized_end=1386
+  _globals['_REPORTREQUEST']._serialized_start=1389
+  _globals['_REPORTREQUEST']._serialized_end=1518
+  _globals['_REPORTRESPONSE']._serialized_start=1521
+  _globals['_REPORTRESPONSE']._serialized_end=1670
+  _globals['_DISPATCHER']._serialized_start=1673
+  _globals['_DISPATCHER']._serialized_end=1892
 # @@protoc_insertion_point(module_scope)

@@ -55,7 +55,7 @@ class AssignmentsRequest(_message.Message):
     def __init__(self, session_id: _Optional[str] = ...) -> None: ...
 
 class AssignmentChange(_message.Message):
-    __slots__ = ("action", "task", "secret", "config")
+    __slots__ = ("action", "task", "secret", "config", "registry_auth")
     class Action(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         UPDATE: _ClassVar[AssignmentChange.Action]
@@ -66,11 +66,21 @@ class AssignmentChange(_message.Message):
     TASK_FIELD_NUMBER: _ClassVar[int]
     SECRET_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FIELD_NUMBER: _ClassVar[int]
+    REGISTRY_AUTH_FIELD_NUMBER: _ClassVar[int]
     action: AssignmentChange.Action
     task: _objects_pb2.Task
     secret: AssignedFile
     config: AssignedFile
-    def __init__(self, action: _Optional[_Union[AssignmentChange.Action, str]] = ..., task: _Optional[_Union[_objects_pb2.Task, _Mapping]] = ..., secret: _Optional[_Union[AssignedFile, _Mapping]] = ..., config: _Optional[_Union[AssignedFile, _Mapping]] = ...) -> None: ...
+    registry_auth: AssignedRegistryAuth
+    def __init__(self, action: _Optional[_Union[AssignmentChange.Action, str]] = ..., task: _Optional[_Union[_objects_pb2.Task, _Mapping]] = ..., secret: _Optional[_Union[AssignedFile, _Mapping]] = ..., config: _Optional[_Union[AssignedFile, _Mapping]] = ..., registry_auth: _Optional[_Union[AssignedRegistryAuth, _Mapping]] = ...) -> None: ...
+
+class AssignedRegistryAuth(_message.Message):
+    __slots__ = ("id", "auth")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    AUTH_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    auth: _types_pb2.RegistryAuth
+    def __init__(self, id: _Optional[str] = ..., auth: _Optional[_Union[_types_pb2.RegistryAuth, _Mapping]] = ...) -> None: ...
 
 class AssignedFile(_message.Message):
     __slots__ = ("id", "name", "data")

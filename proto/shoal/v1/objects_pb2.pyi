@@ -143,3 +143,17 @@ class CertificateAuthority(_message.Message):
     worker_token: str
     controller_token: str
     def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[_types_pb2.Meta, _Mapping]] = ..., root_cert_pem: _Optional[bytes] = ..., root_key_pem: _Optional[bytes] = ..., worker_token: _Optional[str] = ..., controller_token: _Optional[str] = ...) -> None: ...
+
+class RegistryCredential(_message.Message):
+    __slots__ = ("id", "meta", "service_id", "registry", "sealed")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    META_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    REGISTRY_FIELD_NUMBER: _ClassVar[int]
+    SEALED_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    meta: _types_pb2.Meta
+    service_id: str
+    registry: str
+    sealed: bytes
+    def __init__(self, id: _Optional[str] = ..., meta: _Optional[_Union[_types_pb2.Meta, _Mapping]] = ..., service_id: _Optional[str] = ..., registry: _Optional[str] = ..., sealed: _Optional[bytes] = ...) -> None: ...

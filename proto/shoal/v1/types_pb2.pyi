@@ -113,7 +113,7 @@ class PlacementPreference(_message.Message):
     def __init__(self, spread: _Optional[str] = ...) -> None: ...
 
 class ContainerSpec(_message.Message):
-    __slots__ = ("image", "command", "args", "env", "labels", "hostname", "workdir", "user", "stop_grace_period", "secrets", "configs", "healthcheck", "ports")
+    __slots__ = ("image", "command", "args", "env", "labels", "hostname", "workdir", "user", "stop_grace_period", "secrets", "configs", "healthcheck", "ports", "mounts", "registry_auth_id")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -134,6 +134,8 @@ class ContainerSpec(_message.Message):
     CONFIGS_FIELD_NUMBER: _ClassVar[int]
     HEALTHCHECK_FIELD_NUMBER: _ClassVar[int]
     PORTS_FIELD_NUMBER: _ClassVar[int]
+    MOUNTS_FIELD_NUMBER: _ClassVar[int]
+    REGISTRY_AUTH_ID_FIELD_NUMBER: _ClassVar[int]
     image: str
     command: _containers.RepeatedScalarFieldContainer[str]
     args: _containers.RepeatedScalarFieldContainer[str]
@@ -147,7 +149,9 @@ class ContainerSpec(_message.Message):
     configs: _containers.RepeatedCompositeFieldContainer[FileReference]
     healthcheck: HealthConfig
     ports: _containers.RepeatedCompositeFieldContainer[PortConfig]
-    def __init__(self, image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., args: _Optional[_Iterable[str]] = ..., env: _Optional[_Iterable[str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., hostname: _Optional[str] = ..., workdir: _Optional[str] = ..., user: _Optional[str] = ..., stop_grace_period: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., secrets: _Optional[_Iterable[_Union[FileReference, _Mapping]]] = ..., configs: _Optional[_Iterable[_Union[FileReference, _Mapping]]] = ..., healthcheck: _Optional[_Union[HealthConfig, _Mapping]] = ..., ports: _Optional[_Iterable[_Union[PortConfig, _Mapping]]] = ...) -> None: ...
+    mounts: _containers.RepeatedCompositeFieldContainer[Mount]
+    registry_auth_id: str
+    def __init__(self, image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., args: _Optional[_Iterable[str]] = ..., env: _Optional[_Iterable[str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., hostname: _Optional[str] = ..., workdir: _Optional[str] = ..., user: _Optional[str] = ..., stop_grace_period: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., secrets: _Optional[_Iterable[_Union[FileReference, _Mapping]]] = ..., configs: _Optional[_Iterable[_Union[FileReference, _Mapping]]] = ..., healthcheck: _Optional[_Union[HealthConfig, _Mapping]] = ..., ports: _Optional[_Iterable[_Union[PortConfig, _Mapping]]] = ..., mounts: _Optional[_Iterable[_Union[Mount, _Mapping]]] = ..., registry_auth_id: _Optional[str] = ...) -> None: ...
 
 class PortConfig(_message.Message):
     __slots__ = ("target", "published", "protocol")
@@ -445,3 +449,119 @@ class TaskStatus(_message.Message):
     health: TaskStatus.Health
     started_at: _timestamp_pb2.Timestamp
     def __init__(self, timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[_Union[TaskState, str]] = ..., message: _Optional[str] = ..., err: _Optional[str] = ..., container: _Optional[_Union[ContainerStatus, _Mapping]] = ..., health: _Optional[_Union[TaskStatus.Health, str]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Mount(_message.Message):
+    __slots__ = ("type", "source", "target", "readonly", "volume", "bind", "tmpfs")
+    class Type(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        VOLUME: _ClassVar[Mount.Type]
+        BIND: _ClassVar[Mount.Type]
+        TMPFS: _ClassVar[Mount.Type]
+    VOLUME: Mount.Type
+    BIND: Mount.Type
+    TMPFS: Mount.Type
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    READONLY_FIELD_NUMBER: _ClassVar[int]
+    VOLUME_FIELD_NUMBER: _ClassVar[int]
+    BIND_FIELD_NUMBER: _ClassVar[int]
+    TMPFS_FIELD_NUMBER: _ClassVar[int]
+    type: Mount.Type
+    source: str
+    target: str
+    readonly: bool
+    volume: VolumeOptions
+    bind: BindOptions
+    tmpfs: TmpfsOptions
+    def __init__(self, type: _Optional[_Union[Mount.Type, str]] = ..., source: _Optional[str] = ..., target: _Optional[str] = ..., readonly: _Optional[bool] = ..., volume: _Optional[_Union[VolumeOptions, _Mapping]] = ..., bind: _Optional[_Union[BindOptions, _Mapping]] = ..., tmpfs: _Optional[_Union[TmpfsOptions, _Mapping]] = ...) -> None: ...
+
+class VolumeOptions(_message.Message):
+    __slots__ = ("nocopy", "labels", "driver", "driver_opts")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class DriverOptsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NOCOPY_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    DRIVER_FIELD_NUMBER: _ClassVar[int]
+    DRIVER_OPTS_FIELD_NUMBER: _ClassVar[int]
+    nocopy: bool
+    labels: _containers.ScalarMap[str, str]
+    driver: str
+    driver_opts: _containers.ScalarMap[str, str]
+    def __init__(self, nocopy: _Optional[bool] = ..., labels: _Optional[_Mapping[str, str]] = ..., driver: _Optional[str] = ..., driver_opts: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class BindOptions(_message.Message):
+    __slots__ = ("propagation",)
+    PROPAGATION_FIELD_NUMBER: _ClassVar[int]
+    propagation: str
+    def __init__(self, propagation: _Optional[str] = ...) -> None: ...
+
+class TmpfsOptions(_message.Message):
+    __slots__ = ("size_bytes", "mode")
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    size_bytes: int
+    mode: int
+    def __init__(self, size_bytes: _Optional[int] = ..., mode: _Optional[int] = ...) -> None: ...
+
+class RegistryAuth(_message.Message):
+    __slots__ = ("username", "password", "identity_token", "server_address")
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    IDENTITY_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    SERVER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    username: str
+    password: str
+    identity_token: str
+    server_address: str
+    def __init__(self, username: _Optional[str] = ..., password: _Optional[str] = ..., identity_token: _Optional[str] = ..., server_address: _Optional[str] = ...) -> None: ...
+
+class Volume(_message.Message):
+    __slots__ = ("node_id", "node_name", "name", "driver", "mountpoint", "labels", "options", "created_at", "scope", "containers")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class OptionsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    NODE_NAME_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DRIVER_FIELD_NUMBER: _ClassVar[int]
+    MOUNTPOINT_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    CONTAINERS_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    node_name: str
+    name: str
+    driver: str
+    mountpoint: str
+    labels: _containers.ScalarMap[str, str]
+    options: _containers.ScalarMap[str, str]
+    created_at: str
+    scope: str
+    containers: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, node_id: _Optional[str] = ..., node_name: _Optional[str] = ..., name: _Optional[str] = ..., driver: _Optional[str] = ..., mountpoint: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., options: _Optional[_Mapping[str, str]] = ..., created_at: _Optional[str] = ..., scope: _Optional[str] = ..., containers: _Optional[_Iterable[str]] = ...) -> None: ...
