@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import click
 
 from shoal import errors, units
-from shoal.ctl import modes, options, rollout_flags
+from shoal.ctl import modes, mountflags, options, rollout_flags
 from shoal.v1 import types_pb2
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -86,6 +86,9 @@ class SpecChanges:
     placement_pref: tuple[str, ...] = ()
     placement_pref_rm: tuple[str, ...] = ()
     replicas_max_per_node: int | None = None
+    # Storage (ctl/mountflags.py).
+    mount: tuple[types_pb2.Mount, ...] = ()
+    mount_rm: tuple[str, ...] = ()
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> SpecChanges:
@@ -175,7 +178,7 @@ def task_options(fn: F) -> F:
     ]
     for decorator in reversed(decorators):
         fn = decorator(fn)
-    return rollout_flags.options_(fn)
+    return rollout_flags.options_(mountflags.options_(fn))
 
 
 def update_only_options(fn: F) -> F:
@@ -199,7 +202,7 @@ def update_only_options(fn: F) -> F:
     ]
     for decorator in reversed(decorators):
         fn = decorator(fn)
-    return fn
+    return mountflags.update_options_(fn)
 
 
 def new_spec(name: str, mode: str, changes: SpecChanges) -> types_pb2.ServiceSpec:
@@ -259,6 +262,7 @@ def apply(spec: types_pb2.ServiceSpec, changes: SpecChanges) -> types_pb2.Servic
     _set_files(container.configs, changes.config, changes.config_rm)
     if changes.publish or changes.publish_rm:
         _set_ports(container.ports, changes.publish, changes.publish_rm)
+    mountflags.apply(container.mounts, changes.mount, changes.mount_rm)
     if changes.force:
         task.force_update += 1
     return out
