@@ -13,12 +13,14 @@ from shoal.controller.api.cluster import ClusterHandlers
 from shoal.controller.api.cluster_settings import ClusterSettingsHandlers
 from shoal.controller.api.events import EventsHandlers
 from shoal.controller.api.files import FileHandlers
+from shoal.controller.api.images import ImageHandlers
 from shoal.controller.api.logs import LogsHandlers
 from shoal.controller.api.nodes import NodeHandlers
 from shoal.controller.api.rollouts import RolloutHandlers
 from shoal.controller.api.services import ServiceHandlers
 from shoal.controller.api.stats import StatsHandlers
 from shoal.controller.api.tasks import TaskHandlers
+from shoal.controller.api.volumes import VolumeHandlers
 from shoal.v1 import control_pb2_grpc
 
 
@@ -33,6 +35,8 @@ class ControlServicer(
     StatsHandlers,
     LogsHandlers,
     EventsHandlers,
+    ImageHandlers,  # issue 18: ResolveImage
+    VolumeHandlers,  # issue 18: ListVolumes, RemoveVolume
     control_pb2_grpc.ControlServicer,
 ):
     """Every Control RPC.

@@ -23,16 +23,19 @@ UPDATE = dispatcher_pb2.AssignmentChange.UPDATE
 REMOVE = dispatcher_pb2.AssignmentChange.REMOVE
 
 
-#: Looks up a secret or config for delivery: (kind, id) -> the file, or None if it is gone.
-FileSource = Callable[[str, str], dispatcher_pb2.AssignedFile | None]
+#: Looks up a secret, config or registry credentials for delivery: (kind, id) -> the item, or None if it is gone.
+FileSource = Callable[[str, str], dispatcher_pb2.AssignedFile | dispatcher_pb2.AssignedRegistryAuth | None]
 
 
 def file_refs(task: objects_pb2.Task) -> list[tuple[str, str]]:
-    """The (kind, id) of every secret and config the task mounts."""
+    """The (kind, id) of every secret and config the task mounts, and of its registry credentials."""
     container = task.spec.container
-    if not container.secrets and not container.configs:
+    if not container.secrets and not container.configs and not container.registry_auth_id:
         return []  # most tasks: asked for every task a node is given
-    return [("secret", r.id) for r in container.secrets] + [("config", r.id) for r in container.configs]
+    refs = [("secret", r.id) for r in container.secrets] + [("config", r.id) for r in container.configs]
+    if container.registry_auth_id:  # issue 18: delivered like a secret
+        refs.append(("registry_auth", container.registry_auth_id))
+    return refs
 
 
 def in_set(task: objects_pb2.Task | None, node_id: str) -> bool:
@@ -90,7 +93,7 @@ class AssignmentStream:
                     self._pending[f"{kind}/{file_id}"] = dispatcher_pb2.AssignmentChange(action=UPDATE, **{kind: found})
             elif self._file_users[key] <= 0:
                 del self._file_users[key]
-                gone = dispatcher_pb2.AssignedFile(id=file_id)
+                gone = _withdrawn(kind, file_id)
                 self._pending[f"{kind}/{file_id}"] = dispatcher_pb2.AssignmentChange(action=REMOVE, **{kind: gone})
 
     def close(self, exc: BaseException) -> None:
@@ -144,6 +147,13 @@ class AssignmentStream:
                     await self._wake.wait()
             except TimeoutError:
                 return
+
+
+def _withdrawn(kind: str, item_id: str) -> dispatcher_pb2.AssignedFile | dispatcher_pb2.AssignedRegistryAuth:
+    """What a REMOVE of a file (or of registry credentials) carries: the ID alone."""
+    if kind == "registry_auth":
+        return dispatcher_pb2.AssignedRegistryAuth(id=item_id)
+    return dispatcher_pb2.AssignedFile(id=item_id)
 
 
 def _delivery_order(change: dispatcher_pb2.AssignmentChange) -> int:

@@ -85,6 +85,8 @@ class Cache:
         self.tasks: dict[str, objects_pb2.Task] = {}
         self.secrets: dict[str, objects_pb2.Secret] = {}
         self.configs: dict[str, objects_pb2.Config] = {}
+        #: Sealed registry credentials of service specs, by their own ID (issue 18).
+        self.registry_credentials: dict[str, objects_pb2.RegistryCredential] = {}
         self.cluster: objects_pb2.Cluster | None = None
         self.ca: objects_pb2.CertificateAuthority | None = None
         self.tasks_by_service: dict[str, set[str]] = collections.defaultdict(set)
@@ -112,6 +114,7 @@ class Cache:
             Kind.TASK: self.tasks,  # type: ignore[dict-item]
             Kind.SECRET: self.secrets,  # type: ignore[dict-item]
             Kind.CONFIG: self.configs,  # type: ignore[dict-item]
+            Kind.REGISTRY_CREDENTIAL: self.registry_credentials,  # type: ignore[dict-item]
         }
 
     # ---- reading ----------------------------------------------------------

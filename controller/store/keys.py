@@ -25,6 +25,7 @@ class Kind(enum.Enum):
     CA = "ca"
     SECRET = "secrets"
     CONFIG = "configs"
+    REGISTRY_CREDENTIAL = "registry_credentials"  # issue 18
 
 
 MESSAGE_OF: dict[Kind, type[message.Message]] = {
@@ -35,6 +36,7 @@ MESSAGE_OF: dict[Kind, type[message.Message]] = {
     Kind.CA: objects_pb2.CertificateAuthority,
     Kind.SECRET: objects_pb2.Secret,
     Kind.CONFIG: objects_pb2.Config,
+    Kind.REGISTRY_CREDENTIAL: objects_pb2.RegistryCredential,
 }
 
 #: Kinds of which a cluster has exactly one object.
