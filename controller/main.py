@@ -28,7 +28,7 @@ from shoal.controller.dispatcher.dispatcher import DispatcherServicer
 from shoal.controller.embedded_etcd import embedded_etcd
 from shoal.controller.leader import Election, LeaderInfo
 from shoal.controller.secrets import Sealer
-from shoal.controller.settings import ControllerSettings, DispatcherSettings
+from shoal.controller.settings import ControllerSettings, DispatcherSettings, RegistrySettings
 from shoal.controller.store.etcd import Etcd, EtcdTLS
 from shoal.controller.store.keys import Keys
 from shoal.controller.term import run_term
@@ -228,6 +228,19 @@ def _duration(_ctx: click.Context, _param: click.Parameter, value: str) -> float
     help="Joins accepted at once from one address.",
 )
 @click.option(
+    "--registry-certs-dir",
+    default=RegistrySettings.certs_dir,
+    show_default=True,
+    help="Registries' own CAs, as dockerd reads them: DIR/HOST:PORT/ca.crt (to pin image tags to digests).",
+)
+@click.option(
+    "--insecure-registry",
+    "insecure_registries",
+    metavar="HOST:PORT",
+    multiple=True,
+    help="A registry to reach without TLS verification or over HTTP, as dockerd's flag (loopback ones always).",
+)
+@click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
 )
 def command(
@@ -249,6 +262,8 @@ def command(
     max_heartbeats_per_second: float,
     join_rate: float,
     join_burst: int,
+    registry_certs_dir: str,
+    insecure_registries: tuple[str, ...],
     log_level: str,
 ) -> None:
     """Run a controller: the control API, the dispatcher and, while leader, the control loops."""
@@ -281,5 +296,6 @@ def command(
         dispatcher=DispatcherSettings(
             heartbeat_period=heartbeat_period, max_heartbeats_per_second=max_heartbeats_per_second
         ),
+        registry=RegistrySettings(certs_dir=registry_certs_dir, insecure_registries=insecure_registries),
     )
     daemon.run(functools.partial(serve, settings))

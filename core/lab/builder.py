@@ -289,6 +289,7 @@ class Lab:
             str(spec.dir(h) / "state"),
             "--heartbeat-period",
             spec.heartbeat_period,
+            f"--insecure-registry={spec.registry}",  # to pin the lab's images to digests, as its dockerds pull them
         ]
 
     def _start_controllers(self) -> None:
