@@ -106,8 +106,9 @@ def inspect(g: context.Globals, refs: tuple[str, ...]) -> None:
 @service_group.command("ps")
 @click.argument("ref", metavar="SERVICE")
 @click.option("--quiet", "-q", is_flag=True, help="Print only task IDs.")
+@click.option("--no-trunc", is_flag=True, help="Show errors in full.")
 @context.pass_globals_and_format
-def ps(g: context.Globals, ref: str, quiet: bool) -> None:
+def ps(g: context.Globals, ref: str, quiet: bool, no_trunc: bool) -> None:
     """List a service's tasks, finished ones included."""
 
     async def fetch(c: client_.ControlClient) -> tuple[list[objects_pb2.Task], dict[str, str]]:
@@ -118,7 +119,7 @@ def ps(g: context.Globals, ref: str, quiet: bool) -> None:
         return list(tasks.tasks), {n.id: n.name for n in nodes.nodes}
 
     tasks, node_names = g.call(fetch)
-    task.echo_tasks(g, task.sort_tasks(tasks, node_names), node_names, quiet=quiet)
+    task.echo_tasks(g, task.sort_tasks(tasks, node_names), node_names, quiet=quiet, no_trunc=no_trunc)
 
 
 @service_group.command("update")
