@@ -158,14 +158,18 @@ def update_options_(fn: F) -> F:
 
 
 def apply(mounts: Any, add: Sequence[types_pb2.Mount], remove: Sequence[str]) -> None:
-    """Drop mounts by target, replace those mounted at a target again, append new ones (in order)."""
+    """Drop mounts by target and those mounted at a target again, then append the new ones.
+
+    Two new mounts at one target are both kept: the controller refuses the spec, as Docker does.
+    """
     if not add and not remove:
         return
-    gone = {t.rstrip("/") or "/" for t in remove}
-    by_target = {m.target.rstrip("/") or "/": m for m in mounts if (m.target.rstrip("/") or "/") not in gone}
-    for m in add:
-        by_target[m.target.rstrip("/") or "/"] = m
-    kept = list(by_target.values())
+
+    def target(m: types_pb2.Mount) -> str:
+        return m.target.rstrip("/") or "/"
+
+    replaced = {t.rstrip("/") or "/" for t in remove} | {target(m) for m in add}
+    kept = [m for m in mounts if target(m) not in replaced] + list(add)
     del mounts[:]
     mounts.extend(kept)
 

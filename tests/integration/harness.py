@@ -368,7 +368,7 @@ class Cluster:
         )
         return self.controller
 
-    def start_agent(self, name: str, labels: dict[str, str] | None = None) -> Process:
+    def start_agent(self, name: str, labels: dict[str, str] | None = None, docker_host: str = DOCKER_HOST) -> Process:
         d = self.tmp / name
         d.mkdir(exist_ok=True)
         self.agent_metrics[name] = f"127.0.0.1:{free_port()}"
@@ -380,7 +380,7 @@ class Cluster:
             "--node-name",
             name,
             "--docker-host",
-            DOCKER_HOST,
+            docker_host,
             "--listen",
             f"127.0.0.1:{free_port()}",
             "--metrics-listen",
@@ -481,6 +481,10 @@ class Cluster:
                 ids = docker("ps", "-aq", "--filter", f"label=shoal.node.id={node_id}").stdout.split()
                 if ids:
                     docker("rm", "-f", *ids, check=False)
+                # The volumes the node's agent made (they outlive containers by design).
+                volumes = docker("volume", "ls", "-q", "--filter", f"label=shoal.node.id={node_id}").stdout.split()
+                if volumes:
+                    docker("volume", "rm", "-f", *volumes, check=False)
             unmount(self.tmp / name / "files")
 
     def dump_logs(self) -> str:
