@@ -426,14 +426,17 @@ class Cluster:
 
         wait_until(ready, timeout, f"nodes {names} to be READY")
 
-    def ctl(self, *args: str, check: bool = False, input: str | None = None) -> subprocess.CompletedProcess[str]:
-        """Run swarmctl against this cluster."""
+    def ctl(
+        self, *args: str, check: bool = False, input: str | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run swarmctl against this cluster (in `env`, when given)."""
         result = subprocess.run(
             [str(BIN / "swarmctl"), "-H", self.controller_addr, "--tls-dir", str(self.admin_tls), *args],
             capture_output=True,
             text=True,
             timeout=60,
             input=input,
+            env=env,
         )
         if check and result.returncode != 0:
             raise AssertionError(f"swarmctl {' '.join(args)} failed ({result.returncode}): {result.stderr}")

@@ -1,8 +1,11 @@
 """A private registry for the tests: Debian's docker-registry with TLS and htpasswd authentication.
 
-Its CA is trusted by the test dockerd the way dockerd reads it, per pull,
-from `/etc/docker/certs.d/<host:port>/ca.crt` (removed again at the end), and
-by the controller from the same place. The docker CLI pushes to it with a
+It runs in a network namespace of its own, reached over a veth pair at
+REGISTRY_ADDR: dockerd counts every loopback registry as insecure, and then
+falls back from HTTPS to plain HTTP and reports that attempt's error instead
+of the registry's refusal. Its CA is trusted by the test dockerd the way
+dockerd reads it, per pull, from `/etc/docker/certs.d/<host:port>/ca.crt`
+(removed again at the end), and by the controller from the same place. The docker CLI pushes to it with a
 Docker config of its own (`DOCKER_CONFIG`), which swarmctl reads in the tests
 as a user's `~/.docker/config.json`. Images are built FROM scratch with the
 static busybox and a `/marker` file, so a test can tell two pushes of a tag apart.
@@ -25,6 +28,9 @@ from shoal import pki
 from tests.integration import harness
 
 CERTS_D = pathlib.Path("/etc/docker/certs.d")
+#: The registry's namespace and this machine's end of the veth pair: a /30 at the top of the
+#: storage work's subnet (10.85.0.0/24), away from the addresses a lab of that subnet uses.
+REGISTRY_ADDR, HOST_ADDR, PREFIX_LEN = "10.85.0.254", "10.85.0.253", 30
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,17 +97,39 @@ def forget_images(repository: str) -> None:
         subprocess.run(["docker", "-H", harness.DOCKER_HOST, "rmi", "-f", *set(refs)], capture_output=True, check=False)
 
 
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True)
+
+
+@contextlib.contextmanager
+def _namespace() -> Iterator[str]:
+    """A network namespace holding REGISTRY_ADDR, joined to this machine by a veth pair."""
+    netns, veth = f"sst-reg-{os.getpid()}", f"sstreg{os.getpid() % 100000}"
+    _ip("netns", "add", netns)
+    try:
+        _ip("link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", netns)
+        _ip("addr", "add", f"{HOST_ADDR}/{PREFIX_LEN}", "dev", veth)
+        _ip("link", "set", veth, "up")
+        _ip("-n", netns, "addr", "add", f"{REGISTRY_ADDR}/{PREFIX_LEN}", "dev", "eth0")
+        _ip("-n", netns, "link", "set", "eth0", "up")
+        _ip("-n", netns, "link", "set", "lo", "up")
+        yield netns
+    finally:
+        subprocess.run(["ip", "link", "del", veth], capture_output=True)
+        subprocess.run(["ip", "netns", "del", netns], capture_output=True)
+
+
 @contextlib.contextmanager
 def private_registry(tmp: pathlib.Path) -> Iterator[PrivateRegistry]:
-    """The registry on a free loopback port with TLS (its own CA) and one htpasswd user."""
+    """The registry in its own namespace with TLS (its own CA) and one htpasswd user."""
     harness.require("docker-registry", "docker-registry")
-    port = harness.free_port()
-    host = f"127.0.0.1:{port}"
+    port = 5000
+    host = f"{REGISTRY_ADDR}:{port}"
     ca_pem, ca_key = pki.new_ca("shoal test registry CA", "shoal-test")
     key = pki.new_key()
     cert = pki.issue(
         ca_pem, ca_key, pki.csr_pem(key), common_name="registry", validity=datetime.timedelta(days=1),
-        dns_names=("localhost",), ip_addresses=("127.0.0.1",),
+        ip_addresses=(REGISTRY_ADDR,),
     )
     (tmp / "ca.pem").write_bytes(ca_pem)
     (tmp / "server.pem").write_bytes(cert)
@@ -115,15 +143,20 @@ def private_registry(tmp: pathlib.Path) -> Iterator[PrivateRegistry]:
         f"auth:\n  htpasswd:\n    realm: shoal-test\n    path: {tmp / 'htpasswd'}\n"
     )
     certs = CERTS_D / host
-    certs.mkdir(parents=True, exist_ok=True)
-    (certs / "ca.crt").write_bytes(ca_pem)
-    proc = harness.Process("private registry", ["docker-registry", "serve", str(tmp / "registry.yml")], tmp / "log")
     config = tmp / "docker-config"
     config.mkdir()
-    try:
-        harness.wait_until(lambda: harness._tcp_open("127.0.0.1", port), 30, "the private registry to listen")
-        docker_cli("login", "-u", username, "--password-stdin", host, config=config, input=password)
-        yield PrivateRegistry(host, username, password, config, tmp)
-    finally:
-        proc.stop()
-        shutil.rmtree(certs, ignore_errors=True)
+    with _namespace() as netns:
+        certs.mkdir(parents=True, exist_ok=True)
+        (certs / "ca.crt").write_bytes(ca_pem)
+        proc = harness.Process(
+            "private registry",
+            ["nsenter", f"--net=/run/netns/{netns}", "docker-registry", "serve", str(tmp / "registry.yml")],
+            tmp / "log",
+        )
+        try:
+            harness.wait_until(lambda: harness._tcp_open(REGISTRY_ADDR, port), 30, "the private registry to listen")
+            docker_cli("login", "-u", username, "--password-stdin", host, config=config, input=password)
+            yield PrivateRegistry(host, username, password, config, tmp)
+        finally:
+            proc.stop()
+            shutil.rmtree(certs, ignore_errors=True)
