@@ -137,12 +137,19 @@ def task_row(
     return [
         output.short_id(task.id),
         task_name(task, node_names),
-        task.spec.container.image,
+        image_cell(task.spec.container.image, full=width > output.ERROR_WIDTH),
         node,
         state_word(task.desired_state),
         current_state(task.status, now),
         output.truncate(task.status.err, width),
     ]
+
+
+def image_cell(image: str, *, full: bool = False) -> str:
+    """The image a task runs, its digest cut to 12 hex digits (as IDs are) unless `full`."""
+    name, sep, digest = image.partition("@")
+    algorithm, _, hexdigits = digest.partition(":")
+    return image if full or not sep else f"{name}@{algorithm}:{hexdigits[:12]}"
 
 
 def state_word(state: int) -> str:

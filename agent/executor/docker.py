@@ -210,6 +210,7 @@ class DockerController:
             engine_errors=_engine_errors,
             engine_timeout=self._settings.engine_timeout,
             pull_timeout=self._settings.pull_timeout,
+            not_before=units.from_timestamp(self._task.start_after) if self._task.HasField("start_after") else 0.0,
         )
 
     async def start(self) -> None:

@@ -11,13 +11,17 @@ and nowhere else.
 A pull the registry refuses (bad credentials, unknown image or tag) is a
 PermanentError carrying the engine's words, so the task is REJECTED with the
 registry's reason and replaced per its restart policy; the engine being
-unreachable is a TemporaryError, retried.
+unreachable is a TemporaryError, retried. A replacement is made at once and
+prepared (pulled) during its restart delay: a refused pull is tried again at
+the task's start time before it counts, so a pull that keeps failing is tried
+once per restart delay, not as fast as the registry answers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
@@ -29,6 +33,9 @@ from shoal.agent.executor import base, dockerstats
 from shoal.v1 import types_pb2
 
 log = logging.getLogger(__name__)
+
+#: Longest wait for a task's start time before a failed pull is tried again (bounds a skewed clock).
+MAX_RETRY_WAIT = 300.0
 
 #: Turns engine failures into the executor's errors (docker._engine_errors).
 EngineErrors = Callable[[str], AbstractContextManager[None]]
@@ -71,21 +78,32 @@ async def ensure_image(
     engine_errors: EngineErrors,
     engine_timeout: float,
     pull_timeout: float,
+    not_before: float = 0.0,
 ) -> None:
-    """Pull `image` if the policy above says so; PermanentError with the registry's reason if it cannot be had."""
+    """Pull `image` if the policy above says so; PermanentError with the registry's reason if it cannot be had.
+
+    `not_before` is the task's start time (unix seconds): a refused pull is tried once more then.
+    """
     pinned = "@" in image
     present = await _present(docker, image, engine_errors, engine_timeout)
     if pinned and present:
         return
     credentials = engine_auth(auth) if auth is not None else None
-    try:
-        with metrics.time_pull(), metrics.time_operation("pull"), engine_errors("pull failed"):
-            async with asyncio.timeout(pull_timeout):
-                progress = await docker.images.pull(_pull_ref(image) if credentials else image, auth=credentials)
-    except base.PermanentError as exc:
-        if not present:
-            raise
-        log.warning("pulling %s failed (%s); going on with the image the engine has", image, exc)
-        return
+    ref = _pull_ref(image) if credentials else image
+    for attempt in (1, 2):
+        try:
+            with metrics.time_pull(), metrics.time_operation("pull"), engine_errors("pull failed"):
+                async with asyncio.timeout(pull_timeout):
+                    progress = await docker.images.pull(ref, auth=credentials)
+            break
+        except base.PermanentError as exc:
+            if present:
+                log.warning("pulling %s failed (%s); going on with the image the engine has", image, exc)
+                return
+            wait = min(not_before - time.time(), MAX_RETRY_WAIT)
+            if attempt == 2 or wait <= 0:
+                raise
+            log.info("pulling %s failed (%s); trying again at the task's start, in %.1fs", image, exc, wait)
+            await asyncio.sleep(wait)
     metrics.IMAGE_PULL_BYTES.inc(dockerstats.pulled_bytes(progress))
 
