@@ -137,6 +137,8 @@ class Resolver:
                     continue
                 except TimeoutError:
                     raise Unreachable(f"registry {host} did not answer within {self._settings.timeout:g}s") from None
+                except (aiohttp.ClientError, ValueError) as exc:  # a broken answer: as good as none
+                    raise Unreachable(f"registry {host} answered something unusable: {_reason(exc)}") from None
                 return Resolved(digest, imageref.pinned(image, digest), media_type)
         raise Unreachable(f"cannot reach registry {host}: {_reason(last)}")
 
