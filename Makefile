@@ -3,7 +3,7 @@
 VENV ?= .venv
 PYTEST_ARGS ?=
 
-.PHONY: lab lab-down test unit lint proto
+.PHONY: lab lab-down test unit lint check proto
 
 lab:
 	bash deploy/lab.sh
@@ -14,6 +14,7 @@ lab-down:
 test:
 	bash deploy/prepare.sh
 	$(VENV)/bin/ruff check .
+	VENV=$(VENV) bash deploy/check.sh
 	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 unit:
@@ -21,6 +22,11 @@ unit:
 
 lint:
 	$(VENV)/bin/ruff check .
+	VENV=$(VENV) bash deploy/check.sh
+
+# The layer contracts (lint-imports) and the type check (mypy); see deploy/check.sh.
+check:
+	VENV=$(VENV) bash deploy/check.sh
 
 proto:
 	$(VENV)/bin/python proto/generate.py

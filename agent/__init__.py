@@ -1,9 +1,10 @@
 """The Shoal agent: one daemon per node that runs the tasks the controller assigns.
 
-Layers, each importing only the ones below it:
+Layers, each importing only the ones below it (the "Agent layers" contract in
+pyproject.toml):
 
-    agent > session > worker > runner > executor
-                 reporter (beside them)
+    hollow > main > agent > server | session | worker | stats | reporter
+           > runner | credentials > executor : files > network > metrics | settings | reports
 
 - `agent`    owns the session lifecycle: reconnects with jittered backoff,
              follows the leader, runs the agent's gRPC and metrics servers.

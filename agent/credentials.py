@@ -90,7 +90,8 @@ async def _join_once(settings: AgentSettings, addr: str, token: pki.Token) -> tl
         try:
             reply = await ca_pb2_grpc.CAStub(channel).Join(request, timeout=settings.rpc_timeout)
         except grpc.aio.AioRpcError as exc:
-            leader = next((v for k, v in exc.trailing_metadata() or () if k == errors.LEADER_METADATA_KEY), "")
+            trailing = exc.trailing_metadata() or ()
+            leader = next((v for k, v in trailing if k == errors.LEADER_METADATA_KEY and isinstance(v, str)), "")
             raise errors.from_code(exc.code(), f"join refused by {addr}: {exc.details()}", leader) from None
     bundle = tls.Bundle(reply.ca_pem, reply.certificate_pem, pki.key_pem(key))
     bundle.save(settings.tls_dir)

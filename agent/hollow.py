@@ -40,6 +40,7 @@ from shoal.agent import agent, credentials, metrics
 from shoal.agent.executor import hollow
 from shoal.agent.main import parse_labels
 from shoal.agent.settings import AgentSettings
+from shoal.agent.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class Fleet:
         self._join_gate = asyncio.Semaphore(join_concurrency)
         self.joined = 0
         self.failed = 0
-        self.workers: dict[str, agent.worker_.Worker] = {}
+        self.workers: dict[str, Worker] = {}
 
     def settings_of(self, name: str) -> AgentSettings:
         assert self.base.state_dir is not None

@@ -36,7 +36,9 @@ def _retrieve(future: asyncio.Future[dispatcher_pb2.ReportResponse]) -> None:
 class ReportStream:
     """Requests written in order on one `Report` call, each answered by the reply in its place."""
 
-    def __init__(self, call: grpc.aio.StreamStreamCall) -> None:
+    def __init__(
+        self, call: grpc.aio.StreamStreamCall[dispatcher_pb2.ReportRequest, dispatcher_pb2.ReportResponse]
+    ) -> None:
         self._call = call
         self._waiting: collections.deque[asyncio.Future[dispatcher_pb2.ReportResponse]] = collections.deque()
         # grpc.aio allows one write in flight per call; heartbeats and status reports share the stream.
@@ -48,7 +50,7 @@ class ReportStream:
         try:
             while True:
                 answer = await self._call.read()
-                if answer is grpc.aio.EOF:
+                if not isinstance(answer, dispatcher_pb2.ReportResponse):  # grpc.aio.EOF
                     raise StreamEnded("controller closed the report stream")
                 if not self._waiting:
                     raise StreamEnded("controller answered a report that was never sent")

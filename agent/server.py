@@ -12,7 +12,7 @@ import datetime
 import json
 import logging
 from collections.abc import AsyncIterator
-from typing import Protocol
+from typing import Any, Protocol
 
 import grpc
 
@@ -43,7 +43,7 @@ class AgentService(agent_pb2_grpc.AgentServicer):
         self._worker = worker
         self._volumes = volumes
 
-    async def _controller(self, task_id: str, context: grpc.aio.ServicerContext) -> base.Controller:
+    async def _controller(self, task_id: str, context: grpc.aio.ServicerContext[Any, Any]) -> base.Controller:
         runner = self._worker.runner(task_id)
         if runner is None or runner.controller is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f'task "{task_id}" is not on this node')
@@ -51,7 +51,7 @@ class AgentService(agent_pb2_grpc.AgentServicer):
         return runner.controller
 
     async def TaskLogs(
-        self, request: agent_pb2.TaskLogsRequest, context: grpc.aio.ServicerContext
+        self, request: agent_pb2.TaskLogsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[agent_pb2.LogLine]:
         logs.bind(task_id=request.task_id)
         ctlr = await self._controller(request.task_id, context)
@@ -71,7 +71,7 @@ class AgentService(agent_pb2_grpc.AgentServicer):
             await context.abort(grpc.StatusCode.NOT_FOUND, str(exc))
 
     async def InspectTask(
-        self, request: agent_pb2.InspectTaskRequest, context: grpc.aio.ServicerContext
+        self, request: agent_pb2.InspectTaskRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> agent_pb2.InspectTaskResponse:
         logs.bind(task_id=request.task_id)
         ctlr = await self._controller(request.task_id, context)
@@ -89,7 +89,7 @@ class AgentService(agent_pb2_grpc.AgentServicer):
     # ---- storage (issue 18) ----
 
     async def ListVolumes(
-        self, request: agent_pb2.ListNodeVolumesRequest, context: grpc.aio.ServicerContext
+        self, request: agent_pb2.ListNodeVolumesRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> agent_pb2.ListNodeVolumesResponse:
         if self._volumes is None:
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, "this agent serves no volumes")
@@ -97,7 +97,7 @@ class AgentService(agent_pb2_grpc.AgentServicer):
         return await self._volumes.list(request, context)
 
     async def RemoveVolume(
-        self, request: agent_pb2.RemoveNodeVolumeRequest, context: grpc.aio.ServicerContext
+        self, request: agent_pb2.RemoveNodeVolumeRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> agent_pb2.RemoveNodeVolumeResponse:
         if self._volumes is None:
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, "this agent serves no volumes")

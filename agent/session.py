@@ -94,7 +94,7 @@ class Session:
         self._on_message = on_message
         #: How long the first SessionMessage may take; the agent shortens it to the heartbeat period.
         self._open_timeout = open_timeout or settings.session_open_timeout
-        self._stub: dispatcher_pb2_grpc.DispatcherStub | None = None
+        self._stub: dispatcher_pb2_grpc.DispatcherAsyncStub | None = None
         self._reports: ReportStream | None = None
         self.session_id = ""
         self.node: objects_pb2.Node | None = None
@@ -114,7 +114,7 @@ class Session:
         call = self._stub.Session(self._request)
         try:
             first = await self._first_message(call, channel)
-            if first is grpc.aio.EOF:
+            if not isinstance(first, dispatcher_pb2.SessionMessage):  # grpc.aio.EOF
                 raise SessionEnded("session stream ended before registration")
             self._accept(first)
             period = units.from_duration(first.heartbeat_period) or self._settings.default_heartbeat_period
@@ -141,7 +141,10 @@ class Session:
             metrics.SESSION_CONNECTED.set(0)
             call.cancel()
 
-    async def _first_message(self, call: grpc.aio.UnaryStreamCall, channel: grpc.aio.Channel) -> object:
+    async def _first_message(
+        self, call: grpc.aio.UnaryStreamCall[dispatcher_pb2.SessionRequest, dispatcher_pb2.SessionMessage],
+        channel: grpc.aio.Channel,
+    ) -> object:
         """The session's first message, within the open timeout, or longer while the connection stands.
 
         A controller that is paused or cut off never completes the connection, or loses it to the
@@ -220,7 +223,11 @@ class Session:
                 call.cancel()
             await asyncio.sleep(reopen.next())
 
-    async def _follow(self, call: grpc.aio.UnaryStreamCall, reopen: backoff.Backoff) -> None:
+    async def _follow(
+        self,
+        call: grpc.aio.UnaryStreamCall[dispatcher_pb2.AssignmentsRequest, dispatcher_pb2.AssignmentsMessage],
+        reopen: backoff.Backoff,
+    ) -> None:
         """Apply one Assignments stream's messages; return on a sequence gap, raise when it ends."""
         last: int | None = None
         async for message in call:
@@ -238,10 +245,12 @@ class Session:
             last = message.results_in
         raise SessionEnded("assignment stream ended")
 
-    async def _listen(self, call: grpc.aio.UnaryStreamCall) -> NoReturn:
+    async def _listen(
+        self, call: grpc.aio.UnaryStreamCall[dispatcher_pb2.SessionRequest, dispatcher_pb2.SessionMessage]
+    ) -> NoReturn:
         while True:
             message = await call.read()
-            if message is grpc.aio.EOF:
+            if not isinstance(message, dispatcher_pb2.SessionMessage):  # grpc.aio.EOF
                 raise SessionEnded("controller closed the session")
             self._heard_from_controller()
             self._accept(message)

@@ -177,7 +177,7 @@ class ContainerCollector(Collector):
         return []
 
     def collect(self) -> Iterator[Metric]:
-        families = {
+        families: dict[str, CounterMetricFamily | GaugeMetricFamily] = {
             "cpu": CounterMetricFamily(
                 "shoal_container_cpu_usage_seconds", "CPU time the container has used.", labels=LABELS
             ),

@@ -10,7 +10,7 @@ for an executor without volumes.
 from __future__ import annotations
 
 import re
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import grpc
 
@@ -37,7 +37,7 @@ class Volumes:
         self._executor = executor if isinstance(executor, VolumeExecutor) else None
         self._node_id = node_id
 
-    async def _usable(self, name: str, context: grpc.aio.ServicerContext) -> VolumeExecutor:
+    async def _usable(self, name: str, context: grpc.aio.ServicerContext[Any, Any]) -> VolumeExecutor:
         if self._executor is None:
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, "this node's executor keeps no volumes")
         if name and not _NAME.fullmatch(name):
@@ -46,7 +46,7 @@ class Volumes:
         return self._executor
 
     async def list(
-        self, request: agent_pb2.ListNodeVolumesRequest, context: grpc.aio.ServicerContext
+        self, request: agent_pb2.ListNodeVolumesRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> agent_pb2.ListNodeVolumesResponse:
         executor = await self._usable(request.name, context)
         try:
@@ -56,7 +56,7 @@ class Volumes:
         return agent_pb2.ListNodeVolumesResponse(volumes=found)
 
     async def remove(
-        self, request: agent_pb2.RemoveNodeVolumeRequest, context: grpc.aio.ServicerContext
+        self, request: agent_pb2.RemoveNodeVolumeRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> agent_pb2.RemoveNodeVolumeResponse:
         executor = await self._usable(request.name, context)
         if not request.name:

@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from bench import hollowlab  # noqa: E402
+from bench import hollowlab, measure  # noqa: E402
 from bench.heartbeat import start_fleet  # noqa: E402
 from shoal.v1 import control_pb2, types_pb2  # noqa: E402
 from tests.integration import harness  # noqa: E402
@@ -102,7 +102,7 @@ STALLS = {
 
 def quantile(before: dict[str, float], after: dict[str, float], metric: str, label: str, q: float) -> float | None:
     """`histogram_quantile` over the series of `metric` whose labels include `label` ("": all of them)."""
-    return hollowlab.histogram_quantile(
+    return measure.histogram_quantile(
         {k: v for k, v in before.items() if label in k}, {k: v for k, v in after.items() if label in k}, metric, q
     )
 
@@ -184,7 +184,7 @@ FLOORS = {
 
 
 def _scrape(lab: hollowlab.HollowLab) -> dict[str, dict[str, float]]:
-    return {"controller": lab.controller_metrics(), "etcd": hollowlab.scrape(lab.etcd_metrics)}
+    return {"controller": lab.controller_metrics(), "etcd": measure.scrape(lab.etcd_metrics)}
 
 
 def latency_floors(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]]) -> dict:
@@ -291,7 +291,7 @@ def run(args: argparse.Namespace) -> dict:
         print(f"  {name:<28} {r['n']:>4} {r['p50'] * 1000:>9.1f} {r['p99'] * 1000:>9.1f} {r['max'] * 1000:>9.1f}")
     print(f"  goals: single-object p99 <= {GOAL_SINGLE_P99 * 1000:.0f} ms (worst {worst * 1000:.1f}); "
           f"all {total} tasks <= {GOAL_LIST_ALL:.0f} s (p99 {grpc['list_all_tasks']['p99']:.2f})")
-    print(hollowlab.usage_table(usage))
+    print(measure.usage_table(usage))
     hollowlab.write_result("api", result, args.out)
     return result
 

@@ -23,7 +23,7 @@ import grpc
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from bench import hollowlab  # noqa: E402
+from bench import hollowlab, measure  # noqa: E402
 from bench.placement import start_fleet  # noqa: E402
 from shoal.v1 import control_pb2  # noqa: E402
 from tests.integration import harness  # noqa: E402
@@ -35,7 +35,7 @@ DB_ALLOCATED = "etcd_mvcc_db_total_size_in_bytes"
 
 
 def rss(lab: hollowlab.HollowLab) -> int:
-    return hollowlab.memory(lab.pids()["controller"])[0]
+    return measure.memory(lab.pids()["controller"])[0]
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> dict:
         start_fleet(lab, args.nodes)
         lab.wait_nodes_ready(args.nodes, timeout=args.timeout)
         time.sleep(args.settle)
-        rss0, db0 = rss(lab), hollowlab.scrape(lab.etcd_metrics)
+        rss0, db0 = rss(lab), measure.scrape(lab.etcd_metrics)
         watch = hollowlab.TaskWatch(lab).start()
         futures = [lab.create_service_async(f"cold-{i}", args.tasks) for i in range(args.services)]
         services = {f.result().service.id for f in futures}
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> dict:
         fill_s = time.monotonic() - fill_start
         print(f"{total} tasks RUNNING after {fill_s:.0f}s; settling {args.settle:.0f}s", flush=True)
         time.sleep(args.settle)
-        rss1, db1 = rss(lab), hollowlab.scrape(lab.etcd_metrics)
+        rss1, db1 = rss(lab), measure.scrape(lab.etcd_metrics)
         # The restart.
         lab.controller.stop()
         t0 = time.monotonic()

@@ -26,7 +26,7 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from bench import hollowlab  # noqa: E402
+from bench import hollowlab, measure  # noqa: E402
 from shoal.v1 import control_pb2, types_pb2  # noqa: E402
 
 PER_PROCESS = 2500
@@ -52,15 +52,15 @@ def one(nodes: int, args: argparse.Namespace) -> dict:
         print(f"{nodes} hollow nodes READY after {joined:.0f}s; settling {args.settle:.0f}s", flush=True)
         time.sleep(args.settle)
         ctl0 = lab.controller_metrics()
-        etcd0 = hollowlab.scrape(lab.etcd_metrics)
-        agents0 = {name: hollowlab.scrape(addr) for name, addr in lab.hollow_metrics.items()}
-        meter = lab.meter()
+        etcd0 = measure.scrape(lab.etcd_metrics)
+        agents0 = {name: measure.scrape(addr) for name, addr in lab.hollow_metrics.items()}
+        processes = lab.meter()
         with hollowlab.Profiler(lab, ["controller"], args.profile):
             time.sleep(args.duration)
-        usage = meter.stop()
+        usage = processes.stop()
         ctl1 = lab.controller_metrics()
-        etcd1 = hollowlab.scrape(lab.etcd_metrics)
-        agents1 = {name: hollowlab.scrape(addr) for name, addr in lab.hollow_metrics.items()}
+        etcd1 = measure.scrape(lab.etcd_metrics)
+        agents1 = {name: measure.scrape(addr) for name, addr in lab.hollow_metrics.items()}
         final = lab.control().ListNodes(control_pb2.ListNodesRequest(), timeout=30).nodes
         not_ready = sum(1 for n in final if n.status.state != types_pb2.NodeStatus.READY)
     window = usage["controller"].wall_s
@@ -86,10 +86,10 @@ def one(nodes: int, args: argparse.Namespace) -> dict:
         "controller_cores": round(usage["controller"].cores, 3),
         "etcd_writes_per_s": {k: round((etcd1.get(k, 0) - etcd0.get(k, 0)) / window, 2) for k in ETCD_WRITES},
         "heartbeat_rtt_s": {
-            "p50": hollowlab.histogram_quantile(merged0, merged1, hb, 0.5),
-            "p99": hollowlab.histogram_quantile(merged0, merged1, hb, 0.99),
+            "p50": measure.histogram_quantile(merged0, merged1, hb, 0.5),
+            "p99": measure.histogram_quantile(merged0, merged1, hb, 0.99),
         },
-        "lateness_p99_s": hollowlab.histogram_quantile(ctl0, ctl1, "shoal_dispatcher_heartbeat_lateness_seconds", 0.99),
+        "lateness_p99_s": measure.histogram_quantile(ctl0, ctl1, "shoal_dispatcher_heartbeat_lateness_seconds", 0.99),
         "false_down": int(down),
         "not_ready_at_end": not_ready,
         "goal_met": down == 0 and not_ready == 0 and (nodes < 5000 or usage["controller"].cores < GOAL_CORES),
@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> dict:
         )
     for r in rows:
         print(f"\n  {r['nodes']} nodes:")
-        print(hollowlab.usage_table(r["processes"]))
+        print(measure.usage_table(r["processes"]))
     print(f"\n  goal at 5,000 nodes: 0 false DOWN, controller < {GOAL_CORES} core")
     result = {"rows": rows, "goal_controller_cores": GOAL_CORES}
     hollowlab.write_result("heartbeat", result, args.out)

@@ -21,7 +21,7 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from bench import hollowlab  # noqa: E402
+from bench import hollowlab, measure  # noqa: E402
 from shoal import units  # noqa: E402
 from tests.integration import harness  # noqa: E402
 
@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> dict:
             f"  {label:16} {r['nodes_lost']:>6} {r['tasks_lost']:>6} {r['first_down_s']:>8}s {r['last_down_s']:>8}s "
             f"{r['all_placed_s']:>7}s {r['all_running_s']:>7}s  <= {goal:g}s"
         )
-    print(hollowlab.usage_table(usage))
+    print(measure.usage_table(usage))
     hollowlab.write_result("nodeloss", result, args.out)
     return result
 

@@ -22,7 +22,7 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from bench import hollowlab  # noqa: E402
+from bench import hollowlab, measure  # noqa: E402
 from tests.integration import harness  # noqa: E402
 
 GOAL_S = 30.0
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> dict:
         watch = hollowlab.TaskWatch(lab).start()
         profiler = hollowlab.Profiler(lab, ["controller", "hollow std"], args.profile).__enter__()
         meter = lab.meter()
-        traffic = hollowlab.Traffic(lab).start()
+        traffic = measure.Traffic(lab).start()
         t0 = time.monotonic()
         # Every service at once, as C1M submits its jobs: each task's latency counts from t0.
         futures = [
@@ -139,8 +139,8 @@ def print_table(r: dict) -> None:
     ]
     for label, value in rows:
         print(f"  {label:<32} {value}")
-    print(hollowlab.traffic_table(r["traffic"], r["event_loop_lag_s"]))
-    print(hollowlab.usage_table(r["processes"]))
+    print(measure.traffic_table(r["traffic"], r["event_loop_lag_s"]))
+    print(measure.usage_table(r["processes"]))
 
 
 def parser() -> argparse.ArgumentParser:

@@ -89,7 +89,8 @@ async def _create_once(
     kv = await etcd.get(keys.object(kind, existing_id))
     if kv is None:
         raise errors.Unavailable(f"the cluster's {kind.value} {existing_id} is claimed but missing")
-    return kv.value
+    value: bytes = kv.value
+    return value
 
 
 async def ensure_cluster(

@@ -122,7 +122,7 @@ class LeaseKeeper:
                 try:
                     self._stream(channel)
                 except grpc.RpcError as exc:
-                    self._last_error = f"{exc.code().name}: {exc.details()}"  # type: ignore[attr-defined]
+                    self._last_error = f"{exc.code().name}: {exc.details()}"
                 if self._stop.is_set() or self._failure:
                     return
                 if time.monotonic() > self._confirmed_until:

@@ -11,20 +11,25 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import ipaddress
 import logging
 import pathlib
+import socket
 from typing import NoReturn
 
 import click
 import grpc
 
-from shoal import authz, daemon, heap, ids, logs, looplag, metrics_http, tls, units
-from shoal.controller import bootstrap, members, metrics
+from shoal import authz, daemon, heap, ids, logs, looplag, metrics_http, pki, tls, units
+from shoal.control_client import ControlClient
+from shoal.controller import bootstrap, members, metrics, state_metrics
 from shoal.controller.api.ca import CAServicer, RateLimiter
 from shoal.controller.api.control import ControlServicer
 from shoal.controller.context import Leadership
 from shoal.controller.discovery import Discovery
 from shoal.controller.dispatcher.dispatcher import DispatcherServicer
+from shoal.controller.dockerapi import app as dockerapi
+from shoal.controller.dockerapi import server as dockerapi_server
 from shoal.controller.embedded_etcd import embedded_etcd
 from shoal.controller.leader import Election, LeaderInfo
 from shoal.controller.secrets import Sealer
@@ -120,9 +125,14 @@ async def serve(settings: ControllerSettings) -> None:
                 raise click.ClickException(f"cannot listen on {addr}") from None
         await server.start()
         stack.push_async_callback(server.stop, 2.0)
-        sd = Discovery(etcd=etcd, keys=keys, cache=lambda: metrics.CLUSTER.cache)
+        sd = Discovery(etcd=etcd, keys=keys, cache=lambda: state_metrics.CLUSTER.cache)
         bound = await stack.enter_async_context(metrics_http.serve(settings.metrics_listen, extra_routes=sd.routes()))
         await stack.enter_async_context(members.advertised(etcd, keys, members.local(me.controller_id, me.addr, bound)))
+        docker_client = None
+        if settings.docker_api_listen:
+            docker_client = await stack.enter_async_context(
+                _docker_api(settings, authority, me.controller_id, serving.bundle)
+            )
         log.info(
             "controller %s of cluster %s listening on %s (join %s, metrics %s), etcd %s; admin bundle in %s",
             me.controller_id,
@@ -134,7 +144,9 @@ async def serve(settings: ControllerSettings) -> None:
             admin_dir,
         )
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(_renew(serving, authority, me.controller_id, leadership), name="certificate-renewal")
+            tg.create_task(
+                _renew(serving, authority, me.controller_id, leadership, docker_client), name="certificate-renewal"
+            )
             tg.create_task(looplag.watch(metrics.EVENT_LOOP_LAG), name="event-loop-lag")
             tg.create_task(
                 election.run(
@@ -153,7 +165,11 @@ async def serve(settings: ControllerSettings) -> None:
 
 
 async def _renew(
-    serving: tls.ServingCertificate, authority: bootstrap.Authority, controller_id: str, leadership: Leadership
+    serving: tls.ServingCertificate,
+    authority: bootstrap.Authority,
+    controller_id: str,
+    leadership: Leadership,
+    docker_client: ControlClient | None,
 ) -> NoReturn:
     """Renew this controller's own certificate at 50-80% of its lifetime; new handshakes get the new one."""
     while True:
@@ -162,7 +178,58 @@ async def _renew(
         serving.replace(
             authority.bundle(common_name=controller_id, role="controller", validity=bootstrap.cert_validity(cluster))
         )
+        if docker_client is not None:
+            await docker_client.replace_bundle(serving.bundle)
         log.info("renewed this controller's certificate")
+
+
+# --- Docker Engine API (shoal.controller.dockerapi) ---
+
+
+def _docker_api(
+    settings: ControllerSettings, authority: bootstrap.Authority, controller_id: str, bundle: tls.Bundle
+) -> contextlib.AbstractAsyncContextManager[ControlClient]:
+    """The Docker API on its listeners, calling this controller's Control API with its own certificate."""
+    host, port = metrics_http.split_hostport(settings.listen)
+    own = f"127.0.0.1:{port}" if host in ("0.0.0.0", "", "::") else settings.listen
+    advertised = metrics_http.split_hostport(settings.advertise_addr)[0]
+
+    def server_bundle(listen_host: str) -> tls.Bundle:
+        # Docker's CLI checks the server's certificate against the host in DOCKER_HOST.
+        names = {listen_host, advertised, "localhost", "127.0.0.1", socket.gethostname()} - {"", "0.0.0.0", "::"}
+        ips = tuple(n for n in names if _is_ip(n))
+        dns = (pki.CONTROLLER_NAME, *sorted(n for n in names if not _is_ip(n)))
+        key = pki.new_key()
+        cert = pki.issue(
+            authority.ca_pem,
+            authority.key_pem,
+            pki.csr_pem(key),
+            common_name=controller_id,
+            role="controller",
+            organization=authority.cluster_id,
+            validity=bootstrap.ADMIN_VALIDITY,
+            dns_names=dns,
+            ip_addresses=ips,
+        )
+        return tls.Bundle(authority.ca_pem, cert, pki.key_pem(key))
+
+    return dockerapi.run(
+        settings.docker_api_listen,
+        controller_addr=own,
+        controller_id=controller_id,
+        cluster_id=authority.cluster_id,
+        client_bundle=bundle,
+        server_bundle=server_bundle,
+        tls_dir=pathlib.Path(settings.state_dir) / "docker-api-tls",
+    )
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _duration(_ctx: click.Context, _param: click.Parameter, value: str) -> float:
@@ -228,6 +295,13 @@ def _duration(_ctx: click.Context, _param: click.Parameter, value: str) -> float
     help="Joins accepted at once from one address.",
 )
 @click.option(
+    "--docker-api-listen",
+    multiple=True,
+    metavar="unix:///PATH|tcp://HOST:PORT",
+    help="Serve the Docker Engine API here (repeatable): a root-only unix socket, or TLS needing an admin "
+    "certificate (DOCKER_CERT_PATH=STATE_DIR/admin-tls).",
+)
+@click.option(
     "--registry-certs-dir",
     default=RegistrySettings.certs_dir,
     show_default=True,
@@ -262,6 +336,7 @@ def command(
     max_heartbeats_per_second: float,
     join_rate: float,
     join_burst: int,
+    docker_api_listen: tuple[str, ...],
     registry_certs_dir: str,
     insecure_registries: tuple[str, ...],
     log_level: str,
@@ -273,6 +348,11 @@ def command(
         raise click.BadParameter("must be at least 1m", param_hint="--cert-validity")
     if bool(etcd_cert) != bool(etcd_key):
         raise click.BadParameter("give both --etcd-cert and --etcd-key, or neither", param_hint="--etcd-cert")
+    for url in docker_api_listen:
+        try:
+            dockerapi_server.parse_listen(url)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--docker-api-listen") from None
     logs.setup(log_level)
     heap.tune()
     settings = ControllerSettings(
@@ -293,6 +373,7 @@ def command(
         log_level=log_level,
         join_rate=join_rate,
         join_burst=join_burst,
+        docker_api_listen=docker_api_listen,
         dispatcher=DispatcherSettings(
             heartbeat_period=heartbeat_period, max_heartbeats_per_second=max_heartbeats_per_second
         ),

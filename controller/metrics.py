@@ -2,8 +2,8 @@
 
 Counters and histograms are updated where things happen. Gauges that describe
 cluster state (nodes, services, tasks, the watch's lag) are computed at scrape
-time from the leader's cache by `state_metrics.ClusterCollector`, so they can
-never drift from the store; `CLUSTER.cache` is set while this controller leads.
+time from the leader's cache by `state_metrics.ClusterCollector` (registered there as
+`state_metrics.CLUSTER`, so that this module, which the store imports, imports nothing above it).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from collections.abc import Mapping
 import prometheus_client
 
 from shoal import looplag
-from shoal.controller import state_metrics
 
 #: Request-scale latencies, 1 ms to 5 s: etcd requests, a write's echo, an API handler.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
@@ -127,14 +126,11 @@ def set_unschedulable(counts: Mapping[str, int]) -> None:
 
 def observe_revision(revision: int) -> None:
     """Remember the newest etcd revision seen (the watch lag is measured against it)."""
-    if revision > ETCD_REVISION._value.get():  # type: ignore[attr-defined]
+    if revision > ETCD_REVISION._value.get():
         ETCD_REVISION.set(revision)
 
 
 def etcd_revision() -> int:
     """The newest etcd revision seen so far."""
-    return int(ETCD_REVISION._value.get())  # type: ignore[attr-defined]
+    return int(ETCD_REVISION._value.get())
 
-
-CLUSTER = state_metrics.ClusterCollector(etcd_revision)
-prometheus_client.REGISTRY.register(CLUSTER)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from shoal import errors
 from shoal.v1 import types_pb2
@@ -29,7 +29,7 @@ MAX_TMPFS_BYTES = 1 << 40
 MAX_OPTION_BYTES = 32 * 1024
 
 #: validation.check_labels, handed in by validation.py (which calls this module).
-LabelCheck = Callable[[str, object], None]
+LabelCheck = Callable[[str, Mapping[str, str]], None]
 
 
 def _type_name(mount: types_pb2.Mount) -> str:

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-async def _abort(context: grpc.aio.ServicerContext, exc: BaseException, rpc_name: str) -> None:
+async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: BaseException, rpc_name: str) -> None:
     if isinstance(exc, errors.NotLeader) and exc.leader:
         context.set_trailing_metadata(((errors.LEADER_METADATA_KEY, exc.leader),))
     if isinstance(exc, errors.ShoalError):
@@ -41,7 +41,7 @@ def handle(fn: F) -> F:
     if inspect.isasyncgenfunction(fn):
 
         @functools.wraps(fn)
-        async def stream(self: Any, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        async def stream(self: Any, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
             try:
                 async for item in fn(self, request, context):
                     yield item
@@ -55,7 +55,7 @@ def handle(fn: F) -> F:
     handling = metrics.API_HANDLING.labels(name)
 
     @functools.wraps(fn)
-    async def unary(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def unary(self: Any, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         start = time.perf_counter()
         try:
             return await fn(self, request, context)

@@ -93,6 +93,8 @@ class ControllerSettings:
     #: Joins accepted per second from one address, on average, and in a burst.
     join_rate: float = 20.0
     join_burst: int = 100
+    #: Docker Engine API listeners (`unix:///PATH`, `tcp://HOST:PORT`); none by default.
+    docker_api_listen: tuple[str, ...] = ()
     dispatcher: DispatcherSettings = dataclasses.field(default_factory=DispatcherSettings)
     loops: LoopSettings = dataclasses.field(default_factory=LoopSettings)
     registry: RegistrySettings = dataclasses.field(default_factory=RegistrySettings)

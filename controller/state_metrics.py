@@ -15,11 +15,12 @@ import collections
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+import prometheus_client
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from shoal import states
-from shoal.controller import service_modes
+from shoal.controller import metrics, service_modes
 from shoal.v1 import objects_pb2, types_pb2
 
 if TYPE_CHECKING:
@@ -71,8 +72,8 @@ class ClusterCollector(Collector):
         if cache is not None:
             for (state, availability), count in sorted(self._nodes_by_state.items()):
                 nodes.add_metric([state, availability], count)
-            for state, count in sorted(cache.tallies.states.items()):
-                tasks.add_metric([states.name(state)], count)
+            for task_state, count in sorted(cache.tallies.states.items()):
+                tasks.add_metric([states.name(task_state)], count)
             services.add_metric([], len(cache.services))
         yield from (nodes, tasks, services)
 
@@ -200,3 +201,8 @@ def _desired(cache: Cache, service: objects_pb2.Service, counts: collections.Cou
 
 def _sorted_services(cache: Cache | None) -> list[objects_pb2.Service]:
     return sorted(cache.services.values(), key=lambda s: s.spec.name) if cache is not None else []
+
+
+#: The collector of this process; its `cache` is set while this controller leads (term.py).
+CLUSTER = ClusterCollector(metrics.etcd_revision)
+prometheus_client.REGISTRY.register(CLUSTER)

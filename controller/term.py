@@ -14,7 +14,7 @@ import logging
 from typing import NoReturn
 
 from shoal import errors, heap
-from shoal.controller import members, metrics, registryauth
+from shoal.controller import members, registryauth, state_metrics
 from shoal.controller.context import Leadership, Term
 from shoal.controller.dispatcher.dispatcher import Dispatcher, DispatcherServicer
 from shoal.controller.orchestrator.modes import ModesOrchestrator
@@ -110,7 +110,7 @@ async def run_term(
             )
             leadership.current = Term(cache, writer)
             dispatcher_servicer.current = dispatcher
-            metrics.CLUSTER.cache = cache
+            state_metrics.CLUSTER.cache = cache
             log.info(
                 "leading: %d nodes, %d services, %d tasks at revision %d",
                 len(cache.nodes),
@@ -121,5 +121,5 @@ async def run_term(
     finally:
         leadership.current = None
         dispatcher_servicer.current = None
-        metrics.CLUSTER.cache = None
+        state_metrics.CLUSTER.cache = None
     raise AssertionError("the control loops returned")

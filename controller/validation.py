@@ -9,7 +9,7 @@ close).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from shoal import errors, units
 from shoal.controller import constraint, mounts
@@ -47,9 +47,9 @@ def check_name(kind: str, name: str) -> None:
         )
 
 
-def check_labels(what: str, labels: dict[str, str] | object) -> None:
+def check_labels(what: str, labels: Mapping[str, str]) -> None:
     """Label keys are short identifiers; values are bounded."""
-    items = dict(labels)  # type: ignore[call-overload]
+    items = dict(labels)
     if len(items) > MAX_LABELS:
         raise errors.InvalidArgument(f"{what}: at most {MAX_LABELS} labels")
     for key, value in items.items():

@@ -1,7 +1,9 @@
 """Shoal: a multi-host container orchestrator.
 
-This package is the shared lower layer: errors, IDs, durations, logging,
-backoff and the metrics HTTP server, used by the controller
-(`shoal.controller`), the agent (`shoal.agent`) and the CLI (`shoal.ctl`).
-It imports nothing from them. The generated API lives in `shoal.v1`.
+This package's modules are shoal core, the shared lower layer: errors, IDs,
+durations, logging, backoff, TLS and the metrics HTTP server, used by the
+controller (`shoal.controller`), the agent (`shoal.agent`) and the CLI
+(`shoal.ctl`). Core imports nothing from them, only the generated API
+(`shoal.v1`). The lab (`shoal.lab`) and the `swarmd` command sit on top of
+everything. The "Shoal's layers" contract in pyproject.toml checks this.
 """

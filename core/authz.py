@@ -18,7 +18,7 @@ import contextvars
 import dataclasses
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Literal, cast
 
 import grpc
 
@@ -89,7 +89,7 @@ class Authorizer(grpc.aio.ServerInterceptor):
         self._removed = removed
         self._parsed: collections.OrderedDict[bytes, pki.Identity] = collections.OrderedDict()
 
-    def _roles(self, method: str) -> frozenset[str] | None | bool:
+    def _roles(self, method: str) -> frozenset[str] | None | Literal[False]:
         best = max((p for p in self._rules if method.startswith(p)), key=len, default=None)
         return False if best is None else self._rules[best]
 
@@ -123,20 +123,28 @@ class Authorizer(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
         details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(details)
         if handler is None:
-            return handler
-        method = details.method  # type: ignore[attr-defined]
+            return None
+        method = details.method
         return _wrap(handler, lambda context: self.check(method, context.auth_context()))
 
 
 _MALFORMED = object()
 
+#: The handlers of grpc.aio: grpc's stubs describe the synchronous server's (plain functions taking a
+#: grpc.ServicerContext), but an aio server's are coroutine and async generator functions.
+_Context = grpc.aio.ServicerContext[Any, Any]
+_AioUnary = Callable[[Any, _Context], Awaitable[Any]]
+_AioStream = Callable[[Any, _Context], AsyncIterator[Any]]
 
-def _wrap(handler: grpc.RpcMethodHandler, check: Callable[[Any], Any]) -> grpc.RpcMethodHandler:
+
+def _wrap(
+    handler: grpc.RpcMethodHandler[Any, Any], check: Callable[[_Context], tuple[grpc.StatusCode, str] | Caller | None]
+) -> grpc.RpcMethodHandler[Any, Any]:
     inner_deserialize = handler.request_deserializer
 
     def deserialize(data: bytes) -> Any:
@@ -146,11 +154,11 @@ def _wrap(handler: grpc.RpcMethodHandler, check: Callable[[Any], Any]) -> grpc.R
         except Exception:  # noqa: BLE001 - any parse failure is a malformed request
             return _MALFORMED
 
-    async def refuse_malformed(context: grpc.aio.ServicerContext, request: Any) -> None:
+    async def refuse_malformed(context: _Context, request: Any) -> None:
         if request is _MALFORMED:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "malformed request: not a valid message")
 
-    async def admit(context: grpc.aio.ServicerContext, request: Any) -> None:
+    async def admit(context: _Context, request: Any) -> None:
         verdict = check(context)
         if isinstance(verdict, tuple):
             await context.abort(*verdict)
@@ -158,26 +166,26 @@ def _wrap(handler: grpc.RpcMethodHandler, check: Callable[[Any], Any]) -> grpc.R
         set_caller(verdict)
 
     if handler.unary_unary is not None:
-        inner_uu = handler.unary_unary
+        inner_uu = cast(_AioUnary, handler.unary_unary)
 
-        async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def unary_unary(request: Any, context: _Context) -> Any:
             await admit(context, request)
             return await inner_uu(request, context)
 
         return grpc.unary_unary_rpc_method_handler(unary_unary, deserialize, handler.response_serializer)
     if handler.unary_stream is not None:
-        inner_us = handler.unary_stream
+        inner_us = cast(_AioStream, handler.unary_stream)
 
-        async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def unary_stream(request: Any, context: _Context) -> AsyncIterator[Any]:
             await admit(context, request)
             async for item in inner_us(request, context):
                 yield item
 
         return grpc.unary_stream_rpc_method_handler(unary_stream, deserialize, handler.response_serializer)
     if handler.stream_stream is not None:
-        inner_ss = handler.stream_stream
+        inner_ss = cast(_AioStream, handler.stream_stream)
 
-        async def stream_stream(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
+        async def stream_stream(requests: AsyncIterator[Any], context: _Context) -> AsyncIterator[Any]:
             await admit(context, None)
 
             async def well_formed() -> AsyncIterator[Any]:

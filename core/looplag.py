@@ -59,7 +59,7 @@ class StallReporter:
         self._loop_thread = threading.get_ident()
         self._beat = time.monotonic()
         self._stopped = threading.Event()
-        self._handle = self._loop.call_soon(self._stamp)
+        self._handle: asyncio.Handle = self._loop.call_soon(self._stamp)
         threading.Thread(target=self._look, name="stall-reporter", daemon=True).start()
 
     @classmethod
@@ -69,7 +69,7 @@ class StallReporter:
 
     def _stamp(self) -> None:
         self._beat = time.monotonic()
-        self._handle = self._loop.call_later(self._threshold / 4, self._stamp)  # type: ignore[assignment]
+        self._handle = self._loop.call_later(self._threshold / 4, self._stamp)
 
     def _look(self) -> None:
         reported = 0.0

@@ -164,7 +164,10 @@ class ServingCertificate:
 
         self._served[require_client_cert] = self._config
         return grpc.dynamic_ssl_server_credentials(
-            self._config, fetch, require_client_authentication=require_client_cert
+            # grpc's stubs miss that the fetcher returns None to keep the configuration it has.
+            self._config,
+            fetch,  # type: ignore[arg-type]
+            require_client_authentication=require_client_cert,
         )
 
 

@@ -20,7 +20,7 @@ from shoal.v1 import control_pb2, types_pb2
 TYPES = ("service", "task", "node")
 
 
-class TypeFilter(click.ParamType):
+class TypeFilter(click.ParamType[object, object]):
     """`type=service|task|node`."""
 
     name = "type=service|task|node"

@@ -7,12 +7,13 @@ shows a secret's name, labels and digest only. Config data is not secret and
 
 from __future__ import annotations
 
+import functools
 import sys
 
 import click
 
 from shoal import errors
-from shoal.ctl import context, options, output
+from shoal.ctl import client, context, options, output
 from shoal.v1 import types_pb2
 
 HEADERS = ("ID", "NAME", "CREATED", "UPDATED")
@@ -106,7 +107,7 @@ def _group(kind: str, confidential: bool) -> click.Group:
     def rm(g: context.Globals, refs: tuple[str, ...]) -> None:
         """Remove; refused while a service uses it."""
         for ref in refs:
-            g.call(lambda c, ref=ref: c.remove_file(kind, ref))
+            g.call(functools.partial(client.ControlClient.remove_file, kind=kind, ref=ref))
             click.echo(ref)
 
     return group

@@ -26,7 +26,7 @@ from shoal.v1 import agent_pb2, control_pb2
 NO_FOLLOW_TIMEOUT = 120.0
 
 
-class Since(click.ParamType):
+class Since(click.ParamType[Any, Any]):
     """How far back to start: a duration ("10m", "1h30m") or an RFC 3339 time ("2024-05-01T10:00:00Z")."""
 
     name = "DURATION|TIME"
@@ -46,7 +46,7 @@ class Since(click.ParamType):
         return when if when.tzinfo else when.replace(tzinfo=datetime.UTC)
 
 
-class Tail(click.ParamType):
+class Tail(click.ParamType[Any, Any]):
     """A number of lines, or "all"."""
 
     name = "N|all"
@@ -112,8 +112,10 @@ def show(g: context.Globals, request: control_pb2.LogsRequest, *, timestamps: bo
     g.call(run)
 
 
-def _request(follow: bool, tail: int, since: datetime.datetime | None, **refs: str) -> control_pb2.LogsRequest:
-    request = control_pb2.LogsRequest(follow=follow, tail=tail, **refs)
+def _request(
+    follow: bool, tail: int, since: datetime.datetime | None, *, service_ref: str = "", task_ref: str = ""
+) -> control_pb2.LogsRequest:
+    request = control_pb2.LogsRequest(follow=follow, tail=tail, service_ref=service_ref, task_ref=task_ref)
     if since is not None:
         request.since.FromDatetime(since)
     return request

@@ -109,7 +109,7 @@ def parse(text: str) -> types_pb2.Mount:
     return mount
 
 
-class MountParam(click.ParamType):
+class MountParam(click.ParamType[Any, Any]):
     """A `--mount` value as a Mount message."""
 
     name = "type=T,source=S,target=T[,...]"

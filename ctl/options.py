@@ -15,7 +15,7 @@ from shoal import units
 from shoal.v1 import types_pb2
 
 
-class KeyValue(click.ParamType):
+class KeyValue(click.ParamType[Any, Any]):
     """`KEY=VALUE` (the value may be empty) as a `(key, value)` tuple."""
 
     name = "KEY=VALUE"
@@ -29,7 +29,7 @@ class KeyValue(click.ParamType):
         return key.strip(), val
 
 
-class Duration(click.ParamType):
+class Duration(click.ParamType[Any, Any]):
     """A duration such as "5s", "1m30s" or "250ms", as seconds."""
 
     name = "DURATION"
@@ -43,7 +43,7 @@ class Duration(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
-class Size(click.ParamType):
+class Size(click.ParamType[Any, Any]):
     """A size such as "512M" or "1G", as bytes."""
 
     name = "SIZE"
@@ -57,7 +57,7 @@ class Size(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
-class Cpus(click.ParamType):
+class Cpus(click.ParamType[Any, Any]):
     """A CPU count such as "0.5" or "2", as nano-CPUs."""
 
     name = "CPUS"
@@ -77,7 +77,7 @@ SIZE = Size()
 CPUS = Cpus()
 
 
-class FileRef(click.ParamType):
+class FileRef(click.ParamType[Any, Any]):
     """`NAME[,target=PATH][,mode=0400]`, a secret or config to mount, as a FileReference."""
 
     name = "NAME[,target=PATH,mode=MODE]"
@@ -107,7 +107,7 @@ class FileRef(click.ParamType):
 FILE_REF = FileRef()
 
 
-class Port(click.ParamType):
+class Port(click.ParamType[Any, Any]):
     """`[PUBLISHED:]TARGET[/tcp|udp]` as a PortConfig (PUBLISHED defaults to TARGET)."""
 
     name = "[PUBLISHED:]TARGET[/PROTO]"

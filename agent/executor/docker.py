@@ -97,7 +97,7 @@ def container_config(task: objects_pb2.Task, default_grace: float) -> dict[str, 
             config["Healthcheck"] = healthcheck
     if spec.ports:
         # Host-mode publishing: the port opens on the address of the node that runs the task.
-        exposed = {f"{p.target}/{p.protocol or 'tcp'}": {} for p in spec.ports}
+        exposed: dict[str, dict[str, Any]] = {f"{p.target}/{p.protocol or 'tcp'}": {} for p in spec.ports}
         config["ExposedPorts"] = exposed
         config["HostConfig"]["PortBindings"] = {
             f"{p.target}/{p.protocol or 'tcp'}": [{"HostPort": str(p.published or p.target)}] for p in spec.ports

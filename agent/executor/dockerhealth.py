@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from shoal.agent.executor import base
 from shoal.v1 import types_pb2
@@ -38,7 +38,12 @@ def engine_config(hc: types_pb2.HealthConfig) -> dict[str, Any]:
     config: dict[str, Any] = {}
     if hc.test:
         config["Test"] = list(hc.test)
-    for key, field in (("Interval", "interval"), ("Timeout", "timeout"), ("StartPeriod", "start_period")):
+    durations: tuple[tuple[str, Literal["interval", "timeout", "start_period"]], ...] = (
+        ("Interval", "interval"),
+        ("Timeout", "timeout"),
+        ("StartPeriod", "start_period"),
+    )
+    for key, field in durations:
         if hc.HasField(field):
             config[key] = getattr(hc, field).ToNanoseconds()
     if hc.retries:

@@ -8,7 +8,7 @@ cache, as the docker CLI does, on cgroup v1 and v2 alike.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from shoal.agent.executor import base
@@ -50,7 +50,7 @@ def parse(raw: Mapping[str, Any]) -> base.ContainerStats | None:
     )
 
 
-def pulled_bytes(progress: list[Mapping[str, Any]]) -> int:
+def pulled_bytes(progress: Sequence[Mapping[str, Any]]) -> int:
     """Bytes downloaded by a pull, from its progress messages: each new layer's size, counted once."""
     sizes: dict[str, int] = {}
     for message in progress:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import grpc
 
@@ -58,7 +59,9 @@ class CAServicer(Handlers, ca_pb2_grpc.CAServicer):
         self._limiter = limiter
 
     @handle
-    async def Join(self, request: ca_pb2.JoinRequest, context: grpc.aio.ServicerContext):  # noqa: N802
+    async def Join(  # noqa: N802
+        self, request: ca_pb2.JoinRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> ca_pb2.JoinResponse:
         self._limiter.take(peer_host(context.peer()))
         term = self._leadership.require()
         ca = term.cache.ca
@@ -96,8 +99,8 @@ class CAServicer(Handlers, ca_pb2_grpc.CAServicer):
 
     @handle
     async def RenewCertificate(  # noqa: N802
-        self, request: ca_pb2.RenewCertificateRequest, context: grpc.aio.ServicerContext
-    ):
+        self, request: ca_pb2.RenewCertificateRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> ca_pb2.RenewCertificateResponse:
         caller = authz.caller()
         term = self._leadership.require()
         if caller.role == "worker" and caller.id not in term.cache.nodes:

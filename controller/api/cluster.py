@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import grpc
 
@@ -21,8 +22,8 @@ class ClusterHandlers(Handlers):
 
     @handle
     async def GetClusterInfo(  # noqa: N802
-        self, request: control_pb2.GetClusterInfoRequest, context: grpc.aio.ServicerContext
-    ):
+        self, request: control_pb2.GetClusterInfoRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> control_pb2.GetClusterInfoResponse:
         term = self._leadership.require()
         election = self._leadership.election
         etcd = self._leadership.etcd
@@ -47,8 +48,8 @@ class ClusterHandlers(Handlers):
 
     @handle
     async def GetJoinTokens(  # noqa: N802
-        self, request: control_pb2.GetJoinTokensRequest, context: grpc.aio.ServicerContext
-    ):
+        self, request: control_pb2.GetJoinTokensRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> control_pb2.GetJoinTokensResponse:
         ca = self._leadership.require().cache.ca
         if ca is None:
             raise errors.Unavailable("the cluster's CA is not loaded yet")
@@ -56,8 +57,8 @@ class ClusterHandlers(Handlers):
 
     @handle
     async def RotateJoinToken(  # noqa: N802
-        self, request: control_pb2.RotateJoinTokenRequest, context: grpc.aio.ServicerContext
-    ):
+        self, request: control_pb2.RotateJoinTokenRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> control_pb2.GetJoinTokensResponse:
         if request.role not in ("worker", "controller"):
             raise errors.InvalidArgument(f"unknown role {request.role!r}: use worker or controller")
         term = self._leadership.require()
@@ -73,5 +74,5 @@ class ClusterHandlers(Handlers):
             raise errors.Conflict("the join tokens changed meanwhile; try again") from None
         # Joined nodes are not disturbed: they authenticate with certificates, not tokens.
         log.info("rotated the %s join token", request.role)
-        current = term.cache.ca
+        current = term.cache.ca or new
         return control_pb2.GetJoinTokensResponse(worker=current.worker_token, controller=current.controller_token)

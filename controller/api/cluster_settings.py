@@ -9,6 +9,7 @@ read the settings from the cluster object in the store.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import grpc
 
@@ -29,8 +30,8 @@ class ClusterSettingsHandlers(Handlers):
 
     @handle
     async def UpdateCluster(  # noqa: N802
-        self, request: control_pb2.UpdateClusterRequest, context: grpc.aio.ServicerContext
-    ):
+        self, request: control_pb2.UpdateClusterRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> control_pb2.UpdateClusterResponse:
         if request.task_history_limit > MAX_TASK_HISTORY:
             raise errors.InvalidArgument(f"task history must be <= {MAX_TASK_HISTORY} (negative keeps every task)")
         term = self._leadership.require()

@@ -12,6 +12,7 @@ from __future__ import annotations
 from shoal.controller.api.cluster import ClusterHandlers
 from shoal.controller.api.cluster_settings import ClusterSettingsHandlers
 from shoal.controller.api.events import EventsHandlers
+from shoal.controller.api.file_updates import FileUpdateHandlers
 from shoal.controller.api.files import FileHandlers
 from shoal.controller.api.images import ImageHandlers
 from shoal.controller.api.logs import LogsHandlers
@@ -30,6 +31,7 @@ class ControlServicer(
     RolloutHandlers,
     TaskHandlers,
     FileHandlers,
+    FileUpdateHandlers,
     ClusterHandlers,
     ClusterSettingsHandlers,
     StatsHandlers,

@@ -8,8 +8,9 @@ at the leader cache's revision (or just after `since_revision`, replayed
 from etcd's history), it is resumable exactly: a client that saw revision R
 asks for `since_revision=R` and gets every change after R, once. A revision
 etcd has compacted away is refused with FAILED_PRECONDITION naming the oldest
-one left. Secrets, configs, the CA and anything but the three kinds are
-never sent. A watch that breaks (an etcd member lost) resumes where it was.
+one left. Secrets and configs are sent only when asked for by name (a
+secret without its sealed data); the CA and anything else never. A watch
+that breaks (an etcd member lost) resumes where it was.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterable
+from typing import Any
 
 import grpc
 from aetcd import rpc
@@ -32,28 +34,36 @@ from shoal.v1 import control_pb2, objects_pb2
 log = logging.getLogger(__name__)
 
 #: Event types by the kind of stored object they report.
-TYPES: dict[Kind, str] = {Kind.SERVICE: "service", Kind.TASK: "task", Kind.NODE: "node"}
+TYPES: dict[Kind, str] = {
+    Kind.SERVICE: "service",
+    Kind.TASK: "task",
+    Kind.NODE: "node",
+    Kind.SECRET: "secret",
+    Kind.CONFIG: "config",
+}
 KINDS: dict[str, Kind] = {v: k for k, v in TYPES.items()}
+#: What a request with no types gets (swarmctl events' kinds, as before secrets and configs were added).
+DEFAULT_KINDS = frozenset({Kind.SERVICE, Kind.TASK, Kind.NODE})
 
 
 def kinds_of(types: Iterable[str]) -> set[Kind]:
-    """The kinds a request's types select (all three when none); InvalidArgument for an unknown type."""
+    """The kinds a request's types select (DEFAULT_KINDS when none); InvalidArgument for an unknown type."""
     wanted = set()
     for t in types:
         kind = KINDS.get(t.strip().lower())
         if kind is None:
             raise errors.InvalidArgument(f"unknown event type {t!r} (known: {', '.join(KINDS)})")
         wanted.add(kind)
-    return wanted or set(TYPES)
+    return wanted or set(DEFAULT_KINDS)
 
 
-def event_name(obj: objects_pb2.Service | objects_pb2.Task | objects_pb2.Node) -> str:
-    """The name an event shows: a service's or node's name; `<service>.<slot or node ID>` for a task."""
+def event_name(obj: Any) -> str:
+    """The name an event shows: the object's name; `<service>.<slot or node ID>` for a task."""
     if isinstance(obj, objects_pb2.Task):
         return f"{obj.service_name}.{obj.slot or obj.node_id or obj.id}"
-    if isinstance(obj, objects_pb2.Service):
-        return obj.spec.name
-    return obj.name
+    if isinstance(obj, objects_pb2.Node):
+        return obj.name
+    return str(obj.spec.name)
 
 
 def to_event(keys: Keys, ev: rpc.Event, wanted: set[Kind]) -> control_pb2.Event | None:
@@ -73,7 +83,9 @@ def to_event(keys: Keys, ev: rpc.Event, wanted: set[Kind]) -> control_pb2.Event 
     if data:
         obj = MESSAGE_OF[kind].FromString(data)
         obj.meta.version = version  # type: ignore[attr-defined]
-        event.name = event_name(obj)  # type: ignore[arg-type]
+        if isinstance(obj, objects_pb2.Secret):
+            obj.ClearField("sealed")
+        event.name = event_name(obj)
         getattr(event, TYPES[kind]).CopyFrom(obj)
     return event
 
@@ -116,7 +128,7 @@ class EventsHandlers(Handlers):
 
     @handle
     async def Events(  # noqa: N802
-        self, request: control_pb2.EventsRequest, context: grpc.aio.ServicerContext
+        self, request: control_pb2.EventsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[control_pb2.Event]:
         wanted = kinds_of(request.types)
         cache = self._leadership.require().cache

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from typing import Any
 
 import grpc
 
@@ -89,7 +90,9 @@ class FileHandlers(Handlers):
         log.info("%s %s (%s) removed", kind.name.lower(), obj.spec.name, obj.id)
 
     @handle
-    async def CreateSecret(self, request: control_pb2.CreateFileRequest, context: grpc.aio.ServicerContext):  # noqa: N802
+    async def CreateSecret(  # noqa: N802
+        self, request: control_pb2.CreateFileRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> control_pb2.SecretResponse:
         check_file_spec("secret", request.spec)
         cache = self._leadership.require().cache
         if request.spec.name in cache.secret_by_name:
@@ -102,25 +105,33 @@ class FileHandlers(Handlers):
         return control_pb2.SecretResponse(secret=_public(cache.secrets[secret.id]))
 
     @handle
-    async def GetSecret(self, request: control_pb2.GetFileRequest, context: grpc.aio.ServicerContext):  # noqa: N802
+    async def GetSecret(  # noqa: N802
+        self, request: control_pb2.GetFileRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> control_pb2.SecretResponse:
         cache = self._leadership.require().cache
         secret = refs.resolve("secret", request.ref, cache.secrets, cache.secret_by_name)
         return control_pb2.SecretResponse(secret=_public(secret))
 
     @handle
-    async def ListSecrets(self, request: control_pb2.ListFilesRequest, context: grpc.aio.ServicerContext):  # noqa: N802
+    async def ListSecrets(  # noqa: N802
+        self, request: control_pb2.ListFilesRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> control_pb2.ListSecretsResponse:
         cache = self._leadership.require().cache
         secrets = sorted(cache.secrets.values(), key=lambda s: s.spec.name)
         return control_pb2.ListSecretsResponse(secrets=[_public(s) for s in secrets])
 
     @handle
-    async def RemoveSecret(self, request: control_pb2.GetFileRequest, context: grpc.aio.ServicerContext):  # noqa: N802
+    async def RemoveSecret(  # noqa: N802
+        self, request: control_pb2.GetFileRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> control_pb2.RemoveFileResponse:
         cache = self._leadership.require().cache
         await self._remove(Kind.SECRET, refs.resolve("secret", request.ref, cache.secrets, cache.secret_by_name))
         return control_pb2.RemoveFileResponse()
 
     @handle
-    async def CreateConfig(self, request: control_pb2.CreateFileRequest, context: grpc.aio.ServicerContext):  # noqa: N802
+    async def CreateConfig(  # noqa: N802
+        self, request: control_pb2.CreateFileRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> control_pb2.ConfigResponse:
         check_file_spec("config", request.spec)
         cache = self._leadership.require().cache
         if request.spec.name in cache.config_by_name:
@@ -130,19 +141,25 @@ class FileHandlers(Handlers):
         return control_pb2.ConfigResponse(config=cache.configs[config.id])
 
     @handle
-    async def GetConfig(self, request: control_pb2.GetFileRequest, context: grpc.aio.ServicerContext):  # noqa: N802
+    async def GetConfig(  # noqa: N802
+        self, request: control_pb2.GetFileRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> control_pb2.ConfigResponse:
         cache = self._leadership.require().cache
         return control_pb2.ConfigResponse(
             config=refs.resolve("config", request.ref, cache.configs, cache.config_by_name)
         )
 
     @handle
-    async def ListConfigs(self, request: control_pb2.ListFilesRequest, context: grpc.aio.ServicerContext):  # noqa: N802
+    async def ListConfigs(  # noqa: N802
+        self, request: control_pb2.ListFilesRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> control_pb2.ListConfigsResponse:
         cache = self._leadership.require().cache
         return control_pb2.ListConfigsResponse(configs=sorted(cache.configs.values(), key=lambda c: c.spec.name))
 
     @handle
-    async def RemoveConfig(self, request: control_pb2.GetFileRequest, context: grpc.aio.ServicerContext):  # noqa: N802
+    async def RemoveConfig(  # noqa: N802
+        self, request: control_pb2.GetFileRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> control_pb2.RemoveFileResponse:
         cache = self._leadership.require().cache
         await self._remove(Kind.CONFIG, refs.resolve("config", request.ref, cache.configs, cache.config_by_name))
         return control_pb2.RemoveFileResponse()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from typing import Any
 
 import grpc
 
@@ -81,7 +82,7 @@ class ImageHandlers(Handlers):
 
     @handle
     async def ResolveImage(  # noqa: N802
-        self, request: control_pb2.ResolveImageRequest, context: grpc.aio.ServicerContext
+        self, request: control_pb2.ResolveImageRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> control_pb2.ResolveImageResponse:
         if not request.image:
             raise errors.InvalidArgument("resolve image: an image reference is required")

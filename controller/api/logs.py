@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 import grpc
 
@@ -282,7 +282,7 @@ class LogsHandlers(Handlers):
 
     @handle
     async def Logs(  # noqa: N802
-        self, request: control_pb2.LogsRequest, context: grpc.aio.ServicerContext
+        self, request: control_pb2.LogsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[control_pb2.LogMessage]:
         cache = self._leadership.require().cache
         if self._agent_bundle is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import grpc
 
@@ -22,17 +23,23 @@ class NodeHandlers(Handlers):
     """GetNode, ListNodes, UpdateNode, RemoveNode."""
 
     @handle
-    async def GetNode(self, request: control_pb2.GetNodeRequest, context: grpc.aio.ServicerContext):  # noqa: N802
+    async def GetNode(  # noqa: N802
+        self, request: control_pb2.GetNodeRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> control_pb2.GetNodeResponse:
         cache = self._leadership.require().cache
         return control_pb2.GetNodeResponse(node=refs.resolve("node", request.ref, cache.nodes, cache.node_by_name))
 
     @handle
-    async def ListNodes(self, request: control_pb2.ListNodesRequest, context: grpc.aio.ServicerContext):  # noqa: N802
+    async def ListNodes(  # noqa: N802
+        self, request: control_pb2.ListNodesRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> control_pb2.ListNodesResponse:
         cache = self._leadership.require().cache
         return control_pb2.ListNodesResponse(nodes=sorted(cache.nodes.values(), key=lambda n: n.name))
 
     @handle
-    async def UpdateNode(self, request: control_pb2.UpdateNodeRequest, context: grpc.aio.ServicerContext):  # noqa: N802
+    async def UpdateNode(  # noqa: N802
+        self, request: control_pb2.UpdateNodeRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> control_pb2.UpdateNodeResponse:
         term = self._leadership.require()
         node = refs.resolve("node", request.ref, term.cache.nodes, term.cache.node_by_name)
         validation.check_node_spec(node.name, request.spec)
@@ -47,7 +54,9 @@ class NodeHandlers(Handlers):
         return control_pb2.UpdateNodeResponse(node=term.cache.nodes[node.id])
 
     @handle
-    async def RemoveNode(self, request: control_pb2.RemoveNodeRequest, context: grpc.aio.ServicerContext):  # noqa: N802
+    async def RemoveNode(  # noqa: N802
+        self, request: control_pb2.RemoveNodeRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> control_pb2.RemoveNodeResponse:
         term = self._leadership.require()
         node = refs.resolve("node", request.ref, term.cache.nodes, term.cache.node_by_name)
         if node.status.state == types_pb2.NodeStatus.READY and not request.force:

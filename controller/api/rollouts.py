@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import grpc
 
@@ -30,8 +31,8 @@ class RolloutHandlers(Handlers):
 
     @handle
     async def RollbackService(  # noqa: N802
-        self, request: control_pb2.RollbackServiceRequest, context: grpc.aio.ServicerContext
-    ):
+        self, request: control_pb2.RollbackServiceRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> control_pb2.UpdateServiceResponse:
         term = self._leadership.require()
         service = refs.resolve("service", request.ref, term.cache.services, term.cache.service_by_name)
         name = service.spec.name
@@ -48,8 +49,8 @@ class RolloutHandlers(Handlers):
 
     @handle
     async def RebalanceService(  # noqa: N802
-        self, request: control_pb2.RebalanceServiceRequest, context: grpc.aio.ServicerContext
-    ):
+        self, request: control_pb2.RebalanceServiceRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> control_pb2.UpdateServiceResponse:
         term = self._leadership.require()
         service = refs.resolve("service", request.ref, term.cache.services, term.cache.service_by_name)
         name = service.spec.name

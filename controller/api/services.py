@@ -6,11 +6,12 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import grpc
 
 from shoal import errors, ids
-from shoal.controller import registryauth, rollout, service_modes, validation
+from shoal.controller import imageresolve, registryauth, rollout, service_modes, validation
 from shoal.controller.api import images, refs
 from shoal.controller.api.base import Handlers, check_version
 from shoal.controller.api.files import resolve_file_refs
@@ -29,8 +30,8 @@ class ServiceHandlers(Handlers):
 
     @handle
     async def CreateService(  # noqa: N802
-        self, request: control_pb2.CreateServiceRequest, context: grpc.aio.ServicerContext
-    ):
+        self, request: control_pb2.CreateServiceRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> control_pb2.CreateServiceResponse:
         spec = types_pb2.ServiceSpec()
         spec.CopyFrom(request.spec)
         validation.apply_defaults(spec)
@@ -59,7 +60,7 @@ class ServiceHandlers(Handlers):
         log.info("service %s (%s) created", spec.name, service.id)
         return control_pb2.CreateServiceResponse(service=cache.services[service.id], warnings=warnings)
 
-    def _resolver(self) -> images.imageresolve.Resolver:
+    def _resolver(self) -> imageresolve.Resolver:
         return images.resolver(self._leadership.settings.registry)
 
     @staticmethod
@@ -68,15 +69,17 @@ class ServiceHandlers(Handlers):
         return cache.services.get(service_id) if service_id else None
 
     @handle
-    async def GetService(self, request: control_pb2.GetServiceRequest, context: grpc.aio.ServicerContext):  # noqa: N802
+    async def GetService(  # noqa: N802
+        self, request: control_pb2.GetServiceRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> control_pb2.GetServiceResponse:
         cache = self._leadership.require().cache
         service = refs.resolve("service", request.ref, cache.services, cache.service_by_name)
         return control_pb2.GetServiceResponse(service=service)
 
     @handle
     async def ListServices(  # noqa: N802
-        self, request: control_pb2.ListServicesRequest, context: grpc.aio.ServicerContext
-    ):
+        self, request: control_pb2.ListServicesRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> control_pb2.ListServicesResponse:
         cache = self._leadership.require().cache
         services = sorted(cache.services.values(), key=lambda s: s.spec.name)
         replicas = []
@@ -95,8 +98,8 @@ class ServiceHandlers(Handlers):
 
     @handle
     async def UpdateService(  # noqa: N802
-        self, request: control_pb2.UpdateServiceRequest, context: grpc.aio.ServicerContext
-    ):
+        self, request: control_pb2.UpdateServiceRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> control_pb2.UpdateServiceResponse:
         term = self._leadership.require()
         service = refs.resolve("service", request.ref, term.cache.services, term.cache.service_by_name)
         spec = types_pb2.ServiceSpec()
@@ -122,8 +125,8 @@ class ServiceHandlers(Handlers):
 
     @handle
     async def RemoveService(  # noqa: N802
-        self, request: control_pb2.RemoveServiceRequest, context: grpc.aio.ServicerContext
-    ):
+        self, request: control_pb2.RemoveServiceRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> control_pb2.RemoveServiceResponse:
         term = self._leadership.require()
         service = refs.resolve("service", request.ref, term.cache.services, term.cache.service_by_name)
         ops: list[w.Op] = [w.delete(service), w.Claim(self._keys.name(Kind.SERVICE, service.spec.name), None, None)]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import aiohttp
 import grpc
@@ -138,6 +139,6 @@ class StatsHandlers(Handlers):
 
     @handle
     async def ListTaskStats(  # noqa: N802
-        self, request: control_pb2.ListTaskStatsRequest, context: grpc.aio.ServicerContext
+        self, request: control_pb2.ListTaskStatsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> control_pb2.ListTaskStatsResponse:
         return await collect(self._leadership.require().cache, request)

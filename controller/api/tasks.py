@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 
 from shoal.controller.api import refs
@@ -14,12 +16,16 @@ class TaskHandlers(Handlers):
     """GetTask, ListTasks."""
 
     @handle
-    async def GetTask(self, request: control_pb2.GetTaskRequest, context: grpc.aio.ServicerContext):  # noqa: N802
+    async def GetTask(  # noqa: N802
+        self, request: control_pb2.GetTaskRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> control_pb2.GetTaskResponse:
         cache = self._leadership.require().cache
         return control_pb2.GetTaskResponse(task=refs.resolve("task", request.ref, cache.tasks))
 
     @handle
-    async def ListTasks(self, request: control_pb2.ListTasksRequest, context: grpc.aio.ServicerContext):  # noqa: N802
+    async def ListTasks(  # noqa: N802
+        self, request: control_pb2.ListTasksRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> control_pb2.ListTasksResponse:
         cache = self._leadership.require().cache
         if request.service_ids:
             candidates = [t for sid in request.service_ids for t in cache.tasks_of_service(sid)]

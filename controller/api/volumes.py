@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import grpc
 
@@ -79,7 +80,7 @@ class VolumeHandlers(Handlers):
 
     @handle
     async def ListVolumes(  # noqa: N802
-        self, request: control_pb2.ListVolumesRequest, context: grpc.aio.ServicerContext
+        self, request: control_pb2.ListVolumesRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> control_pb2.ListVolumesResponse:
         cache = self._leadership.require().cache
         if request.node_refs:
@@ -115,7 +116,7 @@ class VolumeHandlers(Handlers):
 
     @handle
     async def RemoveVolume(  # noqa: N802
-        self, request: control_pb2.RemoveVolumeRequest, context: grpc.aio.ServicerContext
+        self, request: control_pb2.RemoveVolumeRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> control_pb2.RemoveVolumeResponse:
         cache = self._leadership.require().cache
         if not request.name or not request.node_ref:

@@ -38,6 +38,19 @@ def file_refs(task: objects_pb2.Task) -> list[tuple[str, str]]:
     return refs
 
 
+def _file_change(
+    action: dispatcher_pb2.AssignmentChange.Action.ValueType,
+    kind: str,
+    file: dispatcher_pb2.AssignedFile | dispatcher_pb2.AssignedRegistryAuth,
+) -> dispatcher_pb2.AssignmentChange:
+    """The change that delivers or withdraws a secret, config or registry credentials (`kind` names its field)."""
+    if isinstance(file, dispatcher_pb2.AssignedRegistryAuth):
+        return dispatcher_pb2.AssignmentChange(action=action, registry_auth=file)
+    if kind == "secret":
+        return dispatcher_pb2.AssignmentChange(action=action, secret=file)
+    return dispatcher_pb2.AssignmentChange(action=action, config=file)
+
+
 def in_set(task: objects_pb2.Task | None, node_id: str) -> bool:
     """True if the task is part of `node_id`'s assignment set."""
     return task is not None and task.node_id == node_id and states.ASSIGNED <= task.status.state < states.ORPHANED
@@ -90,11 +103,11 @@ class AssignmentStream:
             if delta > 0 and self._file_users[key] == 1:
                 found = self._files(kind, file_id) if self._files else None
                 if found is not None:
-                    self._pending[f"{kind}/{file_id}"] = dispatcher_pb2.AssignmentChange(action=UPDATE, **{kind: found})
+                    self._pending[f"{kind}/{file_id}"] = _file_change(UPDATE, kind, found)
             elif self._file_users[key] <= 0:
                 del self._file_users[key]
                 gone = _withdrawn(kind, file_id)
-                self._pending[f"{kind}/{file_id}"] = dispatcher_pb2.AssignmentChange(action=REMOVE, **{kind: gone})
+                self._pending[f"{kind}/{file_id}"] = _file_change(REMOVE, kind, gone)
 
     def close(self, exc: BaseException) -> None:
         """End the stream with `exc` (session replaced, node removed, leadership lost)."""

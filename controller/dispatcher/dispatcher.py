@@ -14,7 +14,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn, cast
 
 import grpc
 from google.protobuf import timestamp_pb2
@@ -28,7 +28,7 @@ from shoal.controller.dispatcher.ingest import StatusIngest
 from shoal.controller.rpcerrors import handle
 from shoal.controller.settings import DispatcherSettings
 from shoal.controller.store import writer as w
-from shoal.controller.store.cache import Cache
+from shoal.controller.store.cache import Cache, Subscription
 from shoal.controller.store.keys import Keys, Kind
 from shoal.v1 import dispatcher_pb2, dispatcher_pb2_grpc, objects_pb2, types_pb2
 
@@ -109,17 +109,19 @@ class Dispatcher:
             metrics.SESSIONS.set(0)
         raise AssertionError("unreachable")
 
-    async def _route(self, subscription) -> NoReturn:  # type: ignore[no-untyped-def]
+    async def _route(self, subscription: Subscription) -> NoReturn:
         async for batch in subscription:
             for change in batch.changes:
                 if change.kind is Kind.TASK:
-                    for node_id in {change.old.node_id if change.old else "", change.new.node_id if change.new else ""}:
+                    old, new = cast(objects_pb2.Task | None, change.old), cast(objects_pb2.Task | None, change.new)
+                    for node_id in {old.node_id if old else "", new.node_id if new else ""}:
                         session = self._sessions.get(node_id)
                         if session is not None and session.stream is not None:
-                            session.stream.change(change.old, change.new)  # type: ignore[arg-type]
+                            session.stream.change(old, new)
                 elif change.kind is Kind.NODE and change.deleted:
-                    self.heartbeats.forget(change.old.id)  # type: ignore[union-attr]
-                    session = self._sessions.pop(change.old.id, None)  # type: ignore[union-attr]
+                    node_id = cast(objects_pb2.Node, change.obj).id
+                    self.heartbeats.forget(node_id)
+                    session = self._sessions.pop(node_id, None)
                     if session is not None:
                         session.end(errors.NotFound("this node was removed from the cluster"))
         raise AssertionError("unreachable")
@@ -325,7 +327,7 @@ class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServicer):
 
     @handle
     async def Session(  # noqa: N802
-        self, request: dispatcher_pb2.SessionRequest, context: grpc.aio.ServicerContext
+        self, request: dispatcher_pb2.SessionRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[dispatcher_pb2.SessionMessage]:
         caller = authz.node_caller()
         dispatcher = self._dispatcher()
@@ -340,7 +342,7 @@ class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServicer):
 
     @handle
     async def Assignments(  # noqa: N802
-        self, request: dispatcher_pb2.AssignmentsRequest, context: grpc.aio.ServicerContext
+        self, request: dispatcher_pb2.AssignmentsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[dispatcher_pb2.AssignmentsMessage]:
         caller = authz.node_caller()
         dispatcher = self._dispatcher()
@@ -351,7 +353,7 @@ class DispatcherServicer(dispatcher_pb2_grpc.DispatcherServicer):
 
     @handle
     async def Report(  # noqa: N802
-        self, requests: AsyncIterator[dispatcher_pb2.ReportRequest], context: grpc.aio.ServicerContext
+        self, requests: AsyncIterator[dispatcher_pb2.ReportRequest], context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[dispatcher_pb2.ReportResponse]:
         caller = authz.node_caller()
         async for request in requests:

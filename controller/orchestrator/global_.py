@@ -184,7 +184,7 @@ def _status_change(service: objects_pb2.Service, busy: bool, now: float) -> type
     if not busy and state in _FINISHES:
         status = UpdateState()
         status.CopyFrom(service.update_status)
-        status.state, status.message = _FINISHES[state]  # type: ignore[assignment]
+        status.state, status.message = _FINISHES[state]
         status.completed_at.CopyFrom(to_timestamp(now))
         return status
     return None

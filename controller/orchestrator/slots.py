@@ -64,7 +64,8 @@ def scale_down_victims(current: Mapping[int, objects_pb2.Task], count: int) -> l
 def free_slots(used: Iterable[int], count: int) -> list[int]:
     """The `count` smallest slot numbers (from 1) not in `used`."""
     taken = set(used)
-    out, n = [], 1
+    out: list[int] = []
+    n = 1
     while len(out) < count:
         if n not in taken:
             out.append(n)

@@ -48,7 +48,7 @@ def pipeline(spec: types_pb2.TaskSpec, service_id: str = "") -> list[Filter]:
             Filter("ports", f"host port {names} already in use", lambda n: not any(p in n.ports for p in ports), True)
         )
     for c in constraint.parse_all(list(spec.placement.constraints)):
-        filters.append(Filter("constraint", f"constraint {c} not met", lambda n, c=c: c.matches(n.node)))
+        filters.append(Filter("constraint", f"constraint {c} not met", _meets(c)))
     limit = spec.placement.max_replicas
     if limit:
         filters.append(
@@ -140,3 +140,8 @@ class Pipeline:
         if res.memory_bytes:
             detail.append(units.format_size(res.memory_bytes))
         return f"; the task reserves {' and '.join(detail)}" if detail else ""
+
+
+def _meets(c: constraint.Constraint) -> Callable[[NodeInfo], bool]:
+    """The filter's test for one placement constraint."""
+    return lambda n: c.matches(n.node)

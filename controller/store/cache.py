@@ -224,7 +224,7 @@ class Cache:
     def _current(self, kind: Kind) -> dict[str, message.Message]:
         if kind in SINGLETONS:
             single = self.cluster if kind is Kind.CLUSTER else self.ca
-            return {single.id: single} if single is not None else {}  # type: ignore[union-attr]
+            return {single.id: single} if single is not None else {}
         return self._tables[kind]
 
     def _advance(self, revision: int, changes: list[Change]) -> None:
@@ -295,7 +295,7 @@ class Cache:
             self.tallies.add(obj, -1)  # type: ignore[arg-type]
             _discard(self.tasks_by_service, obj.service_id, obj.id)  # type: ignore[attr-defined]
             _discard(self.tasks_by_node, obj.node_id, obj.id)  # type: ignore[attr-defined]
-            _discard(self.tasks_by_slot, (obj.service_id, obj.slot), obj.id)  # type: ignore[attr-defined,arg-type]
+            _discard(self.tasks_by_slot, (obj.service_id, obj.slot), obj.id)  # type: ignore[attr-defined]
         elif kind is Kind.SERVICE:
             if self.service_by_name.get(obj.spec.name) == obj.id:  # type: ignore[attr-defined]
                 del self.service_by_name[obj.spec.name]  # type: ignore[attr-defined]

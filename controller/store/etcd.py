@@ -24,7 +24,7 @@ import time
 from collections.abc import AsyncIterator, MutableSequence, Sequence
 
 import grpc
-from aetcd import rpc
+from aetcd import rpc as rpc  # re-exported: the other modules build aetcd's messages through this one
 
 from shoal import errors
 from shoal.controller import metrics
@@ -219,7 +219,8 @@ class Etcd:
 
     async def range_prefix(self, prefix: bytes, *, page: int = RANGE_PAGE) -> tuple[int, list[rpc.KeyValue]]:
         """Every key under `prefix` as of one revision, read in pages; returns (revision, kvs)."""
-        revision, out = 0, []
+        revision = 0
+        out: list[rpc.KeyValue] = []
         async for at, kvs in self.range_pages(prefix, page=page):
             revision = at
             out.extend(kvs)

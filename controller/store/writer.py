@@ -41,7 +41,7 @@ DEFAULT_CONCURRENCY = 8
 
 
 async def _bounded(
-    gate: asyncio.Semaphore, window: Window, urgent: bool, jobs: list[Callable[[], Coroutine[Any, Any, T]]]
+    gate: asyncio.Semaphore, window: Window, urgent: bool, jobs: Sequence[Callable[[], Coroutine[Any, Any, T]]]
 ) -> list[T]:
     """Run `jobs`, each holding the call's gate and a place in the shared window; their results in order
     (the first error wins)."""

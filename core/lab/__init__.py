@@ -19,7 +19,7 @@ from shoal import errors, tls
 from shoal.lab import net
 from shoal.lab import prometheus as lab_prometheus
 from shoal.lab.builder import Lab, check_prerequisites, wait
-from shoal.lab.spec import CONTROLLER_METRICS_PORT, LabSpec
+from shoal.lab.spec import CONTROLLER_METRICS_PORT, DOCKER_API_PORT, LabSpec
 from shoal.v1 import control_pb2, types_pb2
 
 DEFAULT_DIR = "/var/lib/shoal/lab"
@@ -93,6 +93,8 @@ def up(
             tls.Bundle.load(lab.admin_dir).save(admin)
             hosts_file().write_text(",".join(spec.controller_addrs) + "\n")
             click.echo(f"swarmctl: admin bundle in {admin}, controllers in {hosts_file()}")
+            docker_host = spec.controller_hosts[0].addr(DOCKER_API_PORT)
+            click.echo(f"docker: DOCKER_HOST=tcp://{docker_host} DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH={admin}")
         if prometheus:
             metrics = spec.controller_hosts[0].addr(CONTROLLER_METRICS_PORT)
             lab.procs.spawn(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import functools
 import os
 import pathlib
 import shutil
@@ -36,6 +37,7 @@ from shoal.lab.spec import (
     AGENT_PORT,
     CONTROLLER_METRICS_PORT,
     CONTROLLER_PORT,
+    DOCKER_API_PORT,
     ETCD_CLIENT_PORT,
     ETCD_PEER_PORT,
     ETCD_SERVER_NAME,
@@ -167,7 +169,7 @@ class Lab:
         for node in spec.node_hosts:
             self._start_dockerd(node)
         for node in spec.node_hosts:
-            wait(lambda n=node: self.docker(n, "info", timeout=5), 60, f"dockerd on {node.name}")
+            wait(functools.partial(self.docker, node, "info", timeout=5), 60, f"dockerd on {node.name}")
         self._push_image()
         log(f"registry: {spec.registry}, image {spec.image}")
         for node in spec.node_hosts:
@@ -289,6 +291,10 @@ class Lab:
             str(spec.dir(h) / "state"),
             "--heartbeat-period",
             spec.heartbeat_period,
+            "--docker-api-listen",
+            f"tcp://{h.addr(DOCKER_API_PORT)}",
+            "--docker-api-listen",
+            f"unix://{spec.dir(h) / 'docker.sock'}",
             f"--insecure-registry={spec.registry}",  # to pin the lab's images to digests, as its dockerds pull them
         ]
 

@@ -42,7 +42,8 @@ class Processes:
 
     def load(self) -> dict[str, Any]:
         if self.path.exists():
-            return json.loads(self.path.read_text())
+            record: dict[str, Any] = json.loads(self.path.read_text())
+            return record
         return {"processes": {}}
 
     def save(self, state: dict[str, Any]) -> None:

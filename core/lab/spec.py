@@ -16,6 +16,8 @@ import pathlib
 
 ETCD_CLIENT_PORT, ETCD_PEER_PORT = 2379, 2380
 CONTROLLER_PORT, CONTROLLER_METRICS_PORT = 4240, 9420
+#: Each controller's Docker Engine API (TLS, admin certificate), on Docker's own TLS port.
+DOCKER_API_PORT = 2376
 AGENT_PORT, AGENT_METRICS_PORT = 4250, 9430
 REGISTRY_PORT = 5000
 #: The name every lab etcd member's certificate carries, checked by controllers.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import pathlib
 
-from bench import api, coldstart, heartbeat, nodeloss, placement, scheduler
+from bench import api, coldstart, dockerapi, heartbeat, nodeloss, placement, scheduler
 
 
 def _result(path: pathlib.Path) -> dict:
@@ -77,3 +77,14 @@ def test_cold_start(tmp_path: pathlib.Path) -> None:
     r = _result(out)
     assert r["restart_to_first_placement_s"] >= r["restart_to_leading_s"] > 0
     assert r["controller_rss_mib"]["with_tasks"] > 0
+
+
+def test_docker_api_against_grpc(tmp_path: pathlib.Path) -> None:
+    out = tmp_path / "dockerapi.json"
+    dockerapi.run(dockerapi.parser().parse_args(
+        ["--nodes", "5", "--tasks", "20", "--services", "2", "--samples", "5", "--list-samples", "2",
+         "--converge-rounds", "0", "--timeout", "120", "--out", str(out)]
+    ))
+    r = _result(out)
+    assert set(r["latency"]) == {"service_inspect", "task_list_1000", "service_update"}
+    assert all(pair["rest"]["n"] == pair["grpc"]["n"] > 0 for pair in r["latency"].values())

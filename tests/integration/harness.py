@@ -318,6 +318,10 @@ class Cluster:
         self.agent_metrics: dict[str, str] = {}
         self.join_addr = f"127.0.0.1:{free_port()}"
         self.control = Control(self.controller_addr, tmp / "controller" / "admin-tls")
+        # The controller's Docker Engine API: a unix socket (short enough for sun_path) and TLS on TCP.
+        sock = tmp / "docker.sock"
+        self.docker_sock = sock if len(str(sock)) < 100 else pathlib.Path(f"/tmp/shoal-docker-{tmp.name[-40:]}.sock")
+        self.docker_tcp = f"127.0.0.1:{free_port()}"
         self._token = ""
 
     def _etcd_tls_args(self) -> list[str]:
@@ -357,6 +361,10 @@ class Cluster:
                 self.heartbeat,
                 "--log-level",
                 "debug",
+                "--docker-api-listen",
+                f"unix://{self.docker_sock}",
+                "--docker-api-listen",
+                f"tcp://{self.docker_tcp}",
                 *extra,
             ],
             self.tmp / "controller.log",

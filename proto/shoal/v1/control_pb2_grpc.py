@@ -174,6 +174,16 @@ class ControlStub:
                 request_serializer=shoal_dot_v1_dot_control__pb2.EventsRequest.SerializeToString,
                 response_deserializer=shoal_dot_v1_dot_control__pb2.Event.FromString,
                 _registered_method=True)
+        self.UpdateSecret = channel.unary_unary(
+                '/shoal.v1.Control/UpdateSecret',
+                request_serializer=shoal_dot_v1_dot_control__pb2.UpdateFileRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.SecretResponse.FromString,
+                _registered_method=True)
+        self.UpdateConfig = channel.unary_unary(
+                '/shoal.v1.Control/UpdateConfig',
+                request_serializer=shoal_dot_v1_dot_control__pb2.UpdateFileRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.ConfigResponse.FromString,
+                _registered_method=True)
         self.ListVolumes = channel.unary_unary(
                 '/shoal.v1.Control/ListVolumes',
                 request_serializer=shoal_dot_v1_dot_control__pb2.ListVolumesRequest.SerializeToString,
@@ -371,6 +381,21 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateSecret(self, request, context):
+        """--- Docker Engine API (shoal.controller.dockerapi) ---
+        Change a secret's or config's labels; its name and data cannot change
+        (the same data may be sent back, as `docker stack deploy` does).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateConfig(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListVolumes(self, request, context):
         """---- storage and images (issue 18) ----
         The Shoal volumes of every node (or of the nodes asked for), read from
@@ -538,6 +563,16 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.Events,
                     request_deserializer=shoal_dot_v1_dot_control__pb2.EventsRequest.FromString,
                     response_serializer=shoal_dot_v1_dot_control__pb2.Event.SerializeToString,
+            ),
+            'UpdateSecret': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateSecret,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.UpdateFileRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.SecretResponse.SerializeToString,
+            ),
+            'UpdateConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateConfig,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.UpdateFileRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.ConfigResponse.SerializeToString,
             ),
             'ListVolumes': grpc.unary_unary_rpc_method_handler(
                     servicer.ListVolumes,
@@ -1311,6 +1346,60 @@ class Control:
             '/shoal.v1.Control/Events',
             shoal_dot_v1_dot_control__pb2.EventsRequest.SerializeToString,
             shoal_dot_v1_dot_control__pb2.Event.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateSecret(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/UpdateSecret',
+            shoal_dot_v1_dot_control__pb2.UpdateFileRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.SecretResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/UpdateConfig',
+            shoal_dot_v1_dot_control__pb2.UpdateFileRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.ConfigResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -209,7 +209,7 @@ def test_other_keys_and_unwanted_kinds_are_not_events() -> None:
     svc = make_service()
     secret = rpc.Event(kv=rpc.KeyValue(key=KEYS.object(Kind.SECRET, "s1"), value=b"x", mod_revision=3))
     name = rpc.Event(kv=rpc.KeyValue(key=KEYS.name(Kind.SERVICE, "web"), value=b"x", mod_revision=3))
-    assert events.to_event(KEYS, secret, set(events.TYPES)) is None
+    assert events.to_event(KEYS, secret, set(events.DEFAULT_KINDS)) is None
     assert events.to_event(KEYS, name, set(events.TYPES)) is None
     assert events.to_event(KEYS, put_event(svc, Kind.SERVICE, 3, 3), {Kind.TASK}) is None
 
@@ -217,8 +217,18 @@ def test_other_keys_and_unwanted_kinds_are_not_events() -> None:
 def test_event_types_are_checked() -> None:
     assert events.kinds_of([]) == {Kind.SERVICE, Kind.TASK, Kind.NODE}
     assert events.kinds_of(["Task"]) == {Kind.TASK}
-    with pytest.raises(errors.InvalidArgument, match="unknown event type 'secret'"):
-        events.kinds_of(["secret"])
+    assert events.kinds_of(["secret", "config"]) == {Kind.SECRET, Kind.CONFIG}
+    with pytest.raises(errors.InvalidArgument, match="unknown event type 'volume'"):
+        events.kinds_of(["volume"])
+
+
+def test_a_secret_event_never_carries_its_sealed_data() -> None:
+    secret = objects_pb2.Secret(id="s1", sealed=b"ciphertext", digest="d")
+    secret.spec.name = "db-password"
+    kv = rpc.KeyValue(key=KEYS.object(Kind.SECRET, "s1"), value=secret.SerializeToString(), mod_revision=4)
+    event = events.to_event(KEYS, rpc.Event(kv=kv), {Kind.SECRET})
+    assert event is not None and (event.type, event.name, event.secret.digest) == ("secret", "db-password", "d")
+    assert event.secret.sealed == b""
 
 
 class Etcd:

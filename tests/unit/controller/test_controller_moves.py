@@ -18,7 +18,7 @@ from controller_fakes import (
 
 from shoal import states, units
 from shoal.controller.api.rollouts import started_rebalance
-from shoal.controller.orchestrator import rebalance, replicated
+from shoal.controller.orchestrator import rebalance, replicas
 from shoal.v1 import objects_pb2, types_pb2
 
 MOVE = objects_pb2.Task.MOVE
@@ -40,7 +40,7 @@ def test_a_drained_node_s_running_task_gets_its_replacement_first() -> None:
     svc = make_service(replicas=1)
     task = make_task(svc, 1, node="n1")
     nodes = nodes_by_id(make_node("n1", availability=DRAIN), make_node("n2"))
-    p = replicated.plan(svc, [task], nodes, NOW)
+    p = replicas.plan(svc, [task], nodes, NOW)
     assert desired_changes(p.groups) == {}
     (new,) = created_tasks(p.groups)
     assert (new.slot, new.desired_state, new.origin) == (1, states.RUNNING, MOVE)
@@ -51,11 +51,11 @@ def test_the_drained_task_stops_once_its_replacement_runs() -> None:
     old = make_task(svc, 1, node="n1", created=NOW - 100)
     nodes = nodes_by_id(make_node("n1", availability=DRAIN), make_node("n2"))
     starting = moved(svc, 1, node="n2", state=states.STARTING)
-    p = replicated.plan(svc, [old, starting], nodes, NOW)
+    p = replicas.plan(svc, [old, starting], nodes, NOW)
     assert desired_changes(p.groups) == {}
     assert created_tasks(p.groups) == []
     running = moved(svc, 1, node="n2", state=states.RUNNING)
-    p = replicated.plan(svc, [old, running], nodes, NOW)
+    p = replicas.plan(svc, [old, running], nodes, NOW)
     assert desired_changes(p.groups) == {old.id: states.SHUTDOWN}
 
 
@@ -65,17 +65,17 @@ def test_the_drained_task_stops_anyway_if_no_replacement_runs_within_the_monitor
     old = make_task(svc, 1, node="n1", created=NOW - 100)
     nodes = nodes_by_id(make_node("n1", availability=DRAIN))
     unplaced = moved(svc, 1, created=NOW - 2)
-    p = replicated.plan(svc, [old, unplaced], nodes, NOW)
+    p = replicas.plan(svc, [old, unplaced], nodes, NOW)
     assert desired_changes(p.groups) == {}
     assert p.wake_at == pytest.approx(NOW + 3)
-    p = replicated.plan(svc, [old, unplaced], nodes, NOW + 3)
+    p = replicas.plan(svc, [old, unplaced], nodes, NOW + 3)
     assert desired_changes(p.groups) == {old.id: states.SHUTDOWN}
 
 
 def test_a_task_not_yet_running_on_a_drained_node_is_replaced_at_once() -> None:
     svc = make_service(replicas=1)
     task = make_task(svc, 1, node="n1", state=states.PREPARING)
-    p = replicated.plan(svc, [task], nodes_by_id(make_node("n1", availability=DRAIN)), NOW)
+    p = replicas.plan(svc, [task], nodes_by_id(make_node("n1", availability=DRAIN)), NOW)
     assert desired_changes(p.groups) == {task.id: states.SHUTDOWN}
     assert len(created_tasks(p.groups)) == 1
 
@@ -89,14 +89,14 @@ def test_a_restart_of_the_replacement_starts_while_the_drained_task_still_runs()
     restart.origin = objects_pb2.Task.RESTART  # type: ignore[assignment]
     restart.start_after.CopyFrom(units.to_timestamp(NOW - 0.5))
     nodes = nodes_by_id(make_node("n1", availability=DRAIN), make_node("n2"))
-    p = replicated.plan(svc, [old, failed, restart], nodes, NOW)
+    p = replicas.plan(svc, [old, failed, restart], nodes, NOW)
     assert desired_changes(p.groups) == {restart.id: states.RUNNING}
 
 
 def test_a_paused_node_keeps_its_tasks() -> None:
     svc = make_service(replicas=2)
     tasks = [make_task(svc, 1, node="n1"), make_task(svc, 2, node="n1")]
-    p = replicated.plan(svc, tasks, nodes_by_id(make_node("n1", availability=PAUSE)), NOW)
+    p = replicas.plan(svc, tasks, nodes_by_id(make_node("n1", availability=PAUSE)), NOW)
     assert p.groups == []
 
 
@@ -142,7 +142,7 @@ def test_eligible_nodes_follow_the_constraints() -> None:
 
 def test_a_rebalance_moves_start_first_with_the_update_parallelism() -> None:
     svc = rebalancing(parallelism=1)
-    p = replicated.plan(svc, crowded(svc), THREE, NOW)
+    p = replicas.plan(svc, crowded(svc), THREE, NOW)
     assert desired_changes(p.groups) == {}
     (new,) = created_tasks(p.groups)
     assert (new.slot, new.origin, new.desired_state) == (6, MOVE, states.RUNNING)
@@ -151,7 +151,7 @@ def test_a_rebalance_moves_start_first_with_the_update_parallelism() -> None:
 def test_one_move_in_flight_holds_the_next() -> None:
     svc = rebalancing(parallelism=1)
     tasks = [*crowded(svc), moved(svc, 6, node="n3", state=states.PREPARING)]
-    p = replicated.plan(svc, tasks, THREE, NOW)
+    p = replicas.plan(svc, tasks, THREE, NOW)
     assert created_tasks(p.groups) == []
     assert desired_changes(p.groups) == {}
 
@@ -161,12 +161,12 @@ def test_the_moved_task_runs_its_old_one_stops_and_then_the_next_move_starts() -
     done = moved(svc, 6, node="n3", state=states.RUNNING)
     done.status.started_at.CopyFrom(units.to_timestamp(NOW - 1))
     tasks = [*crowded(svc), done]
-    p = replicated.plan(svc, tasks, THREE, NOW)
+    p = replicas.plan(svc, tasks, THREE, NOW)
     assert desired_changes(p.groups) == {tasks[5].id: states.SHUTDOWN}
     assert created_tasks(p.groups) == []  # in flight until the old task has stopped
     tasks[5].desired_state = states.SHUTDOWN  # type: ignore[assignment]
     tasks[5].status.state = states.SHUTDOWN  # type: ignore[assignment]
-    p = replicated.plan(svc, tasks, THREE, NOW)
+    p = replicas.plan(svc, tasks, THREE, NOW)
     (new,) = created_tasks(p.groups)
     assert new.slot == 3
 
@@ -176,7 +176,7 @@ def test_a_failed_move_is_undone_and_pauses_the_rebalance() -> None:
     failed = moved(svc, 6, node="n3", state=states.FAILED)
     failed.status.err = "task: non-zero exit (1)"
     tasks = [*crowded(svc), failed]
-    p = replicated.plan(svc, tasks, THREE, NOW)
+    p = replicas.plan(svc, tasks, THREE, NOW)
     assert desired_changes(p.groups) == {failed.id: states.SHUTDOWN}
     (put,) = service_puts(p.groups)
     assert put.update_status.state == Status.REBALANCE_PAUSED
@@ -187,7 +187,7 @@ def test_a_failed_move_is_undone_and_pauses_the_rebalance() -> None:
 def test_a_move_that_cannot_be_placed_is_undone_after_the_monitor_window() -> None:
     svc = rebalancing()
     stuck = moved(svc, 6, created=NOW - 6)
-    p = replicated.plan(svc, [*crowded(svc), stuck], THREE, NOW)
+    p = replicas.plan(svc, [*crowded(svc), stuck], THREE, NOW)
     assert desired_changes(p.groups) == {stuck.id: states.SHUTDOWN}
 
 
@@ -198,10 +198,10 @@ def test_the_rebalance_completes_when_balanced_and_settled() -> None:
         t.origin = MOVE  # type: ignore[assignment]
         t.meta.created_at.CopyFrom(units.to_timestamp(NOW - 20))
         t.status.started_at.CopyFrom(units.to_timestamp(NOW - 2))
-    p = replicated.plan(svc, tasks, THREE, NOW)
+    p = replicas.plan(svc, tasks, THREE, NOW)
     assert service_puts(p.groups) == []
     assert p.wake_at == pytest.approx(NOW + 3)
-    (put,) = service_puts(replicated.plan(svc, tasks, THREE, NOW + 3).groups)
+    (put,) = service_puts(replicas.plan(svc, tasks, THREE, NOW + 3).groups)
     assert put.update_status.state == Status.REBALANCE_COMPLETED
     assert put.update_status.message == "rebalance completed: 2 tasks moved"
 
@@ -214,13 +214,13 @@ def test_auto_rebalance_starts_when_a_node_became_ready_after_the_last_one() -> 
     for n in nodes.values():
         n.meta.updated_at.CopyFrom(units.to_timestamp(NOW - 2000))
     cluster = objects_pb2.Cluster(id="c", auto_rebalance=True)
-    assert service_puts(replicated.plan(svc, tasks, nodes, NOW, cluster).groups) == []
+    assert service_puts(replicas.plan(svc, tasks, nodes, NOW, cluster).groups) == []
     nodes["n3"].meta.updated_at.CopyFrom(units.to_timestamp(NOW - 5))
-    (put,) = service_puts(replicated.plan(svc, tasks, nodes, NOW, cluster).groups)
+    (put,) = service_puts(replicas.plan(svc, tasks, nodes, NOW, cluster).groups)
     assert put.update_status.state == Status.REBALANCE_STARTED
     assert put.update_status.message == "rebalance started: node back became ready"
     assert units.from_timestamp(put.rebalanced_at) == pytest.approx(NOW)
     off = objects_pb2.Cluster(id="c", auto_rebalance=False)
-    assert service_puts(replicated.plan(svc, tasks, nodes, NOW, off).groups) == []
+    assert service_puts(replicas.plan(svc, tasks, nodes, NOW, off).groups) == []
     svc.rebalanced_at.CopyFrom(units.to_timestamp(NOW - 1))
-    assert service_puts(replicated.plan(svc, tasks, nodes, NOW, cluster).groups) == []
+    assert service_puts(replicas.plan(svc, tasks, nodes, NOW, cluster).groups) == []

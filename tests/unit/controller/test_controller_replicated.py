@@ -23,7 +23,7 @@ from controller_fakes import (
 )
 
 from shoal import states, units
-from shoal.controller.orchestrator import replicated, restart, slots
+from shoal.controller.orchestrator import changes, replicas, replicated, restart, slots
 from shoal.controller.settings import LoopSettings
 from shoal.controller.store import writer as w
 from shoal.controller.store.events import Change
@@ -35,7 +35,7 @@ NODES = nodes_by_id(make_node("n1"), make_node("n2"), make_node("n3"))
 
 def test_scale_up_from_nothing_creates_one_pending_task_per_slot() -> None:
     svc = make_service(replicas=3)
-    p = replicated.plan(svc, [], NODES, NOW)
+    p = replicas.plan(svc, [], NODES, NOW)
     assert [len(g) for g in p.groups] == [1, 1, 1]
     new = created_tasks(p.groups)
     assert [t.slot for t in new] == [1, 2, 3]
@@ -48,11 +48,11 @@ def test_scale_up_from_nothing_creates_one_pending_task_per_slot() -> None:
 
 
 def test_a_large_service_is_planned_in_steps_that_come_to_the_same_plan() -> None:
-    slots_count = 2 * replicated.SLOTS_PER_STEP + 10
+    slots_count = 2 * replicas.SLOTS_PER_STEP + 10
     svc = make_service(replicas=slots_count - 2)  # scale down by two ...
     tasks = [make_task(svc, s, node="n1" if s % 2 else "n2") for s in range(1, slots_count + 1)]
     tasks[5] = make_task(svc, 6, node="n3", state=states.FAILED)  # ... and restart one
-    steps = replicated.planning(svc, tasks, NODES, NOW)
+    steps = replicas.planning(svc, tasks, NODES, NOW)
     pauses = 0
     while True:
         try:
@@ -62,7 +62,7 @@ def test_a_large_service_is_planned_in_steps_that_come_to_the_same_plan() -> Non
             stepped = done.value
             break
     assert pauses >= 2
-    whole = replicated.plan(svc, tasks, NODES, NOW)
+    whole = replicas.plan(svc, tasks, NODES, NOW)
     assert stepped.groups and stepped.groups == whole.groups
     assert stepped.wake_at == whole.wake_at
 
@@ -70,14 +70,14 @@ def test_a_large_service_is_planned_in_steps_that_come_to_the_same_plan() -> Non
 def test_scale_up_fills_the_lowest_free_slots() -> None:
     svc = make_service(replicas=4)
     tasks = [make_task(svc, 2), make_task(svc, 5)]
-    p = replicated.plan(svc, tasks, NODES, NOW)
+    p = replicas.plan(svc, tasks, NODES, NOW)
     assert sorted(t.slot for t in created_tasks(p.groups)) == [1, 3]
     assert desired_changes(p.groups) == {}
 
 
 def test_a_converged_service_plans_nothing() -> None:
     svc = make_service(replicas=2)
-    p = replicated.plan(svc, [make_task(svc, 1), make_task(svc, 2, node="n2")], NODES, NOW)
+    p = replicas.plan(svc, [make_task(svc, 1), make_task(svc, 2, node="n2")], NODES, NOW)
     assert p.groups == []
     assert p.wake_at is None
 
@@ -86,7 +86,7 @@ def test_scale_down_removes_non_running_tasks_first() -> None:
     svc = make_service(replicas=2)
     pending = make_task(svc, 3, node="", state=states.PENDING)
     tasks = [make_task(svc, 1), make_task(svc, 2, node="n2"), pending]
-    p = replicated.plan(svc, tasks, NODES, NOW)
+    p = replicas.plan(svc, tasks, NODES, NOW)
     assert desired_changes(p.groups) == {pending.id: states.REMOVE}
     assert created_tasks(p.groups) == []
 
@@ -95,7 +95,7 @@ def test_scale_down_takes_from_the_node_with_most_tasks_of_the_service() -> None
     svc = make_service(replicas=3)
     on_n1 = [make_task(svc, s, node="n1") for s in (1, 2, 3)]
     tasks = [*on_n1, make_task(svc, 4, node="n2"), make_task(svc, 5, node="n3")]
-    p = replicated.plan(svc, tasks, NODES, NOW)
+    p = replicas.plan(svc, tasks, NODES, NOW)
     removed = {t.slot for t in tasks if desired_changes(p.groups).get(t.id) == states.REMOVE}
     assert removed == {2, 3}
 
@@ -105,7 +105,7 @@ def test_scale_down_removes_the_whole_slot_in_one_group() -> None:
     keep = make_task(svc, 1)
     old = make_task(svc, 2, node="n2", state=states.FAILED, desired=states.SHUTDOWN, created=NOW - 500)
     cur = make_task(svc, 2, node="n2", state=states.PENDING)
-    p = replicated.plan(svc, [keep, old, cur], NODES, NOW)
+    p = replicas.plan(svc, [keep, old, cur], NODES, NOW)
     assert [sorted(op.obj.id for op in g) for g in p.groups] == [sorted([old.id, cur.id])]
     assert desired_changes(p.groups) == {old.id: states.REMOVE, cur.id: states.REMOVE}
 
@@ -113,7 +113,7 @@ def test_scale_down_removes_the_whole_slot_in_one_group() -> None:
 def test_tasks_already_being_removed_do_not_hold_their_slot() -> None:
     svc = make_service(replicas=1)
     leaving = make_task(svc, 1, desired=states.REMOVE)
-    p = replicated.plan(svc, [leaving], NODES, NOW)
+    p = replicas.plan(svc, [leaving], NODES, NOW)
     assert [t.slot for t in created_tasks(p.groups)] == [1]
     assert desired_changes(p.groups) == {}
 
@@ -121,7 +121,7 @@ def test_tasks_already_being_removed_do_not_hold_their_slot() -> None:
 def test_negative_replicas_count_as_zero() -> None:
     svc = make_service(replicas=-2)
     task = make_task(svc, 1)
-    p = replicated.plan(svc, [task], NODES, NOW)
+    p = replicas.plan(svc, [task], NODES, NOW)
     assert desired_changes(p.groups) == {task.id: states.REMOVE}
 
 
@@ -129,7 +129,7 @@ def test_two_runnable_tasks_in_a_slot_keep_only_the_newest() -> None:
     svc = make_service(replicas=1)
     older = make_task(svc, 1, created=NOW - 50)
     newer = make_task(svc, 1, node="n2", created=NOW - 10)
-    p = replicated.plan(svc, [newer, older], NODES, NOW)
+    p = replicas.plan(svc, [newer, older], NODES, NOW)
     assert desired_changes(p.groups) == {older.id: states.SHUTDOWN}
 
 
@@ -154,7 +154,7 @@ def test_a_task_on_a_lost_node_is_replaced_at_once(lost: str, state: int) -> Non
     nodes = _LOST[lost]
     svc = make_service(replicas=1)
     task = make_task(svc, 1, node="n1", state=state)
-    p = replicated.plan(svc, [task], nodes, NOW)
+    p = replicas.plan(svc, [task], nodes, NOW)
     assert len(p.groups) == 1
     (group,) = p.groups
     assert desired_changes([group]) == {task.id: states.SHUTDOWN}
@@ -167,7 +167,7 @@ def test_a_task_on_a_lost_node_is_replaced_at_once(lost: str, state: int) -> Non
 def test_the_replaced_task_update_expects_the_version_read() -> None:
     svc = make_service(replicas=1)
     task = make_task(svc, 1, node="gone")
-    p = replicated.plan(svc, [task], {}, NOW)
+    p = replicas.plan(svc, [task], {}, NOW)
     (stop,) = [op for op in p.groups[0] if isinstance(op, w.Put) and op.expect]
     assert stop.expect == task.meta.version
     assert task.desired_state == states.RUNNING  # the input message is not changed
@@ -176,20 +176,20 @@ def test_the_replaced_task_update_expects_the_version_read() -> None:
 def test_a_task_on_a_paused_node_stays() -> None:
     svc = make_service(replicas=1)
     task = make_task(svc, 1, node="n1")
-    p = replicated.plan(svc, [task], nodes_by_id(make_node("n1", availability=PAUSE)), NOW)
+    p = replicas.plan(svc, [task], nodes_by_id(make_node("n1", availability=PAUSE)), NOW)
     assert p.groups == []
 
 
 def test_an_unassigned_task_is_not_replaced_for_a_missing_node() -> None:
     svc = make_service(replicas=1)
-    p = replicated.plan(svc, [make_task(svc, 1, node="", state=states.PENDING)], {}, NOW)
+    p = replicas.plan(svc, [make_task(svc, 1, node="", state=states.PENDING)], {}, NOW)
     assert p.groups == []
 
 
 def test_a_failed_task_is_replaced_after_the_restart_delay() -> None:
     svc = make_service(replicas=1, restart_delay=7.0)
     task = make_task(svc, 1, state=states.FAILED)
-    p = replicated.plan(svc, [task], NODES, NOW)
+    p = replicas.plan(svc, [task], NODES, NOW)
     (group,) = p.groups
     assert desired_changes([group]) == {task.id: states.SHUTDOWN}
     (new,) = created_tasks([group])
@@ -217,7 +217,7 @@ def test_restart_condition_decides_whether_an_ended_task_is_replaced(
     svc = make_service(replicas=1, restart=condition)
     task = make_task(svc, 1, state=state)
     assert restart.should_restart(task, [task], NOW) is restarts
-    p = replicated.plan(svc, [task], NODES, NOW)
+    p = replicas.plan(svc, [task], NODES, NOW)
     assert bool(created_tasks(p.groups)) is restarts
     if not restarts:
         # The ended task still holds its slot: no fresh slot is opened either.
@@ -232,7 +232,7 @@ def test_restart_delay_is_read_from_the_task_spec() -> None:
 def test_a_delayed_task_waits_for_its_start_after() -> None:
     svc = make_service(replicas=1)
     task = make_task(svc, 1, node="n1", state=states.READY, desired=states.READY, start_after=NOW + 3)
-    p = replicated.plan(svc, [task], NODES, NOW)
+    p = replicas.plan(svc, [task], NODES, NOW)
     assert p.groups == []
     assert p.wake_at == pytest.approx(NOW + 3)
 
@@ -241,7 +241,7 @@ def test_a_delayed_task_starts_once_due_and_nothing_else_in_its_slot_may_run() -
     svc = make_service(replicas=1)
     old = make_task(svc, 1, state=states.FAILED, desired=states.SHUTDOWN, created=NOW - 200)
     task = make_task(svc, 1, state=states.READY, desired=states.READY, start_after=NOW - 1)
-    p = replicated.plan(svc, [old, task], NODES, NOW)
+    p = replicas.plan(svc, [old, task], NODES, NOW)
     assert p.groups and len(p.groups) == 1
     assert desired_changes(p.groups) == {task.id: states.RUNNING}
 
@@ -251,7 +251,7 @@ def test_a_delayed_task_waits_while_the_old_task_of_its_slot_may_still_run(old_s
     svc = make_service(replicas=1)
     old = make_task(svc, 1, node="n2", state=old_state, desired=states.SHUTDOWN, created=NOW - 200)
     task = make_task(svc, 1, state=states.READY, desired=states.READY, start_after=NOW - 1)
-    p = replicated.plan(svc, [old, task], NODES, NOW)
+    p = replicas.plan(svc, [old, task], NODES, NOW)
     assert p.groups == []
 
 
@@ -260,7 +260,7 @@ def test_an_old_task_on_a_down_node_does_not_hold_back_the_delayed_start() -> No
     nodes = nodes_by_id(make_node("n1"), make_node("n2", state=DOWN))
     old = make_task(svc, 1, node="n2", state=states.RUNNING, desired=states.SHUTDOWN, created=NOW - 200)
     task = make_task(svc, 1, state=states.READY, desired=states.READY, start_after=NOW - 1)
-    p = replicated.plan(svc, [old, task], nodes, NOW)
+    p = replicas.plan(svc, [old, task], nodes, NOW)
     assert desired_changes(p.groups) == {task.id: states.RUNNING}
 
 
@@ -300,7 +300,7 @@ def test_orphans_of_a_deleted_service_are_all_removed() -> None:
     running = make_task(svc, 1)
     stopped = make_task(svc, 2, state=states.SHUTDOWN, desired=states.SHUTDOWN)
     leaving = make_task(svc, 3, desired=states.REMOVE)
-    p = replicated.plan_orphans([running, stopped, leaving])
+    p = replicas.plan_orphans([running, stopped, leaving])
     assert [len(g) for g in p.groups] == [1, 1]
     assert desired_changes(p.groups) == {running.id: states.REMOVE, stopped.id: states.REMOVE}
     assert p.wake_at is None
@@ -316,7 +316,7 @@ def test_restart_max_attempts_caps_the_replacements_of_a_slot(earlier_failures: 
         for i in range(earlier_failures)
     ]
     current = make_task(svc, 1, state=states.FAILED, created=NOW - 10)
-    p = replicated.plan(svc, [*ended, current], NODES, NOW)
+    p = replicas.plan(svc, [*ended, current], NODES, NOW)
     assert bool(created_tasks(p.groups)) is restarts
 
 
@@ -342,7 +342,7 @@ def _orchestrator() -> replicated.ReplicatedOrchestrator:
 def test_a_label_only_update_of_a_steady_service_is_not_planned_again() -> None:
     svc = make_service(replicas=1000)
     new = _relabelled(svc, team="web")
-    assert replicated.labels_only(svc, new)
+    assert changes.labels_only(svc, new)
     assert _orchestrator()._affected(Change(Kind.SERVICE, svc, new)) == set()
 
 
@@ -360,14 +360,14 @@ def test_an_update_of_anything_but_labels_is_planned(change: Callable[[objects_p
     svc = make_service()
     new = _relabelled(svc, team="web")
     change(new)
-    assert not replicated.labels_only(svc, new)
+    assert not changes.labels_only(svc, new)
     assert _orchestrator()._affected(Change(Kind.SERVICE, svc, new)) == {svc.id}
 
 
 def test_a_label_only_update_during_a_rollout_is_planned() -> None:
     svc = make_service(version=2, previous=True, update_state=types_pb2.UpdateStatus.UPDATING)
     new = _relabelled(svc, team="web")
-    assert replicated.labels_only(svc, new)
+    assert changes.labels_only(svc, new)
     assert _orchestrator()._affected(Change(Kind.SERVICE, svc, new)) == {svc.id}
 
 
@@ -413,7 +413,7 @@ def test_a_task_on_its_way_in_a_slot_of_its_own_plans_nothing(
     assert orchestrator._nothing_to_plan(task) is quiet
     if quiet:
         # The shortcut is only sound while the slot's own plan would indeed write nothing.
-        p = replicated.plan_slots(svc, {1: in_slot}, nodes, NOW)
+        p = replicas.plan_slots(svc, {1: in_slot}, nodes, NOW)
         assert p is not None and p.groups == [] and p.wake_at is None
 
 
@@ -426,6 +426,6 @@ def test_a_task_of_an_older_spec_version_is_planned() -> None:
         cluster=None, nodes=nodes, services={svc.id: svc}, tasks_by_slot={(svc.id, 1): {task.id}}
     )
     orchestrator = replicated.ReplicatedOrchestrator(cache=cache, writer=None, settings=LoopSettings())  # type: ignore[arg-type]
-    assert replicated.plan_slots(svc, {1: [task]}, nodes, NOW) is None
+    assert replicas.plan_slots(svc, {1: [task]}, nodes, NOW) is None
     assert not orchestrator._nothing_to_plan(task)
     assert orchestrator._nothing_to_plan(make_task(svc, 1, node="n1", state=states.RUNNING))

@@ -19,7 +19,7 @@ from controller_fakes import (
 from shoal import states, units
 from shoal.controller import rollout
 from shoal.controller.api.services import updated
-from shoal.controller.orchestrator import replicated, update
+from shoal.controller.orchestrator import replicas, update
 from shoal.v1 import objects_pb2, types_pb2
 
 NODES = nodes_by_id(make_node("n1"), make_node("n2"), make_node("n3"))
@@ -78,11 +78,11 @@ def replaced(svc: objects_pb2.Service, slot: int, *, state: int, ran: float | No
     return [old, new_task(svc, slot, state=state, desired=desired, ran=ran, **kw)]  # type: ignore[arg-type]
 
 
-def replaced_slots(p: replicated.Plan) -> list[int]:
+def replaced_slots(p: replicas.Plan) -> list[int]:
     return sorted(t.slot for t in created_tasks(p.groups))
 
 
-def status_of(p: replicated.Plan) -> types_pb2.UpdateStatus | None:
+def status_of(p: replicas.Plan) -> types_pb2.UpdateStatus | None:
     puts = service_puts(p.groups)
     assert len(puts) <= 1
     return puts[0].update_status if puts else None
@@ -128,7 +128,7 @@ def test_any_update_resumes_a_paused_one() -> None:
 def test_parallelism_one_replaces_one_slot_stop_first() -> None:
     svc = updating(parallelism=1)
     tasks = old_tasks(svc)
-    p = replicated.plan(svc, tasks, NODES, NOW)
+    p = replicas.plan(svc, tasks, NODES, NOW)
     (group,) = [g for g in p.groups if created_tasks([g])]
     assert desired_changes([group]) == {tasks[0].id: states.SHUTDOWN}
     (new,) = created_tasks([group])
@@ -141,7 +141,7 @@ def test_start_first_leaves_the_old_task_running() -> None:
     svc = updating(parallelism=2)
     svc.spec.update.order = Config.START_FIRST
     tasks = old_tasks(svc)
-    p = replicated.plan(svc, tasks, NODES, NOW)
+    p = replicas.plan(svc, tasks, NODES, NOW)
     assert desired_changes(p.groups) == {}
     news = created_tasks(p.groups)
     assert sorted(t.slot for t in news) == [1, 2]
@@ -153,11 +153,11 @@ def test_start_first_keeps_the_old_task_until_the_new_one_runs_then_stops_it() -
     svc.spec.update.order = Config.START_FIRST
     old = old_tasks(svc, range(1, 2))[0]
     starting = new_task(svc, 1, state=states.STARTING, created=NOW - 1)
-    p = replicated.plan(svc, [old, starting], nodes_by_id(make_node("n1")), NOW)
+    p = replicas.plan(svc, [old, starting], nodes_by_id(make_node("n1")), NOW)
     assert desired_changes(p.groups) == {}
     running = new_task(svc, 1, state=states.RUNNING, created=NOW - 1, ran=NOW)
     running.id = starting.id
-    p = replicated.plan(svc, [old, running], nodes_by_id(make_node("n1")), NOW)
+    p = replicas.plan(svc, [old, running], nodes_by_id(make_node("n1")), NOW)
     assert desired_changes(p.groups) == {old.id: states.SHUTDOWN}
 
 
@@ -168,10 +168,10 @@ def test_start_first_holds_the_next_slot_until_the_old_task_has_stopped() -> Non
     old1, old2, old3 = old_tasks(svc)
     old1.desired_state = states.SHUTDOWN  # type: ignore[assignment]
     new1 = new_task(svc, 1, state=states.RUNNING, created=NOW - 5, ran=NOW - 4)
-    p = replicated.plan(svc, [old1, new1, old2, old3], NODES, NOW)
+    p = replicas.plan(svc, [old1, new1, old2, old3], NODES, NOW)
     assert created_tasks(p.groups) == []
     old1.status.state = states.SHUTDOWN  # type: ignore[assignment]
-    p = replicated.plan(svc, [old1, new1, old2, old3], NODES, NOW)
+    p = replicas.plan(svc, [old1, new1, old2, old3], NODES, NOW)
     assert replaced_slots(p) == [2]
 
 
@@ -179,7 +179,7 @@ def test_a_slot_whose_task_does_not_run_is_replaced_stop_first_even_in_start_fir
     svc = updating(replicas=1)
     svc.spec.update.order = Config.START_FIRST
     pending = make_task(svc, 1, node="", version=1, state=states.PENDING, created=NOW - 1000)
-    p = replicated.plan(svc, [pending], NODES, NOW)
+    p = replicas.plan(svc, [pending], NODES, NOW)
     assert desired_changes(p.groups) == {pending.id: states.SHUTDOWN}
     (new,) = created_tasks(p.groups)
     assert new.desired_state == states.READY
@@ -188,7 +188,7 @@ def test_a_slot_whose_task_does_not_run_is_replaced_stop_first_even_in_start_fir
 def test_no_new_slot_while_a_replacement_is_in_flight() -> None:
     svc = updating(parallelism=1)
     tasks = [*replaced(svc, 1, state=states.PENDING), *old_tasks(svc, range(2, 4))]
-    p = replicated.plan(svc, tasks, NODES, NOW)
+    p = replicas.plan(svc, tasks, NODES, NOW)
     assert created_tasks(p.groups) == []
     assert service_puts(p.groups) == []
 
@@ -196,20 +196,20 @@ def test_no_new_slot_while_a_replacement_is_in_flight() -> None:
 def test_next_slot_once_the_replacement_runs() -> None:
     svc = updating(parallelism=1)
     tasks = [*replaced(svc, 1, state=states.RUNNING), *old_tasks(svc, range(2, 4))]
-    p = replicated.plan(svc, tasks, NODES, NOW)
+    p = replicas.plan(svc, tasks, NODES, NOW)
     assert replaced_slots(p) == [2]
 
 
 def test_parallelism_two_keeps_two_in_flight() -> None:
     svc = updating(replicas=4, parallelism=2)
     tasks = [*replaced(svc, 1, state=states.PREPARING), *old_tasks(svc, range(2, 5))]
-    p = replicated.plan(svc, tasks, nodes_by_id(*NODES.values(), make_node("n4")), NOW)
+    p = replicas.plan(svc, tasks, nodes_by_id(*NODES.values(), make_node("n4")), NOW)
     assert replaced_slots(p) == [2]
 
 
 def test_parallelism_zero_replaces_every_dirty_slot_at_once() -> None:
     svc = updating(parallelism=0)
-    p = replicated.plan(svc, old_tasks(svc), NODES, NOW)
+    p = replicas.plan(svc, old_tasks(svc), NODES, NOW)
     assert replaced_slots(p) == [1, 2, 3]
     assert all(t.desired_state == states.READY for t in created_tasks(p.groups))
 
@@ -217,20 +217,20 @@ def test_parallelism_zero_replaces_every_dirty_slot_at_once() -> None:
 def test_the_update_delay_holds_the_next_slot_and_sets_a_timer() -> None:
     svc = updating(update_delay=10.0)
     tasks = [*replaced(svc, 1, state=states.RUNNING, ran=NOW - 2), *old_tasks(svc, range(2, 4))]
-    p = replicated.plan(svc, tasks, NODES, NOW)
+    p = replicas.plan(svc, tasks, NODES, NOW)
     assert created_tasks(p.groups) == []
     assert p.wake_at == pytest.approx(NOW + 8)
-    later = replicated.plan(svc, tasks, NODES, NOW + 8)
+    later = replicas.plan(svc, tasks, NODES, NOW + 8)
     assert replaced_slots(later) == [2]
 
 
 def test_the_update_completes_once_the_last_task_ran_for_the_monitor_window() -> None:
     svc = updating()
     tasks = [t for s in (1, 2, 3) for t in replaced(svc, s, state=states.RUNNING, ran=NOW - 2)]
-    p = replicated.plan(svc, tasks, NODES, NOW)
+    p = replicas.plan(svc, tasks, NODES, NOW)
     assert status_of(p) is None
     assert p.wake_at == pytest.approx(NOW + 3)
-    p = replicated.plan(svc, tasks, NODES, NOW + 3)
+    p = replicas.plan(svc, tasks, NODES, NOW + 3)
     status = status_of(p)
     assert status is not None and status.state == COMPLETED
     assert units.from_timestamp(status.completed_at) == pytest.approx(NOW + 3)
@@ -239,7 +239,7 @@ def test_the_update_completes_once_the_last_task_ran_for_the_monitor_window() ->
 
 def test_out_of_date_slots_without_an_update_recorded_start_one() -> None:
     svc = make_service(version=2, previous=True)
-    p = replicated.plan(svc, old_tasks(svc), NODES, NOW)
+    p = replicas.plan(svc, old_tasks(svc), NODES, NOW)
     status = status_of(p)
     assert status is not None and status.state == UPDATING
     assert created_tasks(p.groups) == []
@@ -247,14 +247,14 @@ def test_out_of_date_slots_without_an_update_recorded_start_one() -> None:
 
 def test_a_new_service_scaling_up_is_not_an_update() -> None:
     svc = make_service(version=1, previous=False)
-    p = replicated.plan(svc, [], NODES, NOW)
+    p = replicas.plan(svc, [], NODES, NOW)
     assert service_puts(p.groups) == []
 
 
 def test_a_slot_being_restarted_is_not_also_replaced_by_the_update() -> None:
     svc = updating(replicas=1, parallelism=0)
     failed = make_task(svc, 1, version=1, state=states.FAILED)
-    p = replicated.plan(svc, [failed], NODES, NOW)
+    p = replicas.plan(svc, [failed], NODES, NOW)
     (new,) = created_tasks(p.groups)
     assert (new.spec_version, new.origin) == (2, RESTART)  # the restart already takes the new spec
 
@@ -266,7 +266,7 @@ def test_a_restart_after_a_completed_update_does_not_reopen_it() -> None:
     restarting = new_task(svc, 1, state=states.PENDING, desired=states.READY, created=NOW - 5, origin=RESTART)
     restarting.start_after.CopyFrom(units.to_timestamp(NOW + 3))
     tasks = [old1, crashed, restarting, *replaced(svc, 2, state=states.RUNNING)]
-    p = replicated.plan(svc, tasks, NODES, NOW)
+    p = replicas.plan(svc, tasks, NODES, NOW)
     assert service_puts(p.groups) == []
 
 
@@ -311,7 +311,7 @@ def test_a_failure_pauses_the_update_with_the_reason() -> None:
     svc = updating()
     failed = new_task(svc, 1, state=states.FAILED, err="task: non-zero exit (1)")
     tasks = [failed, *old_tasks(svc, range(2, 4))]
-    p = replicated.plan(svc, tasks, NODES, NOW)
+    p = replicas.plan(svc, tasks, NODES, NOW)
     status = status_of(p)
     assert status is not None and status.state == Status.PAUSED
     assert status.message == f"update paused: task {failed.id} failed: non-zero exit (1)"
@@ -322,7 +322,7 @@ def test_a_failure_pauses_the_update_with_the_reason() -> None:
 def test_a_paused_update_replaces_nothing_more() -> None:
     svc = updating(state=Status.PAUSED)
     tasks = [*replaced(svc, 1, state=states.RUNNING), *old_tasks(svc, range(2, 4))]
-    p = replicated.plan(svc, tasks, NODES, NOW)
+    p = replicas.plan(svc, tasks, NODES, NOW)
     assert created_tasks(p.groups) == [] and service_puts(p.groups) == []
 
 
@@ -332,7 +332,7 @@ def test_continue_records_the_failure_and_goes_on() -> None:
     failed = new_task(svc, 1, state=states.FAILED, desired=states.SHUTDOWN, err="task: non-zero exit (1)")
     restarted = new_task(svc, 1, state=states.PENDING, desired=states.READY, created=NOW - 1, origin=RESTART)
     restarted.start_after.CopyFrom(units.to_timestamp(NOW + 4))
-    p = replicated.plan(svc, [failed, restarted, *old_tasks(svc, range(2, 4))], NODES, NOW)
+    p = replicas.plan(svc, [failed, restarted, *old_tasks(svc, range(2, 4))], NODES, NOW)
     status = status_of(p)
     assert status is not None and status.state == UPDATING and list(status.failed_tasks) == [failed.id]
     assert replaced_slots(p) == [2]
@@ -344,13 +344,13 @@ def test_the_max_failure_ratio_tolerates_failures_up_to_it() -> None:
     svc.update_status.failed_tasks.append("earlier")
     failed = new_task(svc, 2, state=states.FAILED, err="task: non-zero exit (1)")
     tasks = [*replaced(svc, 1, state=states.RUNNING), failed, *old_tasks(svc, range(3, 5))]
-    p = replicated.plan(svc, tasks, nodes_by_id(*NODES.values(), make_node("n4")), NOW)
+    p = replicas.plan(svc, tasks, nodes_by_id(*NODES.values(), make_node("n4")), NOW)
     status = status_of(p)
     assert status is not None and status.state == UPDATING  # 2 of 4 is not more than half
     svc.update_status.CopyFrom(status)
     third = new_task(svc, 3, state=states.REJECTED, err="exec: pull access denied")
     tasks = [*replaced(svc, 1, state=states.RUNNING), failed, third, *old_tasks(svc, range(4, 5))]
-    p = replicated.plan(svc, tasks, nodes_by_id(*NODES.values(), make_node("n4")), NOW)
+    p = replicas.plan(svc, tasks, nodes_by_id(*NODES.values(), make_node("n4")), NOW)
     status = status_of(p)
     assert status is not None and status.state == Status.PAUSED
     assert status.message == f"update paused: task {third.id} was rejected: exec: pull access denied"
@@ -360,7 +360,7 @@ def test_rollback_on_failure_restores_the_previous_spec() -> None:
     svc = updating()
     svc.spec.update.failure_action = Config.ROLLBACK
     failed = new_task(svc, 1, state=states.FAILED, err="task: non-zero exit (1)")
-    p = replicated.plan(svc, [failed, *old_tasks(svc, range(2, 4))], NODES, NOW)
+    p = replicas.plan(svc, [failed, *old_tasks(svc, range(2, 4))], NODES, NOW)
     (put,) = service_puts(p.groups)
     assert put.update_status.state == Status.ROLLBACK_STARTED
     assert put.update_status.message == f"rollback started: task {failed.id} failed: non-zero exit (1)"
@@ -372,7 +372,7 @@ def test_rollback_on_failure_restores_the_previous_spec() -> None:
 def test_a_rollback_replaces_only_the_slots_the_update_reached() -> None:
     svc = rollout.rolled_back(updating(), now=NOW - 10, message="rollback requested")
     tasks = [*[t for s in (1, 2) for t in replaced(updating(), s, state=states.RUNNING)], *old_tasks(svc, range(3, 4))]
-    p = replicated.plan(svc, tasks, NODES, NOW)
+    p = replicas.plan(svc, tasks, NODES, NOW)
     assert replaced_slots(p) == [1]  # parallelism 1; slot 3 never left version 1
     (new,) = created_tasks(p.groups)
     assert new.spec_version == 1 and new.spec == svc.spec.task
@@ -383,7 +383,7 @@ def test_a_failing_rollback_pauses_and_is_never_rolled_back() -> None:
     svc.spec.rollback.failure_action = Config.ROLLBACK  # refused by validation; still never a rollback
     failed = new_task(svc, 1, state=states.FAILED, err="task: non-zero exit (1)")
     assert failed.spec_version == 1
-    p = replicated.plan(svc, [failed, *old_tasks(updating(), range(2, 4))], NODES, NOW)
+    p = replicas.plan(svc, [failed, *old_tasks(updating(), range(2, 4))], NODES, NOW)
     (put,) = service_puts(p.groups)
     assert put.update_status.state == Status.ROLLBACK_PAUSED
     assert put.spec == svc.spec
@@ -392,7 +392,7 @@ def test_a_failing_rollback_pauses_and_is_never_rolled_back() -> None:
 def test_a_completed_rollback_keeps_the_reason() -> None:
     svc = rollout.rolled_back(updating(), now=STARTED, message="rollback started: task t1 failed: x")
     tasks = [make_task(svc, s, node=f"n{s}", version=1, created=NOW - 1000) for s in (1, 2, 3)]
-    status = status_of(replicated.plan(svc, tasks, NODES, NOW))
+    status = status_of(replicas.plan(svc, tasks, NODES, NOW))
     assert status is not None and status.state == Status.ROLLBACK_COMPLETED
     assert status.message == "rollback completed: task t1 failed: x"
 
@@ -403,7 +403,7 @@ def test_a_start_first_rollback_takes_the_old_task_back() -> None:
     old = old_tasks(svc, range(1, 2))[0]
     starting = new_task(svc, 1, state=states.STARTING, created=NOW - 1)
     back = rollout.rolled_back(svc, now=NOW, message="rollback requested")
-    p = replicated.plan(back, [old, starting], nodes_by_id(make_node("n1")), NOW)
+    p = replicas.plan(back, [old, starting], nodes_by_id(make_node("n1")), NOW)
     assert desired_changes(p.groups) == {starting.id: states.SHUTDOWN}
     assert created_tasks(p.groups) == []
 
@@ -414,5 +414,5 @@ def test_start_first_with_continue_lets_the_old_task_go_once_the_new_one_failed(
     svc.spec.update.failure_action = Config.CONTINUE
     old = old_tasks(svc, range(1, 2))[0]
     stuck = new_task(svc, 1, state=states.PENDING, created=NOW - 10)
-    p = replicated.plan(svc, [old, stuck], nodes_by_id(make_node("n1")), NOW)
+    p = replicas.plan(svc, [old, stuck], nodes_by_id(make_node("n1")), NOW)
     assert desired_changes(p.groups) == {old.id: states.SHUTDOWN}
