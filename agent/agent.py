@@ -27,7 +27,7 @@ import grpc
 
 from shoal import backoff, errors, logs, looplag, metrics_http, remotes, units
 from shoal.agent import credentials as credentials_
-from shoal.agent import metrics, server, stats
+from shoal.agent import metrics, server, stats, volumes
 from shoal.agent import reporter as reporter_
 from shoal.agent import runner as runner_
 from shoal.agent import session as session_
@@ -225,12 +225,14 @@ def new_worker(
 ) -> worker_.Worker:
     """The worker of this node's runners (open it with `async with`)."""
     timings = runner_.RunnerTimings(retry_base=settings.retry_base, retry_cap=settings.retry_cap)
+    # Secrets, configs and registry credentials of the assignment set (the Docker executor keeps them).
+    files = getattr(executor, "assignment_sink", None) or getattr(executor, "files", None)
     return worker_.Worker(
         node_id=node_id,
         executor=executor,
         reporter=reporter,
         timings=timings,
-        files=getattr(executor, "files", None),
+        files=files,
         networks=getattr(executor, "networks", None),
     )
 
@@ -275,7 +277,13 @@ async def run(settings: AgentSettings, executor: base.Executor) -> NoReturn:
     async with contextlib.AsyncExitStack() as stack:
         worker = await stack.enter_async_context(new_worker(settings, executor, reporter, node_id))
         addr = await stack.enter_async_context(
-            server.serve(settings.listen, worker, grace=settings.server_grace, credentials=creds)
+            server.serve(
+                settings.listen,
+                worker,
+                grace=settings.server_grace,
+                credentials=creds,
+                volumes=volumes.Volumes(executor, node_id),
+            )
         )
         metrics_addr = await stack.enter_async_context(metrics_http.serve(settings.metrics_listen))
         stack.enter_context(metrics.registered(metrics.TaskCollector(worker.observed_states)))

@@ -19,6 +19,7 @@ import grpc
 from shoal import authz, logs, metrics_http, tls
 from shoal.agent import credentials as credentials_
 from shoal.agent import runner as runner_
+from shoal.agent import volumes as volumes_
 from shoal.agent.executor import base
 from shoal.v1 import agent_pb2, agent_pb2_grpc
 
@@ -38,8 +39,9 @@ class RunnerLookup(Protocol):
 class AgentService(agent_pb2_grpc.AgentServicer):
     """`shoal.v1.Agent` over the worker's runners."""
 
-    def __init__(self, worker: RunnerLookup) -> None:
+    def __init__(self, worker: RunnerLookup, volumes: volumes_.Volumes | None = None) -> None:
         self._worker = worker
+        self._volumes = volumes
 
     async def _controller(self, task_id: str, context: grpc.aio.ServicerContext[Any, Any]) -> base.Controller:
         runner = self._worker.runner(task_id)
@@ -84,10 +86,33 @@ class AgentService(agent_pb2_grpc.AgentServicer):
         assert state is not None
         return agent_pb2.InspectTaskResponse(container_json=json.dumps(dict(state.raw)))
 
+    # ---- storage (issue 18) ----
+
+    async def ListVolumes(
+        self, request: agent_pb2.ListNodeVolumesRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> agent_pb2.ListNodeVolumesResponse:
+        if self._volumes is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "this agent serves no volumes")
+        assert self._volumes is not None
+        return await self._volumes.list(request, context)
+
+    async def RemoveVolume(
+        self, request: agent_pb2.RemoveNodeVolumeRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> agent_pb2.RemoveNodeVolumeResponse:
+        if self._volumes is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "this agent serves no volumes")
+        assert self._volumes is not None
+        return await self._volumes.remove(request, context)
+
 
 @contextlib.asynccontextmanager
 async def serve(
-    listen: str, worker: RunnerLookup, *, grace: float, credentials: credentials_.Credentials
+    listen: str,
+    worker: RunnerLookup,
+    *,
+    grace: float,
+    credentials: credentials_.Credentials,
+    volumes: volumes_.Volumes | None = None,
 ) -> AsyncIterator[str]:
     """Serve the Agent API on `listen`, to controllers only, while the context is open; yields the bound HOST:PORT."""
     host, _ = metrics_http.split_hostport(listen)
@@ -99,7 +124,7 @@ async def serve(
         interceptors=[authz.Authorizer(lambda: cluster_id, authz.AGENT_RULES)],
         options=(("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", 1024 * 1024)),
     )
-    agent_pb2_grpc.add_AgentServicer_to_server(AgentService(worker), server)
+    agent_pb2_grpc.add_AgentServicer_to_server(AgentService(worker, volumes), server)
     try:
         port = server.add_secure_port(listen, serving.credentials())
     except RuntimeError:

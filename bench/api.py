@@ -219,7 +219,7 @@ def cli_calls(lab: hollowlab.HollowLab, names: list[str], tasks: list[str], samp
         "service_create": timed(
             samples,
             ctl("service", "create", "--detach", "-q", "--name", f"cli-{rng.randrange(10**6)}-{{i}}",
-                "--image", "hollow/app:1"),
+                "--image", "hollow/app:1", "--no-resolve-image"),
         ),
         "service_ps": timed(samples, ctl("service", "ps", "-q", "{name}")),
         "task_ls_all": timed(max(2, samples // 4), ctl("task", "ls", "-q")),

@@ -202,7 +202,9 @@ class HollowLab:
         spec.task.placement.constraints.extend(constraints)
         spec.replicated.replicas = replicas
         spec.update.parallelism = 1
-        return self.control().CreateService.future(control_pb2.CreateServiceRequest(spec=spec), timeout=timeout)
+        # Hollow images are in no registry: nothing to pin them to.
+        request = control_pb2.CreateServiceRequest(spec=spec, no_resolve_image=True)
+        return self.control().CreateService.future(request, timeout=timeout)
 
     def close(self) -> None:
         if self._channel is not None:

@@ -33,7 +33,7 @@ from shoal.controller.dockerapi import server as dockerapi_server
 from shoal.controller.embedded_etcd import embedded_etcd
 from shoal.controller.leader import Election, LeaderInfo
 from shoal.controller.secrets import Sealer
-from shoal.controller.settings import ControllerSettings, DispatcherSettings, NetworkSettings
+from shoal.controller.settings import ControllerSettings, DispatcherSettings, NetworkSettings, RegistrySettings
 from shoal.controller.store.etcd import Etcd, EtcdTLS
 from shoal.controller.store.keys import Keys
 from shoal.controller.term import run_term
@@ -318,6 +318,19 @@ def _duration(_ctx: click.Context, _param: click.Parameter, value: str) -> float
     "certificate (DOCKER_CERT_PATH=STATE_DIR/admin-tls).",
 )
 @click.option(
+    "--registry-certs-dir",
+    default=RegistrySettings.certs_dir,
+    show_default=True,
+    help="Registries' own CAs, as dockerd reads them: DIR/HOST:PORT/ca.crt (to pin image tags to digests).",
+)
+@click.option(
+    "--insecure-registry",
+    "insecure_registries",
+    metavar="HOST:PORT",
+    multiple=True,
+    help="A registry to reach without TLS verification or over HTTP, as dockerd's flag (loopback ones always).",
+)
+@click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
 )
 def command(
@@ -342,6 +355,8 @@ def command(
     address_pools: tuple[str, ...],
     address_pool_size: int,
     docker_api_listen: tuple[str, ...],
+    registry_certs_dir: str,
+    insecure_registries: tuple[str, ...],
     log_level: str,
 ) -> None:
     """Run a controller: the control API, the dispatcher and, while leader, the control loops."""
@@ -385,5 +400,6 @@ def command(
             heartbeat_period=heartbeat_period, max_heartbeats_per_second=max_heartbeats_per_second
         ),
         networks=NetworkSettings(pools=pools),
+        registry=RegistrySettings(certs_dir=registry_certs_dir, insecure_registries=insecure_registries),
     )
     daemon.run(functools.partial(serve, settings))

@@ -56,6 +56,19 @@ class NetworkSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class RegistrySettings:
+    """How the controller reaches registries to pin image tags to digests (issue 18)."""
+
+    #: Docker's layout: `<certs_dir>/<host:port>/ca.crt` is a registry's own CA.
+    certs_dir: str = "/etc/docker/certs.d"
+    #: host[:port] of registries that may be reached without TLS verification, or over plain HTTP
+    #: (as dockerd's --insecure-registry; registries on loopback addresses always may).
+    insecure_registries: tuple[str, ...] = ()
+    #: Deadline of one resolution, all attempts included: a create does not wait longer for a digest.
+    timeout: float = 5.0
+
+
+@dataclasses.dataclass(frozen=True)
 class ControllerSettings:
     """Everything `swarmd controller` is configured with."""
 
@@ -95,6 +108,7 @@ class ControllerSettings:
     dispatcher: DispatcherSettings = dataclasses.field(default_factory=DispatcherSettings)
     loops: LoopSettings = dataclasses.field(default_factory=LoopSettings)
     networks: NetworkSettings = dataclasses.field(default_factory=NetworkSettings)
+    registry: RegistrySettings = dataclasses.field(default_factory=RegistrySettings)
 
     @property
     def data_key_path(self) -> str:

@@ -14,7 +14,7 @@ import logging
 from typing import NoReturn
 
 from shoal import errors, heap
-from shoal.controller import members, state_metrics
+from shoal.controller import members, registryauth, state_metrics
 from shoal.controller.allocator.allocator import Allocator
 from shoal.controller.context import Leadership, Term
 from shoal.controller.dispatcher.dispatcher import Dispatcher, DispatcherServicer
@@ -33,8 +33,12 @@ from shoal.v1 import dispatcher_pb2
 log = logging.getLogger(__name__)
 
 
-def deliverable_file(cache: Cache, sealer: Sealer, kind: str, file_id: str) -> dispatcher_pb2.AssignedFile | None:
-    """A secret (opened) or config as a node that needs it receives it; None if it is gone."""
+def deliverable_file(
+    cache: Cache, sealer: Sealer, kind: str, file_id: str
+) -> dispatcher_pb2.AssignedFile | dispatcher_pb2.AssignedRegistryAuth | None:
+    """A secret (opened), config or registry credentials as a node that needs it receives it; None if gone."""
+    if kind == "registry_auth":
+        return registryauth.deliverable(cache, sealer, file_id)
     if kind == "secret":
         secret = cache.secrets.get(file_id)
         if secret is None:

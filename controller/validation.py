@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 
 from shoal import errors, units
-from shoal.controller import constraint
+from shoal.controller import constraint, mounts
 from shoal.v1 import types_pb2
 
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -119,6 +119,7 @@ def _check_task_spec(what: str, task: types_pb2.TaskSpec) -> None:
     if task.restart.condition not in types_pb2.RestartPolicy.Condition.values():
         raise errors.InvalidArgument(f"{what}: unknown restart condition {task.restart.condition}")
     _check_healthcheck(what, c.healthcheck)
+    mounts.check_mounts(what, c, check_labels)  # volumes, bind mounts, tmpfs (issue 18)
     if len(task.placement.constraints) > MAX_CONSTRAINTS:
         raise errors.InvalidArgument(f"{what}: at most {MAX_CONSTRAINTS} constraints")
     for expr in task.placement.constraints:

@@ -133,10 +133,17 @@ class ControlClient:
     # Services
 
     async def create_service(
-        self, spec: types_pb2.ServiceSpec, request_id: str
+        self,
+        spec: types_pb2.ServiceSpec,
+        request_id: str,
+        *,
+        registry_auth: types_pb2.RegistryAuth | None = None,
+        no_resolve_image: bool = False,
     ) -> control_pb2.CreateServiceResponse:
         """CreateService; safe to repeat with the same `request_id`, so it is retried once on a timeout."""
-        req = control_pb2.CreateServiceRequest(spec=spec, request_id=request_id)
+        req = control_pb2.CreateServiceRequest(
+            spec=spec, request_id=request_id, registry_auth=registry_auth, no_resolve_image=no_resolve_image
+        )
         return await self._call(lambda s: s.CreateService, req, idempotent=True)
 
     async def get_service(self, ref: str) -> control_pb2.GetServiceResponse:
@@ -150,10 +157,18 @@ class ControlClient:
         return await self._call(lambda s: s.ListServices, req, idempotent=True)
 
     async def update_service(
-        self, ref: str, version: int, spec: types_pb2.ServiceSpec
+        self,
+        ref: str,
+        version: int,
+        spec: types_pb2.ServiceSpec,
+        *,
+        registry_auth: types_pb2.RegistryAuth | None = None,
+        no_resolve_image: bool = False,
     ) -> control_pb2.UpdateServiceResponse:
         """UpdateService; ABORTED (Conflict) if the service changed since `version`."""
-        req = control_pb2.UpdateServiceRequest(ref=ref, version=version, spec=spec)
+        req = control_pb2.UpdateServiceRequest(
+            ref=ref, version=version, spec=spec, registry_auth=registry_auth, no_resolve_image=no_resolve_image
+        )
         return await self._call(lambda s: s.UpdateService, req)
 
     async def remove_service(self, ref: str) -> control_pb2.RemoveServiceResponse:
@@ -262,6 +277,18 @@ class ControlClient:
         """ListTaskStats: running tasks' CPU and memory, as their agents last sampled them."""
         req = control_pb2.ListTaskStatsRequest(service_ids=service_ids, node_ids=node_ids)
         return await self._call(lambda s: s.ListTaskStats, req, idempotent=True)
+
+    # Volumes and images (issue 18)
+
+    async def list_volumes(self, *, node_refs: Sequence[str] = (), name: str = "") -> control_pb2.ListVolumesResponse:
+        """ListVolumes: the Shoal volumes of the nodes asked (every node by default), from their agents."""
+        req = control_pb2.ListVolumesRequest(node_refs=node_refs, name=name)
+        return await self._call(lambda s: s.ListVolumes, req, idempotent=True)
+
+    async def remove_volume(self, name: str, node_ref: str) -> control_pb2.RemoveVolumeResponse:
+        """RemoveVolume from one node."""
+        req = control_pb2.RemoveVolumeRequest(name=name, node_ref=node_ref)
+        return await self._call(lambda s: s.RemoveVolume, req)
 
     # Transport
 

@@ -17,7 +17,7 @@ from typing import NoReturn
 import click
 
 from shoal import errors
-from shoal.ctl import cluster, context, events, files, network, node, service, task
+from shoal.ctl import cluster, context, events, files, network, node, service, task, volume
 
 PROG = "swarmctl"
 
@@ -77,6 +77,7 @@ cli.add_command(files.secret_group)
 cli.add_command(files.config_group)
 cli.add_command(network.network_group)
 cli.add_command(events.events_command)
+cli.add_command(volume.volume_group)
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:

@@ -16,7 +16,21 @@ import click
 
 from shoal import errors, units
 from shoal.ctl import client as client_
-from shoal.ctl import context, logs, modes, network, network_flags, output, progress, rollout, spec, stats, task
+from shoal.ctl import (
+    context,
+    images,
+    logs,
+    modes,
+    mountflags,
+    network,
+    network_flags,
+    output,
+    progress,
+    rollout,
+    spec,
+    stats,
+    task,
+)
 from shoal.v1 import control_pb2, objects_pb2, types_pb2
 
 #: Re-reads after a version conflict (ABORTED) before giving up: another writer
@@ -61,7 +75,9 @@ def create(
     changes = spec.SpecChanges.from_params({**flags, "command": command})
     service_spec = spec.new_spec(name, mode, changes)
     request_id = uuid.uuid4().hex
-    reply = g.call(lambda c: c.create_service(service_spec, request_id))
+    extra = images.request_fields(service_spec.task.container.image, flags)
+    reply = g.call(lambda c: c.create_service(service_spec, request_id, **extra))
+    images.echo_warnings(reply.warnings)
     click.echo(reply.service.id)
     rollout.wait(g, reply.service.id, progress.CREATE, detach=detach, quiet=quiet)
 
@@ -104,8 +120,9 @@ def inspect(g: context.Globals, refs: tuple[str, ...]) -> None:
 @service_group.command("ps")
 @click.argument("ref", metavar="SERVICE")
 @click.option("--quiet", "-q", is_flag=True, help="Print only task IDs.")
+@click.option("--no-trunc", is_flag=True, help="Show errors in full.")
 @context.pass_globals_and_format
-def ps(g: context.Globals, ref: str, quiet: bool) -> None:
+def ps(g: context.Globals, ref: str, quiet: bool, no_trunc: bool) -> None:
     """List a service's tasks, finished ones included."""
 
     async def fetch(c: client_.ControlClient) -> tuple[list[objects_pb2.Task], dict[str, str]]:
@@ -116,7 +133,7 @@ def ps(g: context.Globals, ref: str, quiet: bool) -> None:
         return list(tasks.tasks), {n.id: n.name for n in nodes.nodes}
 
     tasks, node_names = g.call(fetch)
-    task.echo_tasks(g, task.sort_tasks(tasks, node_names), node_names, quiet=quiet)
+    task.echo_tasks(g, task.sort_tasks(tasks, node_names), node_names, quiet=quiet, no_trunc=no_trunc)
 
 
 @service_group.command("update")
@@ -138,7 +155,17 @@ def update(
         # The stored spec names networks by ID: name the ones given the same way.
         found = g.call(lambda c: c.list_networks()).networks
         changes = network_flags.by_id(changes, {n.spec.name: n.id for n in found})
-    svc = g.call(lambda c: update_service_spec(c, ref, lambda s: spec.apply(s.spec, changes)))
+    warnings: list[str] = []
+    svc = g.call(
+        lambda c: update_service_spec(
+            c,
+            ref,
+            lambda s: spec.apply(s.spec, changes),
+            extra=lambda new: images.request_fields(new.task.container.image, flags),
+            warnings=warnings,
+        )
+    )
+    images.echo_warnings(warnings)
     click.echo(svc.id)
     rollout.wait(g, svc.id, progress.UPDATE, detach=detach, quiet=quiet)
 
@@ -196,17 +223,28 @@ async def update_service_spec(
     c: client_.ControlClient,
     ref: str,
     change: Callable[[objects_pb2.Service], types_pb2.ServiceSpec],
+    *,
+    extra: Callable[[types_pb2.ServiceSpec], dict[str, Any]] | None = None,
+    warnings: list[str] | None = None,
 ) -> objects_pb2.Service:
-    """Read the service, change its spec and write it back at that version, re-reading on a conflict."""
+    """Read the service, change its spec and write it back at that version, re-reading on a conflict.
+
+    `extra` gives the request's other fields for the new spec (registry credentials); the
+    controller's warnings are added to `warnings`.
+    """
     for attempt in range(CONFLICT_RETRIES + 1):
         svc = (await c.get_service(ref)).service
         new = change(svc)
         try:
-            reply: control_pb2.UpdateServiceResponse = await c.update_service(svc.id, svc.meta.version, new)
+            reply: control_pb2.UpdateServiceResponse = await c.update_service(
+                svc.id, svc.meta.version, new, **(extra(new) if extra else {})
+            )
         except errors.Conflict as exc:
             if attempt == CONFLICT_RETRIES:
                 raise errors.Conflict(f"{exc} (gave up after {attempt + 1} attempts)") from exc
             continue
+        if warnings is not None:
+            warnings.extend(reply.warnings)
         return reply.service
     raise AssertionError("unreachable")
 
@@ -236,7 +274,7 @@ def service_fields(svc: objects_pb2.Service, network_names: Mapping[str, str] | 
     fields = [("ID", svc.id), ("Name", s.name), ("Labels", output.mapping(s.labels) or "-")]
     fields += modes.mode_fields(s, svc.spec_version)
     fields += [
-        ("Image", c.image),
+        *images.image_fields(c),
         ("Command", " ".join(c.command) or "-"),
         ("Args", " ".join(c.args) or "-"),
         ("Env", "\n".join(c.env) or "-"),
@@ -249,6 +287,8 @@ def service_fields(svc: objects_pb2.Service, network_names: Mapping[str, str] | 
     ):
         if value:
             fields.append((key, value))
+    if c.mounts:
+        fields.append(("Mounts", "\n".join(mountflags.describe(m) for m in c.mounts)))
     if c.HasField("stop_grace_period"):
         fields.append(("Stop grace period", units.format_duration(units.from_duration(c.stop_grace_period))))
     fields += [

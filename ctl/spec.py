@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import click
 
 from shoal import errors, units
-from shoal.ctl import modes, network_flags, options, rollout_flags
+from shoal.ctl import modes, mountflags, network_flags, options, rollout_flags
 from shoal.v1 import types_pb2
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -93,6 +93,9 @@ class SpecChanges:
     placement_pref: tuple[str, ...] = ()
     placement_pref_rm: tuple[str, ...] = ()
     replicas_max_per_node: int | None = None
+    # Storage (ctl/mountflags.py).
+    mount: tuple[types_pb2.Mount, ...] = ()
+    mount_rm: tuple[str, ...] = ()
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> SpecChanges:
@@ -175,7 +178,7 @@ def task_options(fn: F) -> F:
     ]
     for decorator in reversed(decorators):
         fn = decorator(fn)
-    return network_flags.options_(rollout_flags.options_(fn))
+    return network_flags.options_(rollout_flags.options_(mountflags.options_(fn)))
 
 
 def update_only_options(fn: F) -> F:
@@ -198,7 +201,7 @@ def update_only_options(fn: F) -> F:
     ]
     for decorator in reversed(decorators):
         fn = decorator(fn)
-    return network_flags.update_options(fn)
+    return mountflags.update_options_(network_flags.update_options(fn))
 
 
 def new_spec(name: str, mode: str, changes: SpecChanges) -> types_pb2.ServiceSpec:
@@ -257,6 +260,7 @@ def apply(spec: types_pb2.ServiceSpec, changes: SpecChanges) -> types_pb2.Servic
     _set_files(container.secrets, changes.secret, changes.secret_rm)
     _set_files(container.configs, changes.config, changes.config_rm)
     network_flags.apply(out, changes)
+    mountflags.apply(container.mounts, changes.mount, changes.mount_rm)
     if changes.force:
         task.force_update += 1
     return out

@@ -91,16 +91,22 @@ async def _node_name(c: client_.ControlClient, node_id: str) -> str:
 
 
 def echo_tasks(
-    g: context.Globals, tasks: Sequence[objects_pb2.Task], node_names: Mapping[str, str], *, quiet: bool
+    g: context.Globals,
+    tasks: Sequence[objects_pb2.Task],
+    node_names: Mapping[str, str],
+    *,
+    quiet: bool,
+    no_trunc: bool = False,
 ) -> None:
-    """Print tasks as IDs (-q), JSON or the `docker service ps` table."""
+    """Print tasks as IDs (-q), JSON or the `docker service ps` table (errors cut unless `no_trunc`)."""
     if quiet:
         output.echo_ids(t.id for t in tasks)
     elif g.json:
         output.echo_json(tasks)
     else:
         now = datetime.datetime.now(datetime.UTC)
-        output.echo_table(TASK_HEADERS, (task_row(t, node_names, now) for t in tasks))
+        width = 1 << 20 if no_trunc else output.ERROR_WIDTH
+        output.echo_table(TASK_HEADERS, (task_row(t, node_names, now, width) for t in tasks))
 
 
 def sort_tasks(tasks: Sequence[objects_pb2.Task], node_names: Mapping[str, str]) -> list[objects_pb2.Task]:
@@ -123,18 +129,27 @@ def task_name(task: objects_pb2.Task, node_names: Mapping[str, str]) -> str:
     return f"{service}.{node}"
 
 
-def task_row(task: objects_pb2.Task, node_names: Mapping[str, str], now: datetime.datetime) -> list[str]:
+def task_row(
+    task: objects_pb2.Task, node_names: Mapping[str, str], now: datetime.datetime, width: int = output.ERROR_WIDTH
+) -> list[str]:
     """One row under TASK_HEADERS."""
     node = node_names.get(task.node_id, output.short_id(task.node_id)) if task.node_id else "-"
     return [
         output.short_id(task.id),
         task_name(task, node_names),
-        task.spec.container.image,
+        image_cell(task.spec.container.image, full=width > output.ERROR_WIDTH),
         node,
         state_word(task.desired_state),
         current_state(task.status, now),
-        output.truncate(task.status.err),
+        output.truncate(task.status.err, width),
     ]
+
+
+def image_cell(image: str, *, full: bool = False) -> str:
+    """The image a task runs, its digest cut to 12 hex digits (as IDs are) unless `full`."""
+    name, sep, digest = image.partition("@")
+    algorithm, _, hexdigits = digest.partition(":")
+    return image if full or not sep else f"{name}@{algorithm}:{hexdigits[:12]}"
 
 
 def state_word(state: int) -> str:

@@ -24,9 +24,10 @@ import aiohttp
 
 from shoal import units
 from shoal.agent import metrics
-from shoal.agent.executor import base, dockerhealth, dockernet, dockerstats
+from shoal.agent.executor import base, dockerhealth, dockermounts, dockernet, dockerpull, dockerstats
 from shoal.agent.files import FileStore
 from shoal.agent.network.builder import BuilderSettings, NetworkBuilder, underlay
+from shoal.agent.registryauth import AuthStore, Sinks
 from shoal.agent.settings import AgentSettings
 from shoal.v1 import objects_pb2, types_pb2
 
@@ -102,6 +103,8 @@ def container_config(task: objects_pb2.Task, default_grace: float) -> dict[str, 
         config["HostConfig"]["PortBindings"] = {
             f"{p.target}/{p.protocol or 'tcp'}": [{"HostPort": str(p.published or p.target)}] for p in spec.ports
         }
+    if spec.mounts:  # volumes, bind mounts, tmpfs (issue 18); prepare adds the secrets' and configs'
+        config["HostConfig"]["Mounts"] = dockermounts.engine_mounts(task)
     return config
 
 
@@ -152,12 +155,14 @@ class DockerController:
         settings: AgentSettings,
         files: FileStore | None = None,
         networks: NetworkBuilder | None = None,
+        auths: AuthStore | None = None,
     ) -> None:
         self._docker = docker
         self._task = task
         self._settings = settings
         self._files = files
         self._networks = networks
+        self._auths = auths
         self.name = container_name(task)
 
     def _wipe_files(self) -> None:
@@ -182,10 +187,12 @@ class DockerController:
         attachments = await self._attachments()
         config = container_config(self._task, self._settings.stop_grace_period)
         dockernet.apply(config, self._task, attachments)
+        with _engine_errors("create volume"):
+            await dockermounts.ensure_volumes(self._docker, self._task, self._settings.engine_timeout)
         if self._files is not None:
             mounts = self._files.mounts(self._task)
             if mounts:
-                config["HostConfig"]["Mounts"] = mounts
+                config["HostConfig"].setdefault("Mounts", []).extend(mounts)
         with metrics.time_operation("create"), _engine_errors("create container"):
             async with asyncio.timeout(self._settings.engine_timeout):
                 try:
@@ -217,18 +224,19 @@ class DockerController:
                     await self._docker._query_json(f"networks/{a.docker_network}/connect", method="POST", data=body)
 
     async def _ensure_image(self, image: str) -> None:
-        with metrics.time_operation("inspect"), _engine_errors("inspect image"):
-            async with asyncio.timeout(self._settings.engine_timeout):
-                try:
-                    await self._docker.images.inspect(image)
-                    return
-                except aiodocker.DockerError as exc:
-                    if exc.status != 404:
-                        raise
-        with metrics.time_pull(), metrics.time_operation("pull"), _engine_errors(f"pull {image}"):
-            async with asyncio.timeout(self._settings.pull_timeout):
-                progress = await self._docker.images.pull(image)
-        metrics.IMAGE_PULL_BYTES.inc(dockerstats.pulled_bytes(progress))
+        auth_id = self._task.spec.container.registry_auth_id
+        auth = self._auths.get(auth_id) if auth_id and self._auths is not None else None
+        if auth_id and auth is None:
+            raise base.PermanentError("exec: the service's registry credentials were not delivered to this node")
+        await dockerpull.ensure_image(
+            self._docker,
+            image,
+            auth,
+            engine_errors=_engine_errors,
+            engine_timeout=self._settings.engine_timeout,
+            pull_timeout=self._settings.pull_timeout,
+            not_before=units.from_timestamp(self._task.start_after) if self._task.HasField("start_after") else 0.0,
+        )
 
     async def start(self) -> None:
         with metrics.time_operation("start"), _engine_errors("start container"):
@@ -384,11 +392,30 @@ class DockerExecutor:
         settings: AgentSettings,
         files: FileStore | None = None,
         networks: NetworkBuilder | None = None,
+        auths: AuthStore | None = None,
     ) -> None:
         self._docker = docker
         self._settings = settings
         self.files = files
         self.networks = networks
+        self.auths = auths
+
+    @property
+    def assignment_sink(self) -> Sinks:
+        """Where the worker hands the assignment set's secrets, configs and registry credentials."""
+        return Sinks([s for s in (self.files, self.auths) if s is not None])
+
+    async def list_volumes(self, node_id: str, name: str = "") -> list[types_pb2.Volume]:
+        """The Shoal volumes of this node (issue 18)."""
+        with _engine_errors("list volumes"):
+            async with asyncio.timeout(self._settings.engine_timeout):
+                return await dockermounts.list_volumes(self._docker, node_id, name)
+
+    async def remove_volume(self, node_id: str, name: str) -> None:
+        """Remove a Shoal volume of this node; dockermounts.VolumeNotFound / VolumeInUse say why not."""
+        with _engine_errors("remove volume"):
+            async with asyncio.timeout(self._settings.engine_timeout):
+                await dockermounts.remove_volume(self._docker, node_id, name)
 
     async def describe(self) -> types_pb2.NodeDescription:
         with _engine_errors("engine info"):
@@ -410,7 +437,7 @@ class DockerExecutor:
         )
 
     def controller(self, task: objects_pb2.Task) -> DockerController:
-        return DockerController(self._docker, task, self._settings, self.files, self.networks)
+        return DockerController(self._docker, task, self._settings, self.files, self.networks, self.auths)
 
     async def ping(self) -> None:
         with _engine_errors("ping"):
@@ -477,7 +504,7 @@ async def open_executor(settings: AgentSettings) -> AsyncIterator[DockerExecutor
                     engine_timeout=settings.engine_timeout,
                 )
                 networks = await stack.enter_async_context(NetworkBuilder(docker, builder))
-            yield DockerExecutor(docker, settings, files, networks)
+            yield DockerExecutor(docker, settings, files, networks, AuthStore())
     finally:
         await docker.close()
         if connector is not None:

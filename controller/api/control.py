@@ -14,6 +14,7 @@ from shoal.controller.api.cluster_settings import ClusterSettingsHandlers
 from shoal.controller.api.events import EventsHandlers
 from shoal.controller.api.file_updates import FileUpdateHandlers
 from shoal.controller.api.files import FileHandlers
+from shoal.controller.api.images import ImageHandlers
 from shoal.controller.api.logs import LogsHandlers
 from shoal.controller.api.networks import NetworkHandlers
 from shoal.controller.api.nodes import NodeHandlers
@@ -21,6 +22,7 @@ from shoal.controller.api.rollouts import RolloutHandlers
 from shoal.controller.api.services import ServiceHandlers
 from shoal.controller.api.stats import StatsHandlers
 from shoal.controller.api.tasks import TaskHandlers
+from shoal.controller.api.volumes import VolumeHandlers
 from shoal.v1 import control_pb2_grpc
 
 
@@ -37,6 +39,8 @@ class ControlServicer(
     LogsHandlers,
     EventsHandlers,
     NetworkHandlers,
+    ImageHandlers,  # issue 18: ResolveImage
+    VolumeHandlers,  # issue 18: ListVolumes, RemoveVolume
     control_pb2_grpc.ControlServicer,
 ):
     """Every Control RPC.

@@ -11,8 +11,8 @@ from typing import Any
 import grpc
 
 from shoal import errors, ids
-from shoal.controller import networking, rollout, service_modes, validation
-from shoal.controller.api import networks, refs
+from shoal.controller import imageresolve, networking, registryauth, rollout, service_modes, validation
+from shoal.controller.api import images, networks, refs
 from shoal.controller.api.base import Handlers, check_version
 from shoal.controller.api.files import resolve_file_refs
 from shoal.controller.rpcerrors import handle
@@ -46,15 +46,14 @@ class ServiceHandlers(Handlers):
             return control_pb2.CreateServiceResponse(service=existing)
         if spec.name in cache.service_by_name:
             raise errors.AlreadyExists(f'service "{spec.name}" already exists')
+        service = objects_pb2.Service(id=ids.new_id(), spec=spec, spec_version=1, create_request_id=request.request_id)
+        # Registry credentials and the image's digest (issue 18), before the network lock: a registry may be slow.
+        more, warnings = await images.prepare(self._resolver(), cache, self._sealer, service, service.spec, request)
+        ops: list[w.Op] = [w.create(service), w.Claim(self._keys.name(Kind.SERVICE, spec.name), service.id.encode())]
+        ops += more
         try:
-            async with networks.publishing(self, term, self._keys, self._leadership.settings.networks.pools, spec):
-                service = objects_pb2.Service(
-                    id=ids.new_id(), spec=spec, spec_version=1, create_request_id=request.request_id
-                )
-                ops: list[w.Op] = [
-                    w.create(service),
-                    w.Claim(self._keys.name(Kind.SERVICE, spec.name), service.id.encode()),
-                ]
+            pools = self._leadership.settings.networks.pools
+            async with networks.publishing(self, term, self._keys, pools, service.spec):
                 await term.writer.commit(ops)
         except errors.Conflict:
             # Either the name was taken meanwhile, or this is a retry of a create that landed.
@@ -63,7 +62,10 @@ class ServiceHandlers(Handlers):
                 return control_pb2.CreateServiceResponse(service=existing)
             raise errors.AlreadyExists(f'service "{spec.name}" already exists') from None
         log.info("service %s (%s) created", spec.name, service.id)
-        return control_pb2.CreateServiceResponse(service=cache.services[service.id])
+        return control_pb2.CreateServiceResponse(service=cache.services[service.id], warnings=warnings)
+
+    def _resolver(self) -> imageresolve.Resolver:
+        return images.resolver(self._leadership.settings.registry)
 
     @staticmethod
     def _created_by(cache, request_id: str) -> objects_pb2.Service | None:  # type: ignore[no-untyped-def]
@@ -117,15 +119,17 @@ class ServiceHandlers(Handlers):
         if spec.WhichOneof("mode") != service.spec.WhichOneof("mode"):
             raise errors.InvalidArgument(f'service "{name}": the mode of a service cannot change')
         check_version("service", name, request.version, service.meta.version)
+        # Registry credentials and the image's digest (issue 18), before the network lock: a registry may be slow.
+        more, warnings = await images.prepare(self._resolver(), term.cache, self._sealer, service, spec, request)
         pools = self._leadership.settings.networks.pools
         try:
             async with networks.publishing(self, term, self._keys, pools, spec, service.id):
                 new = updated(service, spec, functools.partial(term.cache.tasks_of_service, service.id), time.time())
-                await term.writer.commit([w.Put(new, request.version)])
+                await term.writer.commit([w.Put(new, request.version), *more])
         except errors.Conflict:
             raise errors.Conflict(f'service "{name}" changed since it was read; read it again') from None
         log.info("service %s (%s) updated%s", name, service.id, _rollout_note(service, new))
-        return control_pb2.UpdateServiceResponse(service=term.cache.services[service.id])
+        return control_pb2.UpdateServiceResponse(service=term.cache.services[service.id], warnings=warnings)
 
     @handle
     async def RemoveService(  # noqa: N802
@@ -134,6 +138,7 @@ class ServiceHandlers(Handlers):
         term = self._leadership.require()
         service = refs.resolve("service", request.ref, term.cache.services, term.cache.service_by_name)
         ops: list[w.Op] = [w.delete(service), w.Claim(self._keys.name(Kind.SERVICE, service.spec.name), None, None)]
+        ops += registryauth.removals(term.cache, service.id)
         try:
             await term.writer.commit(ops)
         except errors.Conflict:

@@ -23,22 +23,29 @@ UPDATE = dispatcher_pb2.AssignmentChange.UPDATE
 REMOVE = dispatcher_pb2.AssignmentChange.REMOVE
 
 
-#: Looks up a secret or config for delivery: (kind, id) -> the file, or None if it is gone.
-FileSource = Callable[[str, str], dispatcher_pb2.AssignedFile | None]
+#: Looks up a secret, config or registry credentials for delivery: (kind, id) -> the item, or None if it is gone.
+FileSource = Callable[[str, str], dispatcher_pb2.AssignedFile | dispatcher_pb2.AssignedRegistryAuth | None]
 
 
 def file_refs(task: objects_pb2.Task) -> list[tuple[str, str]]:
-    """The (kind, id) of every secret and config the task mounts."""
+    """The (kind, id) of every secret and config the task mounts, and of its registry credentials."""
     container = task.spec.container
-    if not container.secrets and not container.configs:
+    if not container.secrets and not container.configs and not container.registry_auth_id:
         return []  # most tasks: asked for every task a node is given
-    return [("secret", r.id) for r in container.secrets] + [("config", r.id) for r in container.configs]
+    refs = [("secret", r.id) for r in container.secrets] + [("config", r.id) for r in container.configs]
+    if container.registry_auth_id:  # issue 18: delivered like a secret
+        refs.append(("registry_auth", container.registry_auth_id))
+    return refs
 
 
 def _file_change(
-    action: dispatcher_pb2.AssignmentChange.Action.ValueType, kind: str, file: dispatcher_pb2.AssignedFile
+    action: dispatcher_pb2.AssignmentChange.Action.ValueType,
+    kind: str,
+    file: dispatcher_pb2.AssignedFile | dispatcher_pb2.AssignedRegistryAuth,
 ) -> dispatcher_pb2.AssignmentChange:
-    """The change that delivers or withdraws a secret or config (`kind` names its field)."""
+    """The change that delivers or withdraws a secret, config or registry credentials (`kind` names its field)."""
+    if isinstance(file, dispatcher_pb2.AssignedRegistryAuth):
+        return dispatcher_pb2.AssignmentChange(action=action, registry_auth=file)
     if kind == "secret":
         return dispatcher_pb2.AssignmentChange(action=action, secret=file)
     return dispatcher_pb2.AssignmentChange(action=action, config=file)
@@ -99,7 +106,7 @@ class AssignmentStream:
                     self._pending[f"{kind}/{file_id}"] = _file_change(UPDATE, kind, found)
             elif self._file_users[key] <= 0:
                 del self._file_users[key]
-                gone = dispatcher_pb2.AssignedFile(id=file_id)
+                gone = _withdrawn(kind, file_id)
                 self._pending[f"{kind}/{file_id}"] = _file_change(REMOVE, kind, gone)
 
     def network(self, network_id: str, item: dispatcher_pb2.NetworkAssignment | None) -> None:
@@ -173,6 +180,13 @@ class AssignmentStream:
                     await self._wake.wait()
             except TimeoutError:
                 return
+
+
+def _withdrawn(kind: str, item_id: str) -> dispatcher_pb2.AssignedFile | dispatcher_pb2.AssignedRegistryAuth:
+    """What a REMOVE of a file (or of registry credentials) carries: the ID alone."""
+    if kind == "registry_auth":
+        return dispatcher_pb2.AssignedRegistryAuth(id=item_id)
+    return dispatcher_pb2.AssignedFile(id=item_id)
 
 
 def _delivery_order(change: dispatcher_pb2.AssignmentChange) -> int:

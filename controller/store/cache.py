@@ -86,6 +86,8 @@ class Cache:
         self.secrets: dict[str, objects_pb2.Secret] = {}
         self.configs: dict[str, objects_pb2.Config] = {}
         self.networks: dict[str, objects_pb2.Network] = {}
+        #: Sealed registry credentials of service specs, by their own ID (issue 18).
+        self.registry_credentials: dict[str, objects_pb2.RegistryCredential] = {}
         self.cluster: objects_pb2.Cluster | None = None
         self.ca: objects_pb2.CertificateAuthority | None = None
         self.tasks_by_service: dict[str, set[str]] = collections.defaultdict(set)
@@ -115,6 +117,7 @@ class Cache:
             Kind.SECRET: self.secrets,  # type: ignore[dict-item]
             Kind.CONFIG: self.configs,  # type: ignore[dict-item]
             Kind.NETWORK: self.networks,  # type: ignore[dict-item]
+            Kind.REGISTRY_CREDENTIAL: self.registry_credentials,  # type: ignore[dict-item]
         }
 
     # ---- reading ----------------------------------------------------------

@@ -26,6 +26,7 @@ class Kind(enum.Enum):
     SECRET = "secrets"
     CONFIG = "configs"
     NETWORK = "networks"
+    REGISTRY_CREDENTIAL = "registry_credentials"  # issue 18
 
 
 MESSAGE_OF: dict[Kind, type[message.Message]] = {
@@ -37,6 +38,7 @@ MESSAGE_OF: dict[Kind, type[message.Message]] = {
     Kind.SECRET: objects_pb2.Secret,
     Kind.CONFIG: objects_pb2.Config,
     Kind.NETWORK: objects_pb2.Network,
+    Kind.REGISTRY_CREDENTIAL: objects_pb2.RegistryCredential,
 }
 
 #: Kinds of which a cluster has exactly one object.

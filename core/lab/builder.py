@@ -296,6 +296,7 @@ class Lab:
             f"tcp://{h.addr(DOCKER_API_PORT)}",
             "--docker-api-listen",
             f"unix://{spec.dir(h) / 'docker.sock'}",
+            f"--insecure-registry={spec.registry}",  # to pin the lab's images to digests, as its dockerds pull them
         ]
 
     def _start_controllers(self) -> None:

@@ -376,7 +376,7 @@ class Cluster:
         )
         return self.controller
 
-    def start_agent(self, name: str, labels: dict[str, str] | None = None) -> Process:
+    def start_agent(self, name: str, labels: dict[str, str] | None = None, docker_host: str = DOCKER_HOST) -> Process:
         d = self.tmp / name
         d.mkdir(exist_ok=True)
         self.agent_metrics[name] = f"127.0.0.1:{free_port()}"
@@ -388,7 +388,7 @@ class Cluster:
             "--node-name",
             name,
             "--docker-host",
-            DOCKER_HOST,
+            docker_host,
             "--listen",
             f"127.0.0.1:{free_port()}",
             "--metrics-listen",
@@ -434,14 +434,17 @@ class Cluster:
 
         wait_until(ready, timeout, f"nodes {names} to be READY")
 
-    def ctl(self, *args: str, check: bool = False, input: str | None = None) -> subprocess.CompletedProcess[str]:
-        """Run swarmctl against this cluster."""
+    def ctl(
+        self, *args: str, check: bool = False, input: str | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run swarmctl against this cluster (in `env`, when given)."""
         result = subprocess.run(
             [str(BIN / "swarmctl"), "-H", self.controller_addr, "--tls-dir", str(self.admin_tls), *args],
             capture_output=True,
             text=True,
             timeout=60,
             input=input,
+            env=env,
         )
         if check and result.returncode != 0:
             raise AssertionError(f"swarmctl {' '.join(args)} failed ({result.returncode}): {result.stderr}")
@@ -489,6 +492,10 @@ class Cluster:
                 ids = docker("ps", "-aq", "--filter", f"label=shoal.node.id={node_id}").stdout.split()
                 if ids:
                     docker("rm", "-f", *ids, check=False)
+                # The volumes the node's agent made (they outlive containers by design).
+                volumes = docker("volume", "ls", "-q", "--filter", f"label=shoal.node.id={node_id}").stdout.split()
+                if volumes:
+                    docker("volume", "rm", "-f", *volumes, check=False)
             unmount(self.tmp / name / "files")
 
     def dump_logs(self) -> str:

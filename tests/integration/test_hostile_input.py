@@ -83,7 +83,9 @@ def test_random_specs_never_internal_and_refusals_write_nothing(bare: Cluster, s
     stub = bare.control.stub
     before = harness.etcd_dump(bare)
     try:
-        created = stub.CreateService(control_pb2.CreateServiceRequest(spec=spec), timeout=10).service
+        # no_resolve_image: the random images name Docker Hub, which is not to be asked.
+        request = control_pb2.CreateServiceRequest(spec=spec, no_resolve_image=True)
+        created = stub.CreateService(request, timeout=10).service
     except grpc.RpcError as exc:
         assert exc.code() != grpc.StatusCode.INTERNAL, exc.details()
         assert harness.etcd_dump(bare) == before, f"refused ({exc.code().name}) but etcd changed"
@@ -91,7 +93,10 @@ def test_random_specs_never_internal_and_refusals_write_nothing(bare: Cluster, s
     # Accepted: an update with the same random spec (name kept) must behave too, then clean up.
     try:
         stub.UpdateService(
-            control_pb2.UpdateServiceRequest(ref=created.id, version=created.meta.version, spec=spec), timeout=10
+            control_pb2.UpdateServiceRequest(
+                ref=created.id, version=created.meta.version, spec=spec, no_resolve_image=True
+            ),
+            timeout=10,
         )
     except grpc.RpcError as exc:
         assert exc.code() != grpc.StatusCode.INTERNAL, exc.details()
@@ -136,11 +141,11 @@ def test_oversized_requests_are_refused(bare: Cluster) -> None:
     spec.task.container.env.extend(["X=" + "y" * 1000] * 5000)  # ~5 MB: over the server's message limit
     before = harness.etcd_dump(bare)
     with pytest.raises(grpc.RpcError) as err:
-        bare.control.stub.CreateService(control_pb2.CreateServiceRequest(spec=spec), timeout=10)
+        bare.control.stub.CreateService(control_pb2.CreateServiceRequest(spec=spec, no_resolve_image=True), timeout=10)
     assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     spec.task.container.ClearField("env")
     spec.task.container.env.extend(["X=1"] * 2000)  # under the message limit, over the spec bound
     with pytest.raises(grpc.RpcError) as err:
-        bare.control.stub.CreateService(control_pb2.CreateServiceRequest(spec=spec), timeout=10)
+        bare.control.stub.CreateService(control_pb2.CreateServiceRequest(spec=spec, no_resolve_image=True), timeout=10)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert harness.etcd_dump(bare) == before

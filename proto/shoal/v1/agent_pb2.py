@@ -23,25 +23,34 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from shoal.v1 import types_pb2 as shoal_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14shoal/v1/agent.proto\x12\x08shoal.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"k\n\x0fTaskLogsRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0e\n\x06\x66ollow\x18\x02 \x01(\x08\x12\x0c\n\x04tail\x18\x03 \x01(\x04\x12)\n\x05since\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa3\x01\n\x07LogLine\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12-\n\ttimestamp\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12(\n\x06stream\x18\x03 \x01(\x0e\x32\x18.shoal.v1.LogLine.Stream\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\" \n\x06Stream\x12\n\n\x06STDOUT\x10\x00\x12\n\n\x06STDERR\x10\x01\"%\n\x12InspectTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"-\n\x13InspectTaskResponse\x12\x16\n\x0e\x63ontainer_json\x18\x01 \x01(\t2\x8f\x01\n\x05\x41gent\x12:\n\x08TaskLogs\x12\x19.shoal.v1.TaskLogsRequest\x1a\x11.shoal.v1.LogLine0\x01\x12J\n\x0bInspectTask\x12\x1c.shoal.v1.InspectTaskRequest\x1a\x1d.shoal.v1.InspectTaskResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14shoal/v1/agent.proto\x12\x08shoal.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x14shoal/v1/types.proto\"k\n\x0fTaskLogsRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0e\n\x06\x66ollow\x18\x02 \x01(\x08\x12\x0c\n\x04tail\x18\x03 \x01(\x04\x12)\n\x05since\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xa3\x01\n\x07LogLine\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12-\n\ttimestamp\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12(\n\x06stream\x18\x03 \x01(\x0e\x32\x18.shoal.v1.LogLine.Stream\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\" \n\x06Stream\x12\n\n\x06STDOUT\x10\x00\x12\n\n\x06STDERR\x10\x01\"%\n\x12InspectTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"-\n\x13InspectTaskResponse\x12\x16\n\x0e\x63ontainer_json\x18\x01 \x01(\t\"&\n\x16ListNodeVolumesRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"<\n\x17ListNodeVolumesResponse\x12!\n\x07volumes\x18\x01 \x03(\x0b\x32\x10.shoal.v1.Volume\"\'\n\x17RemoveNodeVolumeRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x1a\n\x18RemoveNodeVolumeResponse2\xba\x02\n\x05\x41gent\x12:\n\x08TaskLogs\x12\x19.shoal.v1.TaskLogsRequest\x1a\x11.shoal.v1.LogLine0\x01\x12J\n\x0bInspectTask\x12\x1c.shoal.v1.InspectTaskRequest\x1a\x1d.shoal.v1.InspectTaskResponse\x12R\n\x0bListVolumes\x12 .shoal.v1.ListNodeVolumesRequest\x1a!.shoal.v1.ListNodeVolumesResponse\x12U\n\x0cRemoveVolume\x12!.shoal.v1.RemoveNodeVolumeRequest\x1a\".shoal.v1.RemoveNodeVolumeResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'shoal.v1.agent_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TASKLOGSREQUEST']._serialized_start=67
-  _globals['_TASKLOGSREQUEST']._serialized_end=174
-  _globals['_LOGLINE']._serialized_start=177
-  _globals['_LOGLINE']._serialized_end=340
-  _globals['_LOGLINE_STREAM']._serialized_start=308
-  _globals['_LOGLINE_STREAM']._serialized_end=340
-  _globals['_INSPECTTASKREQUEST']._serialized_start=342
-  _globals['_INSPECTTASKREQUEST']._serialized_end=379
-  _globals['_INSPECTTASKRESPONSE']._serialized_start=381
-  _globals['_INSPECTTASKRESPONSE']._serialized_end=426
-  _globals['_AGENT']._serialized_start=429
-  _globals['_AGENT']._serialized_end=572
+  _globals['_TASKLOGSREQUEST']._serialized_start=89
+  _globals['_TASKLOGSREQUEST']._serialized_end=196
+  _globals['_LOGLINE']._serialized_start=199
+  _globals['_LOGLINE']._serialized_end=362
+  _globals['_LOGLINE_STREAM']._serialized_start=330
+  _globals['_LOGLINE_STREAM']._serialized_end=362
+  _globals['_INSPECTTASKREQUEST']._serialized_start=364
+  _globals['_INSPECTTASKREQUEST']._serialized_end=401
+  _globals['_INSPECTTASKRESPONSE']._serialized_start=403
+  _globals['_INSPECTTASKRESPONSE']._serialized_end=448
+  _globals['_LISTNODEVOLUMESREQUEST']._serialized_start=450
+  _globals['_LISTNODEVOLUMESREQUEST']._serialized_end=488
+  _globals['_LISTNODEVOLUMESRESPONSE']._serialized_start=490
+  _globals['_LISTNODEVOLUMESRESPONSE']._serialized_end=550
+  _globals['_REMOVENODEVOLUMEREQUEST']._serialized_start=552
+  _globals['_REMOVENODEVOLUMEREQUEST']._serialized_end=591
+  _globals['_REMOVENODEVOLUMERESPONSE']._serialized_start=593
+  _globals['_REMOVENODEVOLUMERESPONSE']._serialized_end=619
+  _globals['_AGENT']._serialized_start=622
+  _globals['_AGENT']._serialized_end=936
 # @@protoc_insertion_point(module_scope)

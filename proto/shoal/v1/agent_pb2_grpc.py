@@ -44,6 +44,16 @@ class AgentStub:
                 request_serializer=shoal_dot_v1_dot_agent__pb2.InspectTaskRequest.SerializeToString,
                 response_deserializer=shoal_dot_v1_dot_agent__pb2.InspectTaskResponse.FromString,
                 _registered_method=True)
+        self.ListVolumes = channel.unary_unary(
+                '/shoal.v1.Agent/ListVolumes',
+                request_serializer=shoal_dot_v1_dot_agent__pb2.ListNodeVolumesRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_agent__pb2.ListNodeVolumesResponse.FromString,
+                _registered_method=True)
+        self.RemoveVolume = channel.unary_unary(
+                '/shoal.v1.Agent/RemoveVolume',
+                request_serializer=shoal_dot_v1_dot_agent__pb2.RemoveNodeVolumeRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_agent__pb2.RemoveNodeVolumeResponse.FromString,
+                _registered_method=True)
 
 
 class AgentServicer:
@@ -61,6 +71,21 @@ class AgentServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListVolumes(self, request, context):
+        """---- storage and images (issue 18) ----
+        The Shoal volumes on this node (those its agent made, labelled with the node).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveVolume(self, request, context):
+        """Remove one; NOT_FOUND if this node has no such Shoal volume, FAILED_PRECONDITION while in use.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgentServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -73,6 +98,16 @@ def add_AgentServicer_to_server(servicer, server):
                     servicer.InspectTask,
                     request_deserializer=shoal_dot_v1_dot_agent__pb2.InspectTaskRequest.FromString,
                     response_serializer=shoal_dot_v1_dot_agent__pb2.InspectTaskResponse.SerializeToString,
+            ),
+            'ListVolumes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListVolumes,
+                    request_deserializer=shoal_dot_v1_dot_agent__pb2.ListNodeVolumesRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_agent__pb2.ListNodeVolumesResponse.SerializeToString,
+            ),
+            'RemoveVolume': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveVolume,
+                    request_deserializer=shoal_dot_v1_dot_agent__pb2.RemoveNodeVolumeRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_agent__pb2.RemoveNodeVolumeResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -129,6 +164,60 @@ class Agent:
             '/shoal.v1.Agent/InspectTask',
             shoal_dot_v1_dot_agent__pb2.InspectTaskRequest.SerializeToString,
             shoal_dot_v1_dot_agent__pb2.InspectTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListVolumes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Agent/ListVolumes',
+            shoal_dot_v1_dot_agent__pb2.ListNodeVolumesRequest.SerializeToString,
+            shoal_dot_v1_dot_agent__pb2.ListNodeVolumesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveVolume(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Agent/RemoveVolume',
+            shoal_dot_v1_dot_agent__pb2.RemoveNodeVolumeRequest.SerializeToString,
+            shoal_dot_v1_dot_agent__pb2.RemoveNodeVolumeResponse.FromString,
             options,
             channel_credentials,
             insecure,

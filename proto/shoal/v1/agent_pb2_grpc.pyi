@@ -35,12 +35,24 @@ class AgentStub:
     def __new__(cls, channel: _aio.Channel) -> AgentAsyncStub: ...
     TaskLogs: _grpc.UnaryStreamMultiCallable[_agent_pb2.TaskLogsRequest, _agent_pb2.LogLine]
     InspectTask: _grpc.UnaryUnaryMultiCallable[_agent_pb2.InspectTaskRequest, _agent_pb2.InspectTaskResponse]
+    ListVolumes: _grpc.UnaryUnaryMultiCallable[_agent_pb2.ListNodeVolumesRequest, _agent_pb2.ListNodeVolumesResponse]
+    """---- storage and images (issue 18) ----
+    The Shoal volumes on this node (those its agent made, labelled with the node).
+    """
+    RemoveVolume: _grpc.UnaryUnaryMultiCallable[_agent_pb2.RemoveNodeVolumeRequest, _agent_pb2.RemoveNodeVolumeResponse]
+    """Remove one; NOT_FOUND if this node has no such Shoal volume, FAILED_PRECONDITION while in use."""
 
 @_typing.type_check_only
 class AgentAsyncStub(AgentStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     TaskLogs: _aio.UnaryStreamMultiCallable[_agent_pb2.TaskLogsRequest, _agent_pb2.LogLine]  # type: ignore[assignment]
     InspectTask: _aio.UnaryUnaryMultiCallable[_agent_pb2.InspectTaskRequest, _agent_pb2.InspectTaskResponse]  # type: ignore[assignment]
+    ListVolumes: _aio.UnaryUnaryMultiCallable[_agent_pb2.ListNodeVolumesRequest, _agent_pb2.ListNodeVolumesResponse]  # type: ignore[assignment]
+    """---- storage and images (issue 18) ----
+    The Shoal volumes on this node (those its agent made, labelled with the node).
+    """
+    RemoveVolume: _aio.UnaryUnaryMultiCallable[_agent_pb2.RemoveNodeVolumeRequest, _agent_pb2.RemoveNodeVolumeResponse]  # type: ignore[assignment]
+    """Remove one; NOT_FOUND if this node has no such Shoal volume, FAILED_PRECONDITION while in use."""
 
 class AgentServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -56,5 +68,23 @@ class AgentServicer(metaclass=_abc_1.ABCMeta):
         request: _agent_pb2.InspectTaskRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_agent_pb2.InspectTaskResponse, _abc.Awaitable[_agent_pb2.InspectTaskResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListVolumes(
+        self,
+        request: _agent_pb2.ListNodeVolumesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_agent_pb2.ListNodeVolumesResponse, _abc.Awaitable[_agent_pb2.ListNodeVolumesResponse]]:
+        """---- storage and images (issue 18) ----
+        The Shoal volumes on this node (those its agent made, labelled with the node).
+        """
+
+    @_abc_1.abstractmethod
+    def RemoveVolume(
+        self,
+        request: _agent_pb2.RemoveNodeVolumeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_agent_pb2.RemoveNodeVolumeResponse, _abc.Awaitable[_agent_pb2.RemoveNodeVolumeResponse]]:
+        """Remove one; NOT_FOUND if this node has no such Shoal volume, FAILED_PRECONDITION while in use."""
 
 def add_AgentServicer_to_server(servicer: AgentServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

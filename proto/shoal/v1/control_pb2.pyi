@@ -192,21 +192,36 @@ class CreateServiceRequest(_message.Message):
 
     SPEC_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    REGISTRY_AUTH_FIELD_NUMBER: _builtins.int
+    NO_RESOLVE_IMAGE_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Client-chosen ID; a retried create with the same request_id returns the
     service the first attempt made instead of failing or making another.
     """
+    no_resolve_image: _builtins.bool
+    """Keep the image reference as given instead of pinning its tag to the
+    digest it has now. (A Docker client resolves through ResolveImage itself.)
+    """
     @_builtins.property
     def spec(self) -> _types_pb2.ServiceSpec: ...
+    @_builtins.property
+    def registry_auth(self) -> _types_pb2.RegistryAuth:
+        """---- storage and images (issue 18) ----
+        Credentials for the image's registry: stored sealed, used to resolve the
+        tag and by the nodes that pull the image; never returned.
+        """
+
     def __init__(
         self,
         *,
         spec: _types_pb2.ServiceSpec | None = ...,
         request_id: _builtins.str = ...,
+        registry_auth: _types_pb2.RegistryAuth | None = ...,
+        no_resolve_image: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["registry_auth", b"registry_auth", "spec", b"spec"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "spec", b"spec"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["no_resolve_image", b"no_resolve_image", "registry_auth", b"registry_auth", "request_id", b"request_id", "spec", b"spec"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -217,16 +232,25 @@ class CreateServiceResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     SERVICE_FIELD_NUMBER: _builtins.int
+    WARNINGS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def service(self) -> _objects_pb2.Service: ...
+    @_builtins.property
+    def warnings(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """---- storage and images (issue 18) ----
+        Things the caller should know that did not stop the call (an image that
+        could not be pinned to a digest).
+        """
+
     def __init__(
         self,
         *,
         service: _objects_pb2.Service | None = ...,
+        warnings: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["service", b"service"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["service", b"service"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["service", b"service", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -353,20 +377,31 @@ class UpdateServiceRequest(_message.Message):
     REF_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
     SPEC_FIELD_NUMBER: _builtins.int
+    REGISTRY_AUTH_FIELD_NUMBER: _builtins.int
+    NO_RESOLVE_IMAGE_FIELD_NUMBER: _builtins.int
     ref: _builtins.str
     version: _builtins.int
+    no_resolve_image: _builtins.bool
     @_builtins.property
     def spec(self) -> _types_pb2.ServiceSpec: ...
+    @_builtins.property
+    def registry_auth(self) -> _types_pb2.RegistryAuth:
+        """---- storage and images (issue 18) ----
+        New registry credentials (unset: keep the service's); see CreateServiceRequest.
+        """
+
     def __init__(
         self,
         *,
         ref: _builtins.str = ...,
         version: _builtins.int = ...,
         spec: _types_pb2.ServiceSpec | None = ...,
+        registry_auth: _types_pb2.RegistryAuth | None = ...,
+        no_resolve_image: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["spec", b"spec"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["registry_auth", b"registry_auth", "spec", b"spec"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ref", b"ref", "spec", b"spec", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["no_resolve_image", b"no_resolve_image", "ref", b"ref", "registry_auth", b"registry_auth", "spec", b"spec", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -377,16 +412,22 @@ class UpdateServiceResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     SERVICE_FIELD_NUMBER: _builtins.int
+    WARNINGS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def service(self) -> _objects_pb2.Service: ...
+    @_builtins.property
+    def warnings(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """---- storage and images (issue 18) ----"""
+
     def __init__(
         self,
         *,
         service: _objects_pb2.Service | None = ...,
+        warnings: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["service", b"service"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["service", b"service"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["service", b"service", "warnings", b"warnings"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1383,3 +1424,174 @@ class RemoveNetworkResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RemoveNetworkResponse: _TypeAlias = RemoveNetworkResponse  # noqa: Y015
+
+@_typing.final
+class ListVolumesRequest(_message.Message):
+    """---- storage and images (issue 18) ----"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NODE_REFS_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Only volumes of this name, when set."""
+    @_builtins.property
+    def node_refs(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Nodes to ask (ID, name or prefix); empty: every node."""
+
+    def __init__(
+        self,
+        *,
+        node_refs: _abc.Iterable[_builtins.str] | None = ...,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "node_refs", b"node_refs"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListVolumesRequest: _TypeAlias = ListVolumesRequest  # noqa: Y015
+
+@_typing.final
+class UnreachableNode(_message.Message):
+    """A node whose agent could not be asked, and why."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NODE_ID_FIELD_NUMBER: _builtins.int
+    NODE_NAME_FIELD_NUMBER: _builtins.int
+    ERROR_FIELD_NUMBER: _builtins.int
+    node_id: _builtins.str
+    node_name: _builtins.str
+    error: _builtins.str
+    def __init__(
+        self,
+        *,
+        node_id: _builtins.str = ...,
+        node_name: _builtins.str = ...,
+        error: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "node_id", b"node_id", "node_name", b"node_name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnreachableNode: _TypeAlias = UnreachableNode  # noqa: Y015
+
+@_typing.final
+class ListVolumesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VOLUMES_FIELD_NUMBER: _builtins.int
+    UNREACHABLE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def volumes(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.Volume]: ...
+    @_builtins.property
+    def unreachable(self) -> _containers.RepeatedCompositeFieldContainer[Global___UnreachableNode]: ...
+    def __init__(
+        self,
+        *,
+        volumes: _abc.Iterable[_types_pb2.Volume] | None = ...,
+        unreachable: _abc.Iterable[Global___UnreachableNode] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["unreachable", b"unreachable", "volumes", b"volumes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListVolumesResponse: _TypeAlias = ListVolumesResponse  # noqa: Y015
+
+@_typing.final
+class RemoveVolumeRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    NODE_REF_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    node_ref: _builtins.str
+    """The node the volume is on (ID, name or prefix)."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        node_ref: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "node_ref", b"node_ref"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoveVolumeRequest: _TypeAlias = RemoveVolumeRequest  # noqa: Y015
+
+@_typing.final
+class RemoveVolumeResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RemoveVolumeResponse: _TypeAlias = RemoveVolumeResponse  # noqa: Y015
+
+@_typing.final
+class ResolveImageRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IMAGE_FIELD_NUMBER: _builtins.int
+    REGISTRY_AUTH_FIELD_NUMBER: _builtins.int
+    image: _builtins.str
+    """As a service spec names it: "registry:5000/repo/name:tag", "busybox", ..."""
+    @_builtins.property
+    def registry_auth(self) -> _types_pb2.RegistryAuth:
+        """Credentials for its registry, if it needs some."""
+
+    def __init__(
+        self,
+        *,
+        image: _builtins.str = ...,
+        registry_auth: _types_pb2.RegistryAuth | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["registry_auth", b"registry_auth"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["image", b"image", "registry_auth", b"registry_auth"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResolveImageRequest: _TypeAlias = ResolveImageRequest  # noqa: Y015
+
+@_typing.final
+class ResolveImageResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DIGEST_FIELD_NUMBER: _builtins.int
+    PINNED_FIELD_NUMBER: _builtins.int
+    MEDIA_TYPE_FIELD_NUMBER: _builtins.int
+    digest: _builtins.str
+    """"sha256:..." """
+    pinned: _builtins.str
+    """`image` with the digest: "registry:5000/repo/name:tag@sha256:..."."""
+    media_type: _builtins.str
+    """The manifest's media type (a manifest list, an OCI index, a v2 manifest)."""
+    def __init__(
+        self,
+        *,
+        digest: _builtins.str = ...,
+        pinned: _builtins.str = ...,
+        media_type: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["digest", b"digest", "media_type", b"media_type", "pinned", b"pinned"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResolveImageResponse: _TypeAlias = ResolveImageResponse  # noqa: Y015

@@ -204,6 +204,21 @@ class ControlStub:
                 request_serializer=shoal_dot_v1_dot_control__pb2.GetNetworkRequest.SerializeToString,
                 response_deserializer=shoal_dot_v1_dot_control__pb2.RemoveNetworkResponse.FromString,
                 _registered_method=True)
+        self.ListVolumes = channel.unary_unary(
+                '/shoal.v1.Control/ListVolumes',
+                request_serializer=shoal_dot_v1_dot_control__pb2.ListVolumesRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.ListVolumesResponse.FromString,
+                _registered_method=True)
+        self.RemoveVolume = channel.unary_unary(
+                '/shoal.v1.Control/RemoveVolume',
+                request_serializer=shoal_dot_v1_dot_control__pb2.RemoveVolumeRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.RemoveVolumeResponse.FromString,
+                _registered_method=True)
+        self.ResolveImage = channel.unary_unary(
+                '/shoal.v1.Control/ResolveImage',
+                request_serializer=shoal_dot_v1_dot_control__pb2.ResolveImageRequest.SerializeToString,
+                response_deserializer=shoal_dot_v1_dot_control__pb2.ResolveImageResponse.FromString,
+                _registered_method=True)
 
 
 class ControlServicer:
@@ -427,6 +442,31 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListVolumes(self, request, context):
+        """---- storage and images (issue 18) ----
+        The Shoal volumes of every node (or of the nodes asked for), read from
+        their agents; a node that does not answer is named in `unreachable`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveVolume(self, request, context):
+        """Remove a volume from one node: FAILED_PRECONDITION while a container uses it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResolveImage(self, request, context):
+        """The digest an image reference's tag has now in its registry, and the
+        reference pinned to it (what CreateService and UpdateService pin specs to;
+        the Docker API's GET /distribution/{name}/json).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -599,6 +639,21 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.RemoveNetwork,
                     request_deserializer=shoal_dot_v1_dot_control__pb2.GetNetworkRequest.FromString,
                     response_serializer=shoal_dot_v1_dot_control__pb2.RemoveNetworkResponse.SerializeToString,
+            ),
+            'ListVolumes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListVolumes,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.ListVolumesRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.ListVolumesResponse.SerializeToString,
+            ),
+            'RemoveVolume': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveVolume,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.RemoveVolumeRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.RemoveVolumeResponse.SerializeToString,
+            ),
+            'ResolveImage': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResolveImage,
+                    request_deserializer=shoal_dot_v1_dot_control__pb2.ResolveImageRequest.FromString,
+                    response_serializer=shoal_dot_v1_dot_control__pb2.ResolveImageResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1519,6 +1574,87 @@ class Control:
             '/shoal.v1.Control/RemoveNetwork',
             shoal_dot_v1_dot_control__pb2.GetNetworkRequest.SerializeToString,
             shoal_dot_v1_dot_control__pb2.RemoveNetworkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListVolumes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/ListVolumes',
+            shoal_dot_v1_dot_control__pb2.ListVolumesRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.ListVolumesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveVolume(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/RemoveVolume',
+            shoal_dot_v1_dot_control__pb2.RemoveVolumeRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.RemoveVolumeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResolveImage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shoal.v1.Control/ResolveImage',
+            shoal_dot_v1_dot_control__pb2.ResolveImageRequest.SerializeToString,
+            shoal_dot_v1_dot_control__pb2.ResolveImageResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -86,6 +86,18 @@ class ControlStub:
     ListNetworks: _grpc.UnaryUnaryMultiCallable[_control_pb2.ListNetworksRequest, _control_pb2.ListNetworksResponse]
     RemoveNetwork: _grpc.UnaryUnaryMultiCallable[_control_pb2.GetNetworkRequest, _control_pb2.RemoveNetworkResponse]
     """Refused (FAILED_PRECONDITION) while a service uses the network."""
+    ListVolumes: _grpc.UnaryUnaryMultiCallable[_control_pb2.ListVolumesRequest, _control_pb2.ListVolumesResponse]
+    """---- storage and images (issue 18) ----
+    The Shoal volumes of every node (or of the nodes asked for), read from
+    their agents; a node that does not answer is named in `unreachable`.
+    """
+    RemoveVolume: _grpc.UnaryUnaryMultiCallable[_control_pb2.RemoveVolumeRequest, _control_pb2.RemoveVolumeResponse]
+    """Remove a volume from one node: FAILED_PRECONDITION while a container uses it."""
+    ResolveImage: _grpc.UnaryUnaryMultiCallable[_control_pb2.ResolveImageRequest, _control_pb2.ResolveImageResponse]
+    """The digest an image reference's tag has now in its registry, and the
+    reference pinned to it (what CreateService and UpdateService pin specs to;
+    the Docker API's GET /distribution/{name}/json).
+    """
 
 @_typing.type_check_only
 class ControlAsyncStub(ControlStub):
@@ -142,6 +154,18 @@ class ControlAsyncStub(ControlStub):
     ListNetworks: _aio.UnaryUnaryMultiCallable[_control_pb2.ListNetworksRequest, _control_pb2.ListNetworksResponse]  # type: ignore[assignment]
     RemoveNetwork: _aio.UnaryUnaryMultiCallable[_control_pb2.GetNetworkRequest, _control_pb2.RemoveNetworkResponse]  # type: ignore[assignment]
     """Refused (FAILED_PRECONDITION) while a service uses the network."""
+    ListVolumes: _aio.UnaryUnaryMultiCallable[_control_pb2.ListVolumesRequest, _control_pb2.ListVolumesResponse]  # type: ignore[assignment]
+    """---- storage and images (issue 18) ----
+    The Shoal volumes of every node (or of the nodes asked for), read from
+    their agents; a node that does not answer is named in `unreachable`.
+    """
+    RemoveVolume: _aio.UnaryUnaryMultiCallable[_control_pb2.RemoveVolumeRequest, _control_pb2.RemoveVolumeResponse]  # type: ignore[assignment]
+    """Remove a volume from one node: FAILED_PRECONDITION while a container uses it."""
+    ResolveImage: _aio.UnaryUnaryMultiCallable[_control_pb2.ResolveImageRequest, _control_pb2.ResolveImageResponse]  # type: ignore[assignment]
+    """The digest an image reference's tag has now in its registry, and the
+    reference pinned to it (what CreateService and UpdateService pin specs to;
+    the Docker API's GET /distribution/{name}/json).
+    """
 
 class ControlServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -399,5 +423,35 @@ class ControlServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_control_pb2.RemoveNetworkResponse, _abc.Awaitable[_control_pb2.RemoveNetworkResponse]]:
         """Refused (FAILED_PRECONDITION) while a service uses the network."""
+
+    @_abc_1.abstractmethod
+    def ListVolumes(
+        self,
+        request: _control_pb2.ListVolumesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.ListVolumesResponse, _abc.Awaitable[_control_pb2.ListVolumesResponse]]:
+        """---- storage and images (issue 18) ----
+        The Shoal volumes of every node (or of the nodes asked for), read from
+        their agents; a node that does not answer is named in `unreachable`.
+        """
+
+    @_abc_1.abstractmethod
+    def RemoveVolume(
+        self,
+        request: _control_pb2.RemoveVolumeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.RemoveVolumeResponse, _abc.Awaitable[_control_pb2.RemoveVolumeResponse]]:
+        """Remove a volume from one node: FAILED_PRECONDITION while a container uses it."""
+
+    @_abc_1.abstractmethod
+    def ResolveImage(
+        self,
+        request: _control_pb2.ResolveImageRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_control_pb2.ResolveImageResponse, _abc.Awaitable[_control_pb2.ResolveImageResponse]]:
+        """The digest an image reference's tag has now in its registry, and the
+        reference pinned to it (what CreateService and UpdateService pin specs to;
+        the Docker API's GET /distribution/{name}/json).
+        """
 
 def add_ControlServicer_to_server(servicer: ControlServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

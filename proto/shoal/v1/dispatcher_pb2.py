@@ -27,7 +27,7 @@ from shoal.v1 import objects_pb2 as shoal_dot_v1_dot_objects__pb2
 from shoal.v1 import types_pb2 as shoal_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19shoal/v1/dispatcher.proto\x12\x08shoal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x16shoal/v1/objects.proto\x1a\x14shoal/v1/types.proto\"w\n\x0eSessionRequest\x12\x11\n\tnode_name\x18\x01 \x01(\t\x12.\n\x0b\x64\x65scription\x18\x02 \x01(\x0b\x32\x19.shoal.v1.NodeDescription\x12\x0c\n\x04\x61\x64\x64r\x18\x03 \x01(\t\x12\x14\n\x0cmetrics_addr\x18\x04 \x01(\t\"\x8c\x01\n\x0eSessionMessage\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x1c\n\x04node\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Node\x12\x13\n\x0b\x63ontrollers\x18\x03 \x03(\t\x12\x33\n\x10heartbeat_period\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"&\n\x10HeartbeatRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\">\n\x11HeartbeatResponse\x12)\n\x06period\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\"(\n\x12\x41ssignmentsRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"\x93\x02\n\x10\x41ssignmentChange\x12\x31\n\x06\x61\x63tion\x18\x01 \x01(\x0e\x32!.shoal.v1.AssignmentChange.Action\x12\x1e\n\x04task\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.TaskH\x00\x12(\n\x06secret\x18\x03 \x01(\x0b\x32\x16.shoal.v1.AssignedFileH\x00\x12(\n\x06\x63onfig\x18\x04 \x01(\x0b\x32\x16.shoal.v1.AssignedFileH\x00\x12.\n\x07network\x18\n \x01(\x0b\x32\x1b.shoal.v1.NetworkAssignmentH\x00\" \n\x06\x41\x63tion\x12\n\n\x06UPDATE\x10\x00\x12\n\n\x06REMOVE\x10\x01\x42\x06\n\x04item\"6\n\x0c\x41ssignedFile\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"\xc1\x01\n\x12\x41ssignmentsMessage\x12/\n\x04type\x18\x01 \x01(\x0e\x32!.shoal.v1.AssignmentsMessage.Type\x12\x12\n\napplies_to\x18\x02 \x01(\x04\x12\x12\n\nresults_in\x18\x03 \x01(\x04\x12+\n\x07\x63hanges\x18\x04 \x03(\x0b\x32\x1a.shoal.v1.AssignmentChange\"%\n\x04Type\x12\x0c\n\x08\x43OMPLETE\x10\x00\x12\x0f\n\x0bINCREMENTAL\x10\x01\"I\n\x10TaskStatusUpdate\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12$\n\x06status\x18\x02 \x01(\x0b\x32\x14.shoal.v1.TaskStatus\"Z\n\x17UpdateTaskStatusRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12+\n\x07updates\x18\x02 \x03(\x0b\x32\x1a.shoal.v1.TaskStatusUpdate\"O\n\x18UpdateTaskStatusResponse\x12\x33\n\x10heartbeat_period\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x81\x01\n\rReportRequest\x12/\n\theartbeat\x18\x01 \x01(\x0b\x32\x1a.shoal.v1.HeartbeatRequestH\x00\x12\x35\n\x08statuses\x18\x02 \x01(\x0b\x32!.shoal.v1.UpdateTaskStatusRequestH\x00\x42\x08\n\x06report\"\x95\x01\n\x0eReportResponse\x12\x30\n\theartbeat\x18\x01 \x01(\x0b\x32\x1b.shoal.v1.HeartbeatResponseH\x00\x12\x36\n\x08statuses\x18\x02 \x01(\x0b\x32\".shoal.v1.UpdateTaskStatusResponseH\x00\x12\x0f\n\x07refused\x18\x03 \x01(\tB\x08\n\x06report\"\xd1\x01\n\x11NetworkAssignment\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06subnet\x18\x03 \x01(\t\x12\x0b\n\x03vni\x18\x04 \x01(\r\x12\x10\n\x08internal\x18\x05 \x01(\x08\x12\x0f\n\x07ingress\x18\x06 \x01(\x08\x12\x0f\n\x07\x61\x64\x64ress\x18\x07 \x01(\t\x12$\n\x05peers\x18\x08 \x03(\x0b\x32\x15.shoal.v1.NetworkPeer\x12+\n\x08services\x18\t \x03(\x0b\x32\x19.shoal.v1.ServiceEndpoint\"0\n\x0bNetworkPeer\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x10\n\x08underlay\x18\x02 \x01(\t\"\x9d\x01\n\x0fServiceEndpoint\x12\x12\n\nservice_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07\x61liases\x18\x03 \x03(\t\x12\x0b\n\x03vip\x18\x04 \x01(\t\x12%\n\x05tasks\x18\x05 \x03(\x0b\x32\x16.shoal.v1.TaskEndpoint\x12#\n\x05ports\x18\x06 \x03(\x0b\x32\x14.shoal.v1.PortConfig\">\n\x0cTaskEndpoint\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t2\xdb\x01\n\nDispatcher\x12?\n\x07Session\x12\x18.shoal.v1.SessionRequest\x1a\x18.shoal.v1.SessionMessage0\x01\x12K\n\x0b\x41ssignments\x12\x1c.shoal.v1.AssignmentsRequest\x1a\x1c.shoal.v1.AssignmentsMessage0\x01\x12?\n\x06Report\x12\x17.shoal.v1.ReportRequest\x1a\x18.shoal.v1.ReportResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19shoal/v1/dispatcher.proto\x12\x08shoal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x16shoal/v1/objects.proto\x1a\x14shoal/v1/types.proto\"w\n\x0eSessionRequest\x12\x11\n\tnode_name\x18\x01 \x01(\t\x12.\n\x0b\x64\x65scription\x18\x02 \x01(\x0b\x32\x19.shoal.v1.NodeDescription\x12\x0c\n\x04\x61\x64\x64r\x18\x03 \x01(\t\x12\x14\n\x0cmetrics_addr\x18\x04 \x01(\t\"\x8c\x01\n\x0eSessionMessage\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x1c\n\x04node\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.Node\x12\x13\n\x0b\x63ontrollers\x18\x03 \x03(\t\x12\x33\n\x10heartbeat_period\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"&\n\x10HeartbeatRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\">\n\x11HeartbeatResponse\x12)\n\x06period\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\"(\n\x12\x41ssignmentsRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"\xcc\x02\n\x10\x41ssignmentChange\x12\x31\n\x06\x61\x63tion\x18\x01 \x01(\x0e\x32!.shoal.v1.AssignmentChange.Action\x12\x1e\n\x04task\x18\x02 \x01(\x0b\x32\x0e.shoal.v1.TaskH\x00\x12(\n\x06secret\x18\x03 \x01(\x0b\x32\x16.shoal.v1.AssignedFileH\x00\x12(\n\x06\x63onfig\x18\x04 \x01(\x0b\x32\x16.shoal.v1.AssignedFileH\x00\x12.\n\x07network\x18\n \x01(\x0b\x32\x1b.shoal.v1.NetworkAssignmentH\x00\x12\x37\n\rregistry_auth\x18\x14 \x01(\x0b\x32\x1e.shoal.v1.AssignedRegistryAuthH\x00\" \n\x06\x41\x63tion\x12\n\n\x06UPDATE\x10\x00\x12\n\n\x06REMOVE\x10\x01\x42\x06\n\x04item\"H\n\x14\x41ssignedRegistryAuth\x12\n\n\x02id\x18\x01 \x01(\t\x12$\n\x04\x61uth\x18\x02 \x01(\x0b\x32\x16.shoal.v1.RegistryAuth\"6\n\x0c\x41ssignedFile\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"\xc1\x01\n\x12\x41ssignmentsMessage\x12/\n\x04type\x18\x01 \x01(\x0e\x32!.shoal.v1.AssignmentsMessage.Type\x12\x12\n\napplies_to\x18\x02 \x01(\x04\x12\x12\n\nresults_in\x18\x03 \x01(\x04\x12+\n\x07\x63hanges\x18\x04 \x03(\x0b\x32\x1a.shoal.v1.AssignmentChange\"%\n\x04Type\x12\x0c\n\x08\x43OMPLETE\x10\x00\x12\x0f\n\x0bINCREMENTAL\x10\x01\"I\n\x10TaskStatusUpdate\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12$\n\x06status\x18\x02 \x01(\x0b\x32\x14.shoal.v1.TaskStatus\"Z\n\x17UpdateTaskStatusRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12+\n\x07updates\x18\x02 \x03(\x0b\x32\x1a.shoal.v1.TaskStatusUpdate\"O\n\x18UpdateTaskStatusResponse\x12\x33\n\x10heartbeat_period\x18\x01 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x81\x01\n\rReportRequest\x12/\n\theartbeat\x18\x01 \x01(\x0b\x32\x1a.shoal.v1.HeartbeatRequestH\x00\x12\x35\n\x08statuses\x18\x02 \x01(\x0b\x32!.shoal.v1.UpdateTaskStatusRequestH\x00\x42\x08\n\x06report\"\x95\x01\n\x0eReportResponse\x12\x30\n\theartbeat\x18\x01 \x01(\x0b\x32\x1b.shoal.v1.HeartbeatResponseH\x00\x12\x36\n\x08statuses\x18\x02 \x01(\x0b\x32\".shoal.v1.UpdateTaskStatusResponseH\x00\x12\x0f\n\x07refused\x18\x03 \x01(\tB\x08\n\x06report\"\xd1\x01\n\x11NetworkAssignment\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06subnet\x18\x03 \x01(\t\x12\x0b\n\x03vni\x18\x04 \x01(\r\x12\x10\n\x08internal\x18\x05 \x01(\x08\x12\x0f\n\x07ingress\x18\x06 \x01(\x08\x12\x0f\n\x07\x61\x64\x64ress\x18\x07 \x01(\t\x12$\n\x05peers\x18\x08 \x03(\x0b\x32\x15.shoal.v1.NetworkPeer\x12+\n\x08services\x18\t \x03(\x0b\x32\x19.shoal.v1.ServiceEndpoint\"0\n\x0bNetworkPeer\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x10\n\x08underlay\x18\x02 \x01(\t\"\x9d\x01\n\x0fServiceEndpoint\x12\x12\n\nservice_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07\x61liases\x18\x03 \x03(\t\x12\x0b\n\x03vip\x18\x04 \x01(\t\x12%\n\x05tasks\x18\x05 \x03(\x0b\x32\x16.shoal.v1.TaskEndpoint\x12#\n\x05ports\x18\x06 \x03(\x0b\x32\x14.shoal.v1.PortConfig\">\n\x0cTaskEndpoint\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x03 \x01(\t2\xdb\x01\n\nDispatcher\x12?\n\x07Session\x12\x18.shoal.v1.SessionRequest\x1a\x18.shoal.v1.SessionMessage0\x01\x12K\n\x0b\x41ssignments\x12\x1c.shoal.v1.AssignmentsRequest\x1a\x1c.shoal.v1.AssignmentsMessage0\x01\x12?\n\x06Report\x12\x17.shoal.v1.ReportRequest\x1a\x18.shoal.v1.ReportResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,33 +45,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ASSIGNMENTSREQUEST']._serialized_start=485
   _globals['_ASSIGNMENTSREQUEST']._serialized_end=525
   _globals['_ASSIGNMENTCHANGE']._serialized_start=528
-  _globals['_ASSIGNMENTCHANGE']._serialized_end=803
-  _globals['_ASSIGNMENTCHANGE_ACTION']._serialized_start=763
-  _globals['_ASSIGNMENTCHANGE_ACTION']._serialized_end=795
-  _globals['_ASSIGNEDFILE']._serialized_start=805
-  _globals['_ASSIGNEDFILE']._serialized_end=859
-  _globals['_ASSIGNMENTSMESSAGE']._serialized_start=862
-  _globals['_ASSIGNMENTSMESSAGE']._serialized_end=1055
-  _globals['_ASSIGNMENTSMESSAGE_TYPE']._serialized_start=1018
-  _globals['_ASSIGNMENTSMESSAGE_TYPE']._serialized_end=1055
-  _globals['_TASKSTATUSUPDATE']._serialized_start=1057
-  _globals['_TASKSTATUSUPDATE']._serialized_end=1130
-  _globals['_UPDATETASKSTATUSREQUEST']._serialized_start=1132
-  _globals['_UPDATETASKSTATUSREQUEST']._serialized_end=1222
-  _globals['_UPDATETASKSTATUSRESPONSE']._serialized_start=1224
-  _globals['_UPDATETASKSTATUSRESPONSE']._serialized_end=1303
-  _globals['_REPORTREQUEST']._serialized_start=1306
-  _globals['_REPORTREQUEST']._serialized_end=1435
-  _globals['_REPORTRESPONSE']._serialized_start=1438
-  _globals['_REPORTRESPONSE']._serialized_end=1587
-  _globals['_NETWORKASSIGNMENT']._serialized_start=1590
-  _globals['_NETWORKASSIGNMENT']._serialized_end=1799
-  _globals['_NETWORKPEER']._serialized_start=1801
-  _globals['_NETWORKPEER']._serialized_end=1849
-  _globals['_SERVICEENDPOINT']._serialized_start=1852
-  _globals['_SERVICEENDPOINT']._serialized_end=2009
-  _globals['_TASKENDPOINT']._serialized_start=2011
-  _globals['_TASKENDPOINT']._serialized_end=2073
-  _globals['_DISPATCHER']._serialized_start=2076
-  _globals['_DISPATCHER']._serialized_end=2295
+  _globals['_ASSIGNMENTCHANGE']._serialized_end=860
+  _globals['_ASSIGNMENTCHANGE_ACTION']._serialized_start=820
+  _globals['_ASSIGNMENTCHANGE_ACTION']._serialized_end=852
+  _globals['_ASSIGNEDREGISTRYAUTH']._serialized_start=862
+  _globals['_ASSIGNEDREGISTRYAUTH']._serialized_end=934
+  _globals['_ASSIGNEDFILE']._serialized_start=936
+  _globals['_ASSIGNEDFILE']._serialized_end=990
+  _globals['_ASSIGNMENTSMESSAGE']._serialized_start=993
+  _globals['_ASSIGNMENTSMESSAGE']._serialized_end=1186
+  _globals['_ASSIGNMENTSMESSAGE_TYPE']._serialized_start=1149
+  _globals['_ASSIGNMENTSMESSAGE_TYPE']._serialized_end=1186
+  _globals['_TASKSTATUSUPDATE']._serialized_start=1188
+  _globals['_TASKSTATUSUPDATE']._serialized_end=1261
+  _globals['_UPDATETASKSTATUSREQUEST']._serialized_start=1263
+  _globals['_UPDATETASKSTATUSREQUEST']._serialized_end=1353
+  _globals['_UPDATETASKSTATUSRESPONSE']._serialized_start=1355
+  _globals['_UPDATETASKSTATUSRESPONSE']._serialized_end=1434
+  _globals['_REPORTREQUEST']._serialized_start=1437
+  _globals['_REPORTREQUEST']._serialized_end=1566
+  _globals['_REPORTRESPONSE']._serialized_start=1569
+  _globals['_REPORTRESPONSE']._serialized_end=1718
+  _globals['_NETWORKASSIGNMENT']._serialized_start=1721
+  _globals['_NETWORKASSIGNMENT']._serialized_end=1930
+  _globals['_NETWORKPEER']._serialized_start=1932
+  _globals['_NETWORKPEER']._serialized_end=1980
+  _globals['_SERVICEENDPOINT']._serialized_start=1983
+  _globals['_SERVICEENDPOINT']._serialized_end=2140
+  _globals['_TASKENDPOINT']._serialized_start=2142
+  _globals['_TASKENDPOINT']._serialized_end=2204
+  _globals['_DISPATCHER']._serialized_start=2207
+  _globals['_DISPATCHER']._serialized_end=2426
 # @@protoc_insertion_point(module_scope)

@@ -171,6 +171,7 @@ class AssignmentChange(_message.Message):
     SECRET_FIELD_NUMBER: _builtins.int
     CONFIG_FIELD_NUMBER: _builtins.int
     NETWORK_FIELD_NUMBER: _builtins.int
+    REGISTRY_AUTH_FIELD_NUMBER: _builtins.int
     action: Global___AssignmentChange.Action.ValueType
     @_builtins.property
     def task(self) -> _objects_pb2.Task: ...
@@ -187,6 +188,12 @@ class AssignmentChange(_message.Message):
         node); sent whole whenever it changes.
         """
 
+    @_builtins.property
+    def registry_auth(self) -> Global___AssignedRegistryAuth:
+        """---- storage and images (issue 18) ----
+        Only to a node that runs a task whose spec names it; used for its pulls only.
+        """
+
     def __init__(
         self,
         *,
@@ -195,16 +202,44 @@ class AssignmentChange(_message.Message):
         secret: Global___AssignedFile | None = ...,
         config: Global___AssignedFile | None = ...,
         network: Global___NetworkAssignment | None = ...,
+        registry_auth: Global___AssignedRegistryAuth | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["config", b"config", "item", b"item", "network", b"network", "secret", b"secret", "task", b"task"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["config", b"config", "item", b"item", "network", b"network", "registry_auth", b"registry_auth", "secret", b"secret", "task", b"task"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "config", b"config", "item", b"item", "network", b"network", "secret", b"secret", "task", b"task"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "config", b"config", "item", b"item", "network", b"network", "registry_auth", b"registry_auth", "secret", b"secret", "task", b"task"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_item: _TypeAlias = _typing.Literal["task", "secret", "config", "network"]  # noqa: Y015
+    _WhichOneofReturnType_item: _TypeAlias = _typing.Literal["task", "secret", "config", "network", "registry_auth"]  # noqa: Y015
     _WhichOneofArgType_item: _TypeAlias = _typing.Literal["item", b"item"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_item) -> _WhichOneofReturnType_item | None: ...
 
 Global___AssignmentChange: _TypeAlias = AssignmentChange  # noqa: Y015
+
+@_typing.final
+class AssignedRegistryAuth(_message.Message):
+    """---- storage and images (issue 18) ----
+    Registry credentials as a node receives them (REMOVE carries only the ID).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    AUTH_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    @_builtins.property
+    def auth(self) -> _types_pb2.RegistryAuth: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        auth: _types_pb2.RegistryAuth | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["auth", b"auth"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auth", b"auth", "id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AssignedRegistryAuth: _TypeAlias = AssignedRegistryAuth  # noqa: Y015
 
 @_typing.final
 class AssignedFile(_message.Message):

@@ -604,3 +604,45 @@ class Endpoint(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Endpoint: _TypeAlias = Endpoint  # noqa: Y015
+
+@_typing.final
+class RegistryCredential(_message.Message):
+    """---- storage and images (issue 18) ----
+
+    Registry credentials of a service's spec (ContainerSpec.registry_auth_id),
+    sealed like a secret's data: AES-GCM under the controllers' data key, bound to
+    this object's ID. Only the dispatcher opens them, for the assignment set of
+    a node that runs a task of the spec.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    META_FIELD_NUMBER: _builtins.int
+    SERVICE_ID_FIELD_NUMBER: _builtins.int
+    REGISTRY_FIELD_NUMBER: _builtins.int
+    SEALED_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    service_id: _builtins.str
+    registry: _builtins.str
+    """The registry the credentials are for (host[:port]); not confidential."""
+    sealed: _builtins.bytes
+    """A sealed RegistryAuth message."""
+    @_builtins.property
+    def meta(self) -> _types_pb2.Meta: ...
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        meta: _types_pb2.Meta | None = ...,
+        service_id: _builtins.str = ...,
+        registry: _builtins.str = ...,
+        sealed: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["meta", b"meta"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "meta", b"meta", "registry", b"registry", "sealed", b"sealed", "service_id", b"service_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegistryCredential: _TypeAlias = RegistryCredential  # noqa: Y015

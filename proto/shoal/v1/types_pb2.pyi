@@ -305,10 +305,17 @@ class ContainerSpec(_message.Message):
     HEALTHCHECK_FIELD_NUMBER: _builtins.int
     PORTS_FIELD_NUMBER: _builtins.int
     DNS_FIELD_NUMBER: _builtins.int
+    MOUNTS_FIELD_NUMBER: _builtins.int
+    REGISTRY_AUTH_ID_FIELD_NUMBER: _builtins.int
     image: _builtins.str
     hostname: _builtins.str
     workdir: _builtins.str
     user: _builtins.str
+    registry_auth_id: _builtins.str
+    """The registry credentials the controller stores for this spec (a
+    RegistryCredential's ID; never the credentials themselves): delivered to a
+    node only while it runs a task of this spec, used for the image pull.
+    """
     @_builtins.property
     def command(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Replaces the image's entrypoint when set."""
@@ -350,6 +357,12 @@ class ContainerSpec(_message.Message):
         discovery is always the container's resolver, and these name its upstreams.
         """
 
+    @_builtins.property
+    def mounts(self) -> _containers.RepeatedCompositeFieldContainer[Global___Mount]:
+        """---- storage and images (issue 18) ----
+        Volumes, bind mounts and tmpfs mounts, in the order given.
+        """
+
     def __init__(
         self,
         *,
@@ -367,10 +380,12 @@ class ContainerSpec(_message.Message):
         healthcheck: Global___HealthConfig | None = ...,
         ports: _abc.Iterable[Global___PortConfig] | None = ...,
         dns: Global___DNSConfig | None = ...,
+        mounts: _abc.Iterable[Global___Mount] | None = ...,
+        registry_auth_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["dns", b"dns", "healthcheck", b"healthcheck", "stop_grace_period", b"stop_grace_period"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "command", b"command", "configs", b"configs", "dns", b"dns", "env", b"env", "healthcheck", b"healthcheck", "hostname", b"hostname", "image", b"image", "labels", b"labels", "ports", b"ports", "secrets", b"secrets", "stop_grace_period", b"stop_grace_period", "user", b"user", "workdir", b"workdir"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["args", b"args", "command", b"command", "configs", b"configs", "dns", b"dns", "env", b"env", "healthcheck", b"healthcheck", "hostname", b"hostname", "image", b"image", "labels", b"labels", "mounts", b"mounts", "ports", b"ports", "registry_auth_id", b"registry_auth_id", "secrets", b"secrets", "stop_grace_period", b"stop_grace_period", "user", b"user", "workdir", b"workdir"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1285,3 +1300,322 @@ class DNSConfig(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DNSConfig: _TypeAlias = DNSConfig  # noqa: Y015
+
+@_typing.final
+class Mount(_message.Message):
+    """---- storage and images (issue 18) ----
+
+    A mount into a task's container, as the Docker Engine API's Mount object.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    class _Type:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _TypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[Mount._Type.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        VOLUME: Mount._Type.ValueType  # 0
+        """A named volume on the node (created by the agent if missing), or, without
+        a source, an anonymous one that is removed with the container.
+        """
+        BIND: Mount._Type.ValueType  # 1
+        """A path of the node; it must exist there, or the task is REJECTED."""
+        TMPFS: Mount._Type.ValueType  # 2
+        """A tmpfs in the container's memory."""
+
+    class Type(_Type, metaclass=_TypeEnumTypeWrapper): ...
+    VOLUME: Mount.Type.ValueType  # 0
+    """A named volume on the node (created by the agent if missing), or, without
+    a source, an anonymous one that is removed with the container.
+    """
+    BIND: Mount.Type.ValueType  # 1
+    """A path of the node; it must exist there, or the task is REJECTED."""
+    TMPFS: Mount.Type.ValueType  # 2
+    """A tmpfs in the container's memory."""
+
+    TYPE_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    TARGET_FIELD_NUMBER: _builtins.int
+    READONLY_FIELD_NUMBER: _builtins.int
+    VOLUME_FIELD_NUMBER: _builtins.int
+    BIND_FIELD_NUMBER: _builtins.int
+    TMPFS_FIELD_NUMBER: _builtins.int
+    type: Global___Mount.Type.ValueType
+    source: _builtins.str
+    """Volume name (empty: anonymous volume) or absolute host path (bind); empty for tmpfs."""
+    target: _builtins.str
+    """Absolute path in the container."""
+    readonly: _builtins.bool
+    @_builtins.property
+    def volume(self) -> Global___VolumeOptions: ...
+    @_builtins.property
+    def bind(self) -> Global___BindOptions: ...
+    @_builtins.property
+    def tmpfs(self) -> Global___TmpfsOptions: ...
+    def __init__(
+        self,
+        *,
+        type: Global___Mount.Type.ValueType = ...,
+        source: _builtins.str = ...,
+        target: _builtins.str = ...,
+        readonly: _builtins.bool = ...,
+        volume: Global___VolumeOptions | None = ...,
+        bind: Global___BindOptions | None = ...,
+        tmpfs: Global___TmpfsOptions | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["bind", b"bind", "tmpfs", b"tmpfs", "volume", b"volume"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bind", b"bind", "readonly", b"readonly", "source", b"source", "target", b"target", "tmpfs", b"tmpfs", "type", b"type", "volume", b"volume"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Mount: _TypeAlias = Mount  # noqa: Y015
+
+@_typing.final
+class VolumeOptions(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class DriverOptsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    NOCOPY_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
+    DRIVER_FIELD_NUMBER: _builtins.int
+    DRIVER_OPTS_FIELD_NUMBER: _builtins.int
+    nocopy: _builtins.bool
+    """Do not copy the image's content at the target into a new, empty volume."""
+    driver: _builtins.str
+    """Volume driver; empty means the engine's "local"."""
+    @_builtins.property
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Labels of the volume when the agent creates it (beside Shoal's own)."""
+
+    @_builtins.property
+    def driver_opts(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        nocopy: _builtins.bool = ...,
+        labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        driver: _builtins.str = ...,
+        driver_opts: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["driver", b"driver", "driver_opts", b"driver_opts", "labels", b"labels", "nocopy", b"nocopy"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VolumeOptions: _TypeAlias = VolumeOptions  # noqa: Y015
+
+@_typing.final
+class BindOptions(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROPAGATION_FIELD_NUMBER: _builtins.int
+    propagation: _builtins.str
+    """"rprivate" (empty: the default), "private", "rshared", "shared", "rslave" or "slave"."""
+    def __init__(
+        self,
+        *,
+        propagation: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["propagation", b"propagation"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BindOptions: _TypeAlias = BindOptions  # noqa: Y015
+
+@_typing.final
+class TmpfsOptions(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SIZE_BYTES_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    size_bytes: _builtins.int
+    """0: no limit (the engine's default, half the node's memory)."""
+    mode: _builtins.int
+    """File mode of the tmpfs root; 0: the engine's default, 1777."""
+    def __init__(
+        self,
+        *,
+        size_bytes: _builtins.int = ...,
+        mode: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["mode", b"mode", "size_bytes", b"size_bytes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TmpfsOptions: _TypeAlias = TmpfsOptions  # noqa: Y015
+
+@_typing.final
+class RegistryAuth(_message.Message):
+    """Credentials for a registry, as the Docker Engine API's AuthConfig. They are
+    sent with a CreateService or UpdateService request, stored sealed, and never
+    returned by any API.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USERNAME_FIELD_NUMBER: _builtins.int
+    PASSWORD_FIELD_NUMBER: _builtins.int
+    IDENTITY_TOKEN_FIELD_NUMBER: _builtins.int
+    SERVER_ADDRESS_FIELD_NUMBER: _builtins.int
+    username: _builtins.str
+    password: _builtins.str
+    identity_token: _builtins.str
+    """An OAuth2 refresh token instead of a password (docker CLI "identitytoken")."""
+    server_address: _builtins.str
+    """The registry, as the Docker config names it ("127.0.0.1:5000", "https://index.docker.io/v1/")."""
+    def __init__(
+        self,
+        *,
+        username: _builtins.str = ...,
+        password: _builtins.str = ...,
+        identity_token: _builtins.str = ...,
+        server_address: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["identity_token", b"identity_token", "password", b"password", "server_address", b"server_address", "username", b"username"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegistryAuth: _TypeAlias = RegistryAuth  # noqa: Y015
+
+@_typing.final
+class Volume(_message.Message):
+    """A named volume on one node, as its engine reports it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class LabelsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class OptionsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    NODE_ID_FIELD_NUMBER: _builtins.int
+    NODE_NAME_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    DRIVER_FIELD_NUMBER: _builtins.int
+    MOUNTPOINT_FIELD_NUMBER: _builtins.int
+    LABELS_FIELD_NUMBER: _builtins.int
+    OPTIONS_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    SCOPE_FIELD_NUMBER: _builtins.int
+    CONTAINERS_FIELD_NUMBER: _builtins.int
+    node_id: _builtins.str
+    node_name: _builtins.str
+    name: _builtins.str
+    driver: _builtins.str
+    mountpoint: _builtins.str
+    created_at: _builtins.str
+    """As the engine reports it (RFC 3339)."""
+    scope: _builtins.str
+    @_builtins.property
+    def labels(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def options(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
+    @_builtins.property
+    def containers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Names of the containers (running or not) that use the volume."""
+
+    def __init__(
+        self,
+        *,
+        node_id: _builtins.str = ...,
+        node_name: _builtins.str = ...,
+        name: _builtins.str = ...,
+        driver: _builtins.str = ...,
+        mountpoint: _builtins.str = ...,
+        labels: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        options: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        created_at: _builtins.str = ...,
+        scope: _builtins.str = ...,
+        containers: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["containers", b"containers", "created_at", b"created_at", "driver", b"driver", "labels", b"labels", "mountpoint", b"mountpoint", "name", b"name", "node_id", b"node_id", "node_name", b"node_name", "options", b"options", "scope", b"scope"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Volume: _TypeAlias = Volume  # noqa: Y015
