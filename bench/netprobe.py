@@ -6,7 +6,7 @@ document on stdout.
 
     python netprobe.py serve --sink 5001 --echo 5002
     python netprobe.py throughput HOST PORT --bytes N
-    python netprobe.py latency HOST PORT --requests N
+    python netprobe.py latency HOST:PORT... --requests N
     python netprobe.py resolve NAME --server 127.0.0.11 --until-has ADDR | --until-lacks ADDR [--timeout S]
 """
 
@@ -59,10 +59,14 @@ def throughput(host: str, port: int, size: int) -> dict[str, float]:
     return {"bytes": sent, "seconds": seconds, "mbit_per_s": sent * 8 / seconds / 1e6}
 
 
-def latency(host: str, port: int, requests: int) -> dict[str, list[float]]:
-    """Each request on a new connection (as HTTP clients without keep-alive do): connect, 64 bytes there and back."""
-    out = []
-    for _ in range(requests):
+def latency(targets: list[tuple[str, int]], requests: int) -> dict[str, list[float]]:
+    """Each request on a new connection (as HTTP clients without keep-alive do): connect, 64 bytes there and back.
+
+    Requests go to the targets in turn, so a burst of load on the machine falls on every path alike.
+    """
+    out: dict[str, list[float]] = {f"{h}:{p}": [] for h, p in targets}
+    for n in range(requests * len(targets)):
+        host, port = targets[n % len(targets)]
         start = time.perf_counter()
         with socket.create_connection((host, port), timeout=10) as s:
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -73,8 +77,8 @@ def latency(host: str, port: int, requests: int) -> dict[str, list[float]]:
                 if not chunk:
                     raise ConnectionError("echo closed early")
                 got += chunk
-        out.append((time.perf_counter() - start) * 1000)
-    return {"ms": out}
+        out[f"{host}:{port}"].append((time.perf_counter() - start) * 1000)
+    return out
 
 
 def resolve(name: str, server: str, has: str | None, lacks: str | None, timeout: float) -> dict[str, object]:
@@ -105,9 +109,8 @@ def main() -> None:
     p.add_argument("port", type=int)
     p.add_argument("--bytes", type=int, default=256 << 20)
     p = sub.add_parser("latency")
-    p.add_argument("host")
-    p.add_argument("port", type=int)
-    p.add_argument("--requests", type=int, default=500)
+    p.add_argument("targets", nargs="+", metavar="HOST:PORT")
+    p.add_argument("--requests", type=int, default=500, help="per target")
     p = sub.add_parser("resolve")
     p.add_argument("name")
     p.add_argument("--server", default="127.0.0.11")
@@ -120,7 +123,8 @@ def main() -> None:
     elif args.cmd == "throughput":
         print(json.dumps(throughput(args.host, args.port, args.bytes)))
     elif args.cmd == "latency":
-        print(json.dumps(latency(args.host, args.port, args.requests)))
+        targets = [(t.rpartition(":")[0], int(t.rpartition(":")[2])) for t in args.targets]
+        print(json.dumps(latency(targets, args.requests)))
     else:
         print(json.dumps(resolve(args.name, args.server, args.until_has, args.until_lacks, args.timeout)))
     sys.stdout.flush()
