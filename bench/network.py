@@ -43,7 +43,6 @@ from tests.fault.faultlab import FaultLab  # noqa: E402
 from tests.integration.harness import wait_until  # noqa: E402
 
 PROBE = str(ROOT / "bench" / "netprobe.py")
-SLEEP = ["--", "sleep", "100000"]
 SINK, ECHO = 5001, 5002
 
 
@@ -53,21 +52,7 @@ class Bench:
         self.lab = flab.lab
 
     def create(self, name: str, *args: str, replicas: int = 1) -> str:
-        return self.flab.ctl(
-            "service",
-            "create",
-            "--detach",
-            "--name",
-            name,
-            "--image",
-            self.flab.spec.image,
-            "--replicas",
-            str(replicas),
-            "--stop-grace-period",
-            "1s",
-            *args,
-            *SLEEP,
-        ).stdout.strip()
+        return self.flab.create(name, replicas, *args)
 
     def running(self, service_id: str, n: int) -> list[Any]:
         return wait_until(

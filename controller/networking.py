@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable
 
 from shoal import errors
 from shoal.controller import ipam, validation
@@ -88,7 +87,7 @@ def check_service_networking(what: str, spec: types_pb2.ServiceSpec) -> None:
     endpoint = spec.endpoint
     if endpoint.mode not in types_pb2.EndpointSpec.Mode.values():
         raise errors.InvalidArgument(f"{what}: unknown endpoint mode {endpoint.mode}")
-    check_ports(what, endpoint.ports)
+    validation.check_ports(what, endpoint.ports, chosen=True)
     if endpoint.ports and endpoint.mode == types_pb2.EndpointSpec.DNSRR:
         raise errors.InvalidArgument(
             f"{what}: ports published through the routing mesh need endpoint mode vip (use mode=host with dnsrr)"
@@ -99,21 +98,6 @@ def check_service_networking(what: str, spec: types_pb2.ServiceSpec) -> None:
             raise errors.InvalidArgument(f"{what}: port {p.published}/{p.protocol or 'tcp'} is published twice")
     _check_dns(what, spec.task.container)
 
-
-def check_ports(what: str, ports: Iterable[types_pb2.PortConfig]) -> None:
-    """Ports in range, a known protocol, none published twice (0 published: one is chosen)."""
-    seen = set()
-    for p in ports:
-        if not 1 <= p.target <= 65535 or not 0 <= p.published <= 65535:
-            raise errors.InvalidArgument(f"{what}: port {p.published}:{p.target} is out of range (1-65535)")
-        if p.protocol not in ("", "tcp", "udp"):
-            raise errors.InvalidArgument(f"{what}: unknown protocol {p.protocol!r} (use tcp or udp)")
-        if not p.published:
-            continue
-        key = (p.published, p.protocol or "tcp")
-        if key in seen:
-            raise errors.InvalidArgument(f"{what}: port {key[0]}/{key[1]} is published twice")
-        seen.add(key)
 
 
 def _check_dns(what: str, container: types_pb2.ContainerSpec) -> None:

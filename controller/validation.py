@@ -105,7 +105,7 @@ def _check_task_spec(what: str, task: types_pb2.TaskSpec) -> None:
     if any("\x00" in a for a in argv):
         raise errors.InvalidArgument(f"{what}: command and arguments must not contain NUL characters")
     check_labels(f"{what} container", c.labels)
-    _check_ports(what, c.ports)
+    check_ports(what, c.ports)
     if len(c.secrets) > MAX_FILES or len(c.configs) > MAX_FILES:
         raise errors.InvalidArgument(f"{what}: at most {MAX_FILES} secrets and {MAX_FILES} configs")
     if c.stop_grace_period.ToNanoseconds() < 0:
@@ -149,13 +149,20 @@ def _check_healthcheck(what: str, hc: types_pb2.HealthConfig) -> None:
             raise errors.InvalidArgument(f"{what}: health check {name.replace('_', ' ')} must be 0 or at least 1ms")
 
 
-def _check_ports(what: str, ports: Iterable[types_pb2.PortConfig]) -> None:
+def check_ports(what: str, ports: Iterable[types_pb2.PortConfig], *, chosen: bool = False) -> None:
+    """Ports in range, a known protocol, none published twice.
+
+    `chosen`: a port published as 0 gets its number from the controller (the routing mesh), so it
+    clashes with nothing yet; otherwise 0 means the target's number (host mode).
+    """
     seen = set()
     for p in ports:
         if not 1 <= p.target <= 65535 or not 0 <= p.published <= 65535:
             raise errors.InvalidArgument(f"{what}: port {p.published}:{p.target} is out of range (1-65535)")
         if p.protocol not in ("", "tcp", "udp"):
             raise errors.InvalidArgument(f"{what}: unknown protocol {p.protocol!r} (use tcp or udp)")
+        if chosen and not p.published:
+            continue
         key = (p.published or p.target, p.protocol or "tcp")
         if key in seen:
             raise errors.InvalidArgument(f"{what}: port {key[0]}/{key[1]} is published twice")

@@ -62,7 +62,8 @@ class FaultLab:
             raise AssertionError(f"swarmctl {' '.join(args)}: {result.stderr}")
         return result
 
-    def create(self, name: str, replicas: int) -> str:
+    def create(self, name: str, replicas: int, *args: str, command: tuple[str, ...] = ("sleep", "100000")) -> str:
+        """A service of the lab's image (`args`: more `service create` flags); its ID."""
         return self.ctl(
             "service",
             "create",
@@ -75,9 +76,9 @@ class FaultLab:
             str(replicas),
             "--stop-grace-period",
             "1s",
+            *args,
             "--",
-            "sleep",
-            "100000",
+            *command,
         ).stdout.strip()
 
     def tasks(self, service_id: str) -> list[Any]:

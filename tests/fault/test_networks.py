@@ -42,21 +42,7 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultLab]:
 
 
 def create(flab: FaultLab, name: str, *args: str, replicas: int = 1, command: list[str] = WEB) -> str:
-    return flab.ctl(
-        "service",
-        "create",
-        "--detach",
-        "--name",
-        name,
-        "--image",
-        flab.spec.image,
-        "--replicas",
-        str(replicas),
-        "--stop-grace-period",
-        "1s",
-        *args,
-        *command,
-    ).stdout.strip()
+    return flab.create(name, replicas, *args, command=tuple(command[1:]))
 
 
 def running(flab: FaultLab, service_id: str, n: int) -> list[Any]:
