@@ -79,6 +79,9 @@ class Allocator:
 
     def _apply(self, change: Change) -> None:
         kind = change.kind
+        if kind is Kind.TASK and not self._cache.networks:
+            # No task has an address to give or take back (a cluster without networks: most changes, at scale).
+            return
         if kind is Kind.TASK:
             old, new = change.old, change.new
             if not (old is not None and old.networks) and not (new is not None and new.networks):  # type: ignore[attr-defined]

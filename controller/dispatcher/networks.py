@@ -60,6 +60,9 @@ class NetworkDirectory:
     def change(self, change: Change) -> None:
         """Mark the networks whose items a change of the store alters."""
         kind = change.kind
+        if kind is Kind.TASK and not self._cache.networks:
+            # No network, no item: a cluster without networks pays one check a change, at scale.
+            return
         if kind is Kind.TASK:
             old, new = _task(change.old), _task(change.new)
             if not (old is not None and old.networks) and not (new is not None and new.networks):
