@@ -64,6 +64,8 @@ async def ensure_links(ipr: AsyncIPRoute, network: desired.Network, *, local: st
             vxlan_local=local,
             vxlan_port=desired.VXLAN_PORT,
             vxlan_learning=1,
+            # pyroute2 turns outer UDP checksums on; the inner frames carry their own, as with Docker's overlay.
+            vxlan_udp_csum=0,
         )
         vxlan = await _index(ipr, network.vxlan)
         log.info("network %s: made VXLAN device %s (VNI %d)", network.name, network.vxlan, network.vni)
