@@ -26,7 +26,8 @@ from collections.abc import Mapping, Sequence
 from shoal import states, units
 from shoal.controller import rollout
 from shoal.controller.orchestrator import restart
-from shoal.controller.orchestrator.per_node import Eligibility, Plan, alive, by_node, remove_all, start_gate
+from shoal.controller.orchestrator.per_node import Eligibility, alive, by_node, remove_all, start_gate
+from shoal.controller.orchestrator.plan import Plan
 from shoal.controller.orchestrator.tasks import new_task, set_desired
 from shoal.controller.store import writer as w
 from shoal.units import from_timestamp as seconds

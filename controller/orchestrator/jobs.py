@@ -26,7 +26,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from shoal import states
 from shoal.controller.orchestrator import restart
 from shoal.controller.orchestrator.global_ import fresh_task_on, new_task_on
-from shoal.controller.orchestrator.per_node import Eligibility, Plan, by_node, remove_all, start_gate
+from shoal.controller.orchestrator.per_node import Eligibility, by_node, remove_all, start_gate
+from shoal.controller.orchestrator.plan import Plan
 from shoal.controller.orchestrator.slots import node_usable
 from shoal.controller.orchestrator.tasks import new_task, set_desired
 from shoal.controller.service_modes import iteration

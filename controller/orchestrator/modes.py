@@ -20,7 +20,7 @@ from typing import NoReturn
 
 from shoal.controller import loops, metrics
 from shoal.controller.orchestrator import global_, jobs
-from shoal.controller.orchestrator.per_node import Plan
+from shoal.controller.orchestrator.plan import Plan
 from shoal.controller.service_modes import mode_of
 from shoal.controller.settings import LoopSettings
 from shoal.controller.store import writer as w

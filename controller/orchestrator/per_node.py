@@ -10,11 +10,11 @@ A task whose node was removed from the cluster is removed with it.
 from __future__ import annotations
 
 import collections
-import dataclasses
 from collections.abc import Iterable, Sequence
 
 from shoal import states
 from shoal.controller import constraint
+from shoal.controller.orchestrator.plan import Plan
 from shoal.controller.orchestrator.tasks import set_desired
 from shoal.controller.store import writer as w
 from shoal.units import from_timestamp as seconds
@@ -24,17 +24,6 @@ READY = types_pb2.NodeStatus.READY
 DOWN = types_pb2.NodeStatus.DOWN
 ACTIVE = types_pb2.NodeSpec.ACTIVE
 DRAIN = types_pb2.NodeSpec.DRAIN
-
-
-@dataclasses.dataclass
-class Plan:
-    """Writes for one service (each group atomic), and the wall-clock time it wants another look."""
-
-    groups: list[list[w.Op]] = dataclasses.field(default_factory=list)
-    wake_at: float | None = None
-
-    def wake(self, at: float) -> None:
-        self.wake_at = at if self.wake_at is None else min(self.wake_at, at)
 
 
 class Eligibility:

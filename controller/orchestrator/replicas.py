@@ -10,12 +10,12 @@ replicated.py.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Generator, Mapping, Sequence
 
 from shoal import states
 from shoal.controller import rollout
 from shoal.controller.orchestrator import moves, rebalance, restart, slots, update
+from shoal.controller.orchestrator.plan import Plan
 from shoal.controller.orchestrator.tasks import new_task, set_desired
 from shoal.controller.store import writer as w
 from shoal.units import from_timestamp as seconds
@@ -24,17 +24,6 @@ from shoal.v1 import objects_pb2, types_pb2
 
 Origin = objects_pb2.Task.Origin
 UpdateStatus = types_pb2.UpdateStatus
-
-
-@dataclasses.dataclass
-class Plan:
-    """Writes for one service, and the wall-clock time it wants another look (None: no timer)."""
-
-    groups: list[list[w.Op]] = dataclasses.field(default_factory=list)
-    wake_at: float | None = None
-
-    def wake(self, at: float) -> None:
-        self.wake_at = at if self.wake_at is None else min(self.wake_at, at)
 
 
 def plan(

@@ -20,7 +20,8 @@ from shoal import states
 from shoal.controller import loops, metrics
 from shoal.controller.orchestrator import slots
 from shoal.controller.orchestrator.changes import labels_only, status_progress, steady
-from shoal.controller.orchestrator.replicas import Plan, plan_orphans, plan_slots, planning
+from shoal.controller.orchestrator.plan import Plan
+from shoal.controller.orchestrator.replicas import plan_orphans, plan_slots, planning
 from shoal.controller.settings import LoopSettings
 from shoal.controller.store import writer as w
 from shoal.controller.store.cache import Cache
